@@ -1,0 +1,17 @@
+"""archgraph: graph-centric neural architecture search on PyTorch."""
+
+from . import ops
+from .errors import ArchGraphError, InvalidGraphError, ShapeError, SpaceError, UnknownOpError
+from .graph import ArchGraph
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchGraph",
+    "ArchGraphError",
+    "InvalidGraphError",
+    "ShapeError",
+    "SpaceError",
+    "UnknownOpError",
+    "ops",
+]

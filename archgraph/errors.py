@@ -1,0 +1,39 @@
+"""The exceptions archgraph raises.
+
+Every error derives from :class:`ArchGraphError` and from the builtin it refines, so
+``except ValueError`` keeps working for callers that do not know archgraph. Messages say
+what was expected, what was got, and what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArchGraphError",
+    "InvalidGraphError",
+    "UnknownOpError",
+    "ShapeError",
+    "SpaceError",
+]
+
+
+class ArchGraphError(Exception):
+    """Base class of every archgraph error."""
+
+
+class InvalidGraphError(ArchGraphError, ValueError):
+    """A graph is not a valid DAG: a cycle, a dangling vertex id, an empty graph, ..."""
+
+
+class UnknownOpError(ArchGraphError, KeyError):
+    """An operation name is not in the op registry."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ShapeError(ArchGraphError, ValueError):
+    """Data of a shape the model or space cannot take."""
+
+
+class SpaceError(ArchGraphError, ValueError):
+    """A search space file or an architecture that does not fit its space."""
