@@ -179,7 +179,7 @@ class ArchGraph:
     def save(self, path: str | Path) -> Path:
         """Write the graph as JSON to ``path``."""
         path = Path(path)
-        path.write_text(self.to_json(indent=1) + "\n")
+        path.write_text(self.to_json() + "\n")
         return path
 
     def to_networkx(self) -> nx.DiGraph:

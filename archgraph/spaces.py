@@ -1,0 +1,181 @@
+"""Declarative search spaces: TOML files loaded into :class:`Space` objects.
+
+A space names its embodiment (``fade``, ``darts``, ``nb201``, ``mlp``), the cells an
+architecture consists of, how many vertices a cell may have, which ops it may carry, and the
+embodiment's default parameters. An *architecture* of a space is a tuple of ArchGraphs, one
+per cell; architecture files are JSON (see :func:`save_architecture`).
+
+The spaces shipped with archgraph live in the top-level ``spaces/`` folder; more folders can
+be listed in the ``ARCHGRAPH_SPACES`` environment variable (``os.pathsep``-separated).
+
+Examples
+--------
+>>> from archgraph import spaces, ArchGraph
+>>> space = spaces.load("fade")
+>>> space.name, len(space.cells), space.max_vertices
+('fade', 4, 5)
+>>> cell = ArchGraph([(0, 1)])
+>>> net = space.compile([cell] * 4, input_shape=(1, 8, 8), num_classes=10)
+>>> type(net).__name__
+'FadeNetwork'
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from . import ops as _ops
+from .errors import SpaceError
+from .graph import ArchGraph
+
+__all__ = ["Space", "load", "available", "load_architecture", "save_architecture"]
+
+Architecture = tuple[ArchGraph, ...]
+
+
+# embodiment name → builder in archgraph.embody, each ``build(cells, *, input_shape, num_classes, **params)``
+_EMBODIMENTS = {"fade": "build_fade", "mlp": "build_mlp", "darts": "build_darts", "nb201": "build_nb201"}
+
+
+@dataclass(frozen=True)
+class Space:
+    """A search space: what an architecture may be and how it is compiled."""
+
+    name: str
+    embodiment: str
+    cells: tuple[str, ...]
+    min_vertices: int = 1
+    max_vertices: int | None = None
+    ops: tuple[str, ...] | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self):
+        if self.embodiment not in _EMBODIMENTS:
+            raise SpaceError(f"space {self.name!r}: unknown embodiment {self.embodiment!r}; "
+                             f"known: {', '.join(_EMBODIMENTS)}")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        for op in self.ops or ():
+            _ops.check(op)
+
+    def validate(self, arch: ArchGraph | Sequence[ArchGraph]) -> Architecture:
+        """Return the architecture as a tuple of cells, or raise :class:`SpaceError`
+        saying which cell breaks which rule of the space."""
+        cells = (arch,) if isinstance(arch, ArchGraph) else tuple(arch)
+        if len(cells) != len(self.cells) or not all(isinstance(c, ArchGraph) for c in cells):
+            raise SpaceError(f"space {self.name!r} takes {len(self.cells)} ArchGraph cells "
+                             f"({', '.join(self.cells)}), got {len(cells)}")
+        allowed = None if self.ops is None else {_ops.parse(op) for op in self.ops}
+        for name, cell in zip(self.cells, cells):
+            hi = self.max_vertices if self.max_vertices is not None else cell.num_nodes
+            if not self.min_vertices <= cell.num_nodes <= hi:
+                raise SpaceError(f"space {self.name!r}: cell {name!r} has {cell.num_nodes} vertices, "
+                                 f"the space allows {self.min_vertices}..{hi}")
+            for op in (*cell.node_ops.values(), *cell.edge_ops.values()):
+                if allowed is not None and _ops.parse(op) not in allowed:
+                    raise SpaceError(f"space {self.name!r}: cell {name!r} uses op {op!r}, "
+                                     f"which the space does not offer; choose from {', '.join(self.ops)}")
+        return cells
+
+    def compile(self, arch: ArchGraph | Sequence[ArchGraph], *, input_shape: Sequence[int],
+                num_classes: int, **params) -> nn.Module:
+        """Compile an architecture of this space into a module; ``params`` override the
+        space's defaults (unknown names raise)."""
+        cells = self.validate(arch)
+        unknown = set(params) - set(self.params)
+        if unknown:
+            raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                             f"its parameters: {', '.join(self.params) or 'none'}")
+        from . import embody
+
+        build = getattr(embody, _EMBODIMENTS[self.embodiment])
+        return build(cells[0] if len(cells) == 1 else cells, input_shape=tuple(input_shape),
+                     num_classes=num_classes, **{**self.params, **params})
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Space:
+        """Read a space file (see the files in ``spaces/`` for the keys)."""
+        path = Path(path)
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise SpaceError(f"space file {path} is not valid TOML: {e}") from None
+        known = {"name", "embodiment", "cells", "min_vertices", "max_vertices", "ops", "params", "description"}
+        if unknown := set(data) - known:
+            raise SpaceError(f"space file {path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(known)}")
+        for key in ("embodiment", "cells"):
+            if key not in data:
+                raise SpaceError(f"space file {path} lacks the key {key!r}")
+        data.setdefault("name", path.stem)
+        data["cells"] = tuple(data["cells"])
+        if "ops" in data:
+            data["ops"] = tuple(data["ops"])
+        return cls(**data)
+
+
+def _search_path() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get("ARCHGRAPH_SPACES", "").split(os.pathsep) if p]
+    return [*extra, Path(__file__).resolve().parents[1] / "spaces",
+            Path(sys.prefix) / "share" / "archgraph" / "spaces"]
+
+
+def available() -> list[str]:
+    """Names of the spaces found on the search path.
+
+    >>> {"fade", "darts", "nb201", "mlp"} <= set(available())
+    True
+    """
+    return sorted({p.stem for d in _search_path() if d.is_dir() for p in d.glob("*.toml")})
+
+
+def load(name_or_path: str | Path) -> Space:
+    """Load a space by name (``"fade"``) or from a TOML file path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise SpaceError(f"space file {path} does not exist")
+        return Space.from_toml(path)
+    for folder in _search_path():
+        if (candidate := folder / f"{name_or_path}.toml").is_file():
+            return Space.from_toml(candidate)
+    raise SpaceError(f"no space named {str(name_or_path)!r}; available: {', '.join(available())}, "
+                     "or give the path of a .toml file")
+
+
+def save_architecture(arch: ArchGraph | Sequence[ArchGraph], path: str | Path, *, space: str | None = None) -> Path:
+    """Write an architecture (one or more cells) as JSON: ``{"space": ..., "cells": [...]}``."""
+    cells = (arch,) if isinstance(arch, ArchGraph) else tuple(arch)
+    head = f'"space": {json.dumps(space)}, ' if space else ""
+    body = ",\n  ".join(json.dumps(c.to_dict()) for c in cells)  # one cell per line
+    path = Path(path)
+    path.write_text(f'{{{head}"cells": [\n  {body}\n]}}\n')
+    return path
+
+
+def load_architecture(path: str | Path) -> tuple[Architecture, str | None]:
+    """Read an architecture file; returns the cells and the space it names (or ``None``).
+
+    Accepts ``{"space": ..., "cells": [graph, ...]}``, a list of graphs, or one graph.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpaceError(f"architecture file {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise SpaceError(f"architecture file {path} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "cells" in data:
+        return tuple(ArchGraph.from_dict(c) for c in data["cells"]), data.get("space")
+    if isinstance(data, list):
+        return tuple(ArchGraph.from_dict(c) for c in data), None
+    return (ArchGraph.from_dict(data),), None

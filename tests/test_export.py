@@ -1,0 +1,53 @@
+"""Compiled modules are plain nn.Modules: torch.compile, torch.fx, TorchScript and ONNX
+all reproduce their eval-mode outputs."""
+
+import onnx
+import pytest
+import torch
+from onnx.reference import ReferenceEvaluator
+
+from archgraph import ArchGraph
+from archgraph.embody import build_fade, build_mlp, mlp_graph
+
+CELL = ArchGraph([(0, 1), (0, 2), (1, 2)])
+
+
+def tiny_models():
+    return {
+        "fade-2d": (lambda: build_fade([CELL, CELL], input_shape=(1, 8, 8), num_classes=10, channels=2), (2, 1, 8, 8)),
+        "fade-1d": (lambda: build_fade([CELL], input_shape=(1, 40), num_classes=10, channels=2), (2, 1, 40)),
+        "mlp": (lambda: build_mlp(mlp_graph([(16, "relu"), "dropout", (8, "tanh")]), input_shape=(13,), num_classes=3), (2, 13)),
+    }
+
+
+@pytest.fixture(params=sorted(tiny_models()))
+def model_and_input(request):
+    factory, shape = tiny_models()[request.param]
+    torch.manual_seed(0)
+    return factory().eval(), torch.randn(*shape)
+
+
+def test_torch_fx(model_and_input):
+    model, x = model_and_input
+    traced = torch.fx.symbolic_trace(model)
+    torch.testing.assert_close(traced(x), model(x), rtol=0, atol=0)
+
+
+def test_torchscript(model_and_input):
+    model, x = model_and_input
+    torch.testing.assert_close(torch.jit.script(model)(x), model(x), rtol=0, atol=0)
+
+
+def test_torch_compile(model_and_input):
+    model, x = model_and_input
+    torch.testing.assert_close(torch.compile(model, backend="eager")(x), model(x))
+
+
+def test_onnx(model_and_input, tmp_path):
+    model, x = model_and_input
+    path = tmp_path / "model.onnx"
+    torch.onnx.export(model, (x,), path, dynamo=True, verbose=False)
+    proto = onnx.load(path)
+    onnx.checker.check_model(proto)
+    (out,) = ReferenceEvaluator(proto).run(None, {proto.graph.input[0].name: x.numpy()})
+    torch.testing.assert_close(torch.from_numpy(out), model(x).detach(), rtol=1e-5, atol=1e-5)
