@@ -1,6 +1,6 @@
 """archgraph: graph-centric neural architecture search on PyTorch."""
 
-from . import ops
+from . import mutate, ops, plot
 from .errors import ArchGraphError, InvalidGraphError, ShapeError, SpaceError, UnknownOpError
 from .graph import ArchGraph
 
@@ -13,5 +13,7 @@ __all__ = [
     "ShapeError",
     "SpaceError",
     "UnknownOpError",
+    "mutate",
     "ops",
+    "plot",
 ]

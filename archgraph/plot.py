@@ -1,0 +1,132 @@
+"""Figures, drawn with matplotlib's object API (no pyplot state, no screen, no Graphviz).
+
+Every function draws into a given ``ax`` or a new :class:`~matplotlib.figure.Figure`,
+optionally saves it, and returns the figure.
+
+Examples
+--------
+>>> from archgraph import ArchGraph, plot
+>>> fig = plot.draw_graph(ArchGraph([(0, 1, "conv(3)"), (1, 2)]), title="cell")
+>>> fig.axes[0].get_title()
+'cell'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import networkx as nx
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .graph import ArchGraph
+
+__all__ = ["draw_graph", "draw_architecture"]
+
+_FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
+
+
+def draw_graph(
+    graph: ArchGraph,
+    path: str | Path | None = None,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Draw ``graph`` left to right in topological layers (vertices of one
+    :func:`networkx.topological_generations` layer share a column).
+
+    Vertices are labelled with their id and op, edges with their op. With ``path``, the
+    figure is saved as PNG or SVG according to its suffix.
+
+    Parameters
+    ----------
+    graph:
+        The architecture to draw.
+    path:
+        Where to save the figure, ending in ``.png`` or ``.svg``; ``None`` saves nothing.
+    ax:
+        Axes to draw into; by default a new figure sized to the graph.
+    title:
+        Title of the axes.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> from archgraph import ArchGraph, plot
+    >>> g = ArchGraph([(0, 1), (1, 2, "conv(3)")], node_ops={1: "max_pool"})
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     fig = plot.draw_graph(g, pathlib.Path(tmp) / "cell.svg")
+    ...     svg = (pathlib.Path(tmp) / "cell.svg").read_text()
+    >>> sorted(t.get_text() for t in fig.axes[0].texts)
+    ['0', '1\\nmax_pool', '2', 'conv(3)']
+    >>> svg.lstrip().startswith("<?xml")
+    True
+    """
+    _check_format(path)
+    g = graph.to_networkx()
+    layers = [sorted(layer) for layer in nx.topological_generations(g)]
+    for depth, layer in enumerate(layers):
+        for v in layer:
+            g.nodes[v]["layer"] = depth
+    pos = nx.multipartite_layout(g, subset_key="layer")
+
+    if ax is None:
+        fig = Figure(figsize=(max(3.0, 2.2 * len(layers)), max(2.5, 1.3 * max(map(len, layers)))))
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    nx.draw_networkx_labels(
+        g, pos, ax=ax, font_size=8,
+        labels={v: f"{v}\n{op}" if op else str(v) for v, op in g.nodes(data="op")},
+        bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dbe8f5", "edgecolor": "#3b6ea5"},
+    )
+    # edges between adjacent layers are straight; longer ones bend more the more layers they skip
+    spans: dict[int, list] = {}
+    for u, v in g.edges:
+        spans.setdefault(g.nodes[v]["layer"] - g.nodes[u]["layer"], []).append((u, v))
+    for span, edges in sorted(spans.items()):
+        style = f"arc3,rad={0.2 * (span - 1):g}"
+        nx.draw_networkx_edges(g, pos, edgelist=edges, ax=ax, node_size=1400, arrowsize=12,
+                               edge_color="#555555", connectionstyle=style)
+        nx.draw_networkx_edge_labels(g, pos, ax=ax, font_size=7, rotate=False, connectionstyle=style,
+                                     edge_labels={e: graph.edge_ops[e] for e in edges if e in graph.edge_ops})
+    ax.set_axis_off()
+    ax.margins(0.15)
+    if title is not None:
+        ax.set_title(title)
+    return _save(fig, path)
+
+
+def draw_architecture(cells: Sequence[ArchGraph], path: str | Path | None = None, *,
+                      names: Sequence[str] | None = None) -> Figure:
+    """Draw the cells of an architecture side by side, each titled with its name.
+
+    >>> from archgraph import ArchGraph, plot
+    >>> fig = plot.draw_architecture([ArchGraph([(0, 1)]), ArchGraph([(0, 1), (1, 2)])], names=["a", "b"])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['a', 'b']
+    """
+    _check_format(path)
+    names = list(names) if names is not None else [f"cell {i + 1}" for i in range(len(cells))]
+    fig = Figure(figsize=(3.5 * len(cells), 3.5))
+    for i, (cell, name) in enumerate(zip(cells, names, strict=True)):
+        draw_graph(cell, ax=fig.add_subplot(1, len(cells), i + 1), title=name)
+    return _save(fig, path)
+
+
+def _check_format(path: str | Path | None) -> None:
+    if path is not None and Path(path).suffix.lower() not in _FORMATS:
+        raise ValueError(f"cannot save a figure as {str(path)!r}: expected a path ending in {' or '.join(_FORMATS)}")
+
+
+def _save(fig: Figure, path: str | Path | None) -> Figure:
+    if path is not None:
+        fig.savefig(path, bbox_inches="tight", dpi=150)
+    return fig

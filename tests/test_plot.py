@@ -1,0 +1,65 @@
+import pytest
+from matplotlib.figure import Figure
+
+from archgraph import ArchGraph
+from archgraph.plot import draw_graph
+
+CELL = ArchGraph(
+    [(0, 1, "sep_conv_3x3"), (0, 2, "skip_connect"), (1, 2), (1, 3, "conv(3)"), (2, 3), (0, 3)],
+    node_ops={1: "max_pool"},
+)
+
+
+def vertex_labels(fig: Figure) -> dict[int, tuple[float, float]]:
+    """Vertex id -> position of its label (vertex labels start with the id; edge labels with an op)."""
+    texts = fig.axes[0].texts
+    return {int(t.get_text().split("\n")[0]): t.get_position() for t in texts if t.get_text()[0].isdigit()}
+
+
+def test_png_is_written(tmp_path):
+    path = tmp_path / "cell.png"
+    fig = draw_graph(CELL, path)
+    assert isinstance(fig, Figure)
+    data = path.read_bytes()
+    assert len(data) > 1000 and data.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_svg_is_written_and_suffix_case_is_ignored(tmp_path):
+    path = tmp_path / "cell.SVG"
+    draw_graph(CELL, str(path))
+    text = path.read_text()
+    assert "<svg" in text and text.rstrip().endswith("</svg>")
+
+
+def test_unknown_suffix_is_refused_before_drawing(tmp_path):
+    path = tmp_path / "cell.jpg"
+    with pytest.raises(ValueError, match=r"expected a path ending in \.png or \.svg"):
+        draw_graph(CELL, path)
+    assert not path.exists()
+
+
+def test_labels_show_ids_node_ops_and_edge_ops():
+    texts = sorted(t.get_text() for t in draw_graph(CELL).axes[0].texts)
+    assert texts == ["0", "1\nmax_pool", "2", "3", "conv(3)", "sep_conv_3x3", "skip_connect"]
+    assert sorted(vertex_labels(draw_graph(CELL))) == [0, 1, 2, 3]
+
+
+def test_vertices_sit_in_topological_layers():
+    g = ArchGraph([(3, 2), (2, 1), (3, 1), (1, 0), (4, 0)])
+    pos = vertex_labels(draw_graph(g))
+    assert len(pos) == g.num_nodes
+    assert all(pos[u][0] < pos[v][0] for u, v in g.edges)  # edges run left to right
+    assert pos[3][0] == pos[4][0]  # both sources: the first layer
+
+
+def test_draws_into_given_axes_with_title():
+    fig = Figure()
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+    assert draw_graph(ArchGraph([(0, 1)]), ax=right, title="a chain") is fig
+    assert right.get_title() == "a chain" and [t.get_text() for t in right.texts] == ["0", "1"]
+    assert not left.texts  # the other axes stay empty
+
+
+def test_single_vertex():
+    fig = draw_graph(ArchGraph(num_nodes=1))
+    assert [t.get_text() for t in fig.axes[0].texts] == ["0"]
