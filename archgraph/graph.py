@@ -20,7 +20,6 @@ True
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -71,8 +70,8 @@ class ArchGraph:
         edge_ops: Mapping[Edge, str] | None = None,
     ):
         pairs, ops_from_triples = _split_edges(edges)
-        node_ops = {int(v): op for v, op in (node_ops or {}).items() if op is not None}
-        edge_ops = {**{tuple(e): op for e, op in (edge_ops or {}).items() if op is not None}, **ops_from_triples}
+        node_ops = {_vertex_id(v): str(op) for v, op in (node_ops or {}).items() if op is not None}
+        edge_ops = {**{tuple(e): str(op) for e, op in (edge_ops or {}).items() if op is not None}, **ops_from_triples}
         n = _vertex_count(pairs, node_ops, num_nodes)
         _check_edges(pairs, n)
         _check_op_keys(node_ops, edge_ops, set(pairs), n)
@@ -98,7 +97,8 @@ class ArchGraph:
     @classmethod
     def from_adjacency(cls, matrix, *, node_ops: Mapping[int, str] | None = None) -> ArchGraph:
         """From a square matrix whose entry ``[u][v]`` is truthy for an edge u→v; a string
-        entry is taken as the edge's op.
+        entry is taken as the edge's op, except ``""``, ``"0"`` and ``"none"`` (the zero
+        op), which mean no edge.
 
         >>> ArchGraph.from_adjacency([[0, 1], [0, 0]]).edges
         ((0, 1),)
@@ -281,18 +281,20 @@ class ArchGraph:
     # --- identity -----------------------------------------------------------------------
 
     def canonical_hash(self) -> str:
-        """A hash equal for isomorphic graphs with equal ops (networkx's Weisfeiler-Lehman
-        hash, which follows in- and out-edges separately). Different graphs may rarely share
-        it; ``==`` settles such ties with an exact isomorphism test."""
+        """A hash equal for isomorphic graphs with equal ops. Different graphs may rarely
+        share it; ``==`` settles such ties with an exact isomorphism test.
+
+        networkx's Weisfeiler-Lehman hash on a directed graph with edge labels loses the
+        direction (networkx 3.5/3.6), so each edge u→v is subdivided by a vertex labelled
+        with the edge's op, and only vertex labels are hashed.
+        """
         if self._hash is None:
             labelled = nx.DiGraph()
-            labelled.add_nodes_from((v, {"label": self._node_ops.get(v, "")}) for v in range(self._n))
-            labelled.add_edges_from((u, v, {"label": self._edge_ops.get((u, v), "")}) for u, v in self._edges)
-            with warnings.catch_warnings():  # networkx notes that directed hashes changed in 3.5
-                warnings.simplefilter("ignore", UserWarning)
-                self._hash = nx.weisfeiler_lehman_graph_hash(
-                    labelled, node_attr="label", edge_attr="label", iterations=max(3, self._n)
-                )
+            labelled.add_nodes_from((v, {"label": "v:" + self._node_ops.get(v, "")}) for v in range(self._n))
+            for u, v in self._edges:
+                labelled.add_node((u, v), label="e:" + self._edge_ops.get((u, v), ""))
+                labelled.add_edges_from([(u, (u, v)), ((u, v), v)])
+            self._hash = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", iterations=max(3, 2 * self._n))
         return self._hash
 
     def __hash__(self) -> int:
@@ -335,24 +337,33 @@ def _same_op(a: Mapping, b: Mapping) -> bool:
 
 def _split_edges(edges: Iterable[Sequence]) -> tuple[list[Edge], dict[Edge, str]]:
     pairs: list[Edge] = []
+    seen: set[Edge] = set()
     ops: dict[Edge, str] = {}
     for e in edges:
         if isinstance(e, str) or len(e) not in (2, 3):
             raise InvalidGraphError(f"an edge is a pair (u, v) or a triple (u, v, op), got {e!r}")
-        if not all(isinstance(x, (int, np.integer)) and not isinstance(x, bool) for x in e[:2]):
-            raise InvalidGraphError(f"vertex ids are integers 0..n-1, got edge {tuple(e)!r}")
-        pair = (int(e[0]), int(e[1]))
-        if pair in ops or pair in pairs:
+        pair = (_vertex_id(e[0], e), _vertex_id(e[1], e))
+        if pair in seen:
             raise InvalidGraphError(f"edge {pair} is given twice; an ArchGraph has at most one edge per pair")
+        seen.add(pair)
         pairs.append(pair)
         if len(e) == 3 and e[2] is not None:
-            ops[pair] = e[2]
+            ops[pair] = str(e[2])
     return pairs, ops
+
+
+def _vertex_id(x, edge=None) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        where = f"edge {tuple(edge)!r}" if edge is not None else f"vertex {x!r}"
+        raise InvalidGraphError(f"vertex ids are integers 0..n-1, got {where}")
+    return int(x)
 
 
 def _vertex_count(pairs: list[Edge], node_ops: Mapping[int, str], num_nodes: int | None) -> int:
     ids = {v for e in pairs for v in e} | set(node_ops)
     if num_nodes is not None:
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
+            raise InvalidGraphError(f"num_nodes must be an integer, got {num_nodes!r}")
         if num_nodes < 1:
             raise InvalidGraphError(f"empty graph: num_nodes must be at least 1, got {num_nodes}")
         return int(num_nodes)
