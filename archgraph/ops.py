@@ -84,7 +84,7 @@ def register(name: str, factory: OpFactory | None = None, *, overwrite: bool = F
     """
 
     def _add(f: OpFactory) -> OpFactory:
-        if not _SPEC.match(name) or "(" in name:
+        if not name.isidentifier():
             raise ValueError(f"op name must be an identifier, got {name!r}")
         if name in _REGISTRY and not overwrite:
             raise ValueError(f"op {name!r} is already registered; pass overwrite=True to replace it")
@@ -104,6 +104,8 @@ def parse(spec: str) -> tuple[str, tuple]:
         return name, ()
     try:
         node = ast.parse(f"f({arg_text})", mode="eval").body
+        if node.keywords:
+            raise ValueError("write arguments positionally, e.g. conv(5), not conv(kernel_size=5)")
         args = tuple(a.id if isinstance(a, ast.Name) else ast.literal_eval(a) for a in node.args)
     except (SyntaxError, ValueError) as e:
         raise UnknownOpError(f"cannot read the arguments of op spec {spec!r}: {e}") from None
@@ -275,8 +277,12 @@ def _pool(kind: str):
 
 
 def _skip(ctx: OpContext):
+    """Identity; FactorizedReduce at stride 2 (DARTS); a 1×1 ReLUConvBN where only the
+    channel count changes (NAS-Bench-201's stride-1 reduction)."""
     if ctx.stride == 1 and ctx.in_channels == ctx.out_channels:
         return nn.Identity()
+    if ctx.stride == 1:
+        return ReLUConvBN(ctx.in_channels, ctx.out_channels, 1, 1, 0, ctx.affine, ctx.dim)
     return FactorizedReduce(ctx.in_channels, ctx.out_channels, ctx.affine, ctx.dim)
 
 
@@ -339,6 +345,8 @@ def _dense(ctx: OpContext, width: int, activation: str = "relu"):
 
 def _dropout(ctx: OpContext, p: float = 0.2):
     _same_channels(ctx, "dropout")
+    if ctx.stride != 1:
+        raise ValueError(f"dropout keeps the resolution; it cannot be placed with stride {ctx.stride}")
     return nn.Dropout(p)
 
 
