@@ -13,6 +13,7 @@ __all__ = [
     "UnknownOpError",
     "ShapeError",
     "SpaceError",
+    "DataNotFoundError",
 ]
 
 
@@ -37,3 +38,7 @@ class ShapeError(ArchGraphError, ValueError):
 
 class SpaceError(ArchGraphError, ValueError):
     """A search space file or an architecture that does not fit its space."""
+
+
+class DataNotFoundError(ArchGraphError, FileNotFoundError):
+    """Dataset files are not where they were expected (archgraph never downloads)."""

@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -294,7 +295,9 @@ class ArchGraph:
             for u, v in self._edges:
                 labelled.add_node((u, v), label="e:" + self._edge_ops.get((u, v), ""))
                 labelled.add_edges_from([(u, (u, v)), ((u, v), v)])
-            self._hash = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", iterations=max(3, 2 * self._n))
+            with warnings.catch_warnings():  # networkx notes that directed hashes changed in 3.5
+                warnings.simplefilter("ignore", UserWarning)
+                self._hash = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", iterations=max(3, 2 * self._n))
         return self._hash
 
     def __hash__(self) -> int:
@@ -315,6 +318,15 @@ class ArchGraph:
         """Equal with the same vertex numbering (stricter than ``==``)."""
         return (self._n, self._edges, dict(self._node_ops), dict(self._edge_ops)) == (
             other._n, other._edges, dict(other._node_ops), dict(other._edge_ops))
+
+    def __reduce__(self):  # pickling (MappingProxyType fields do not pickle)
+        return ArchGraph.from_dict, (self.to_dict(),)
+
+    def __copy__(self) -> ArchGraph:  # immutable: a copy is the graph itself
+        return self
+
+    def __deepcopy__(self, memo) -> ArchGraph:
+        return self
 
     def __repr__(self) -> str:
         parts = [f"num_nodes={self._n}", f"edges={list(self._edges)}"]

@@ -226,9 +226,7 @@ class Zero(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        if self.stride == 1:
-            return x.mul(0.0)
-        return x[(..., *[slice(None, None, self.stride)] * (x.dim() - 2))].mul(0.0)
+        return _subsample(x, self.stride).mul(0.0)
 
 
 class Noise(nn.Module):
@@ -239,8 +237,16 @@ class Noise(nn.Module):
         self.stride = stride
 
     def forward(self, x):
-        x = x[(..., *[slice(None, None, self.stride)] * (x.dim() - 2))]
-        return torch.randn_like(x)
+        return torch.randn_like(_subsample(x, self.stride))
+
+
+def _subsample(x: torch.Tensor, stride: int) -> torch.Tensor:
+    """Every ``stride``-th position along the spatial axes of a 1-d or 2-d feature map."""
+    if stride == 1:
+        return x
+    if x.dim() == 4:
+        return x[:, :, ::stride, ::stride]
+    return x[:, :, ::stride]
 
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -370,3 +370,12 @@ def test_repr():
     assert repr(ArchGraph([(0, 1, "conv(3)")], node_ops={1: "noise"})) == (
         "ArchGraph(num_nodes=2, edges=[(0, 1)], node_ops={1: 'noise'}, edge_ops={(0, 1): 'conv(3)'})"
     )
+
+
+def test_pickle_and_copy_keep_the_graph():
+    import copy
+    import pickle
+
+    g = ArchGraph([(0, 1, "conv(3)"), (1, 2)], node_ops={2: "skip_connect"})
+    assert pickle.loads(pickle.dumps(g)).is_identical(g)
+    assert copy.deepcopy(g) is g and copy.copy(g) is g

@@ -1,9 +1,28 @@
 """The compiler: ArchGraphs to plain ``nn.Module`` s, one embodiment per kind of space."""
 
+from .darts import (DARTS_V1, DARTS_V2, DartsCell, DartsNetwork, Genotype, build_darts, check_darts_cell,
+                    genotype_to_graphs, graphs_to_genotype)
 from .fade import FadeCell, FadeNetwork, build_fade, chain_channels
 from .mlp import MLPNetwork, build_mlp, mlp_graph, mlp_layers
+from .nb201 import NB201_OPS, NB201Cell, NB201Network, build_nb201, check_nb201_cell, from_nb201_string, to_nb201_string
 
 __all__ = [
+    "DARTS_V1",
+    "DARTS_V2",
+    "DartsCell",
+    "DartsNetwork",
+    "Genotype",
+    "NB201_OPS",
+    "NB201Cell",
+    "NB201Network",
+    "build_darts",
+    "build_nb201",
+    "check_darts_cell",
+    "check_nb201_cell",
+    "from_nb201_string",
+    "genotype_to_graphs",
+    "graphs_to_genotype",
+    "to_nb201_string",
     "FadeCell",
     "FadeNetwork",
     "MLPNetwork",

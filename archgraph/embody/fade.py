@@ -39,6 +39,7 @@ from torch import nn
 from .. import ops
 from ..errors import ShapeError
 from ..graph import ArchGraph
+from ._plan import opens_closes
 
 __all__ = ["FadeCell", "FadeNetwork", "build_fade", "chain_channels"]
 
@@ -46,10 +47,8 @@ __all__ = ["FadeCell", "FadeNetwork", "build_fade", "chain_channels"]
 class FadeCell(nn.Module):
     """One DAG cell, FaDE §2.4: input vertex → DAG → output vertex, an op on every edge.
 
-    The forward pass walks a plan fixed at construction: edges sorted by the topological
-    position of their target, so each vertex is complete when its last incoming edge has
-    been added. The plan is plain lists of ints, which keeps the module scriptable and
-    traceable.
+    The forward pass walks a plan fixed at construction (see ``_plan.py``): edges sorted by
+    the topological position of their target.
     """
 
     def __init__(self, graph: ArchGraph, in_channels: int, out_channels: int, *,
@@ -70,9 +69,7 @@ class FadeCell(nn.Module):
             for src, _, op in edges
         )
         self.sources: list[int] = [src for src, _, _ in edges]
-        targets = [dst for _, dst, _ in edges]
-        self.opens: list[bool] = [j == 0 or targets[j - 1] != t for j, t in enumerate(targets)]
-        self.closes: list[bool] = [j == len(targets) - 1 or targets[j + 1] != t for j, t in enumerate(targets)]
+        self.opens, self.closes = opens_closes([dst for _, dst, _ in edges])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         states = [x]

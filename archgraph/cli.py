@@ -1,0 +1,210 @@
+"""The ``archgraph`` command.
+
+``archgraph train`` compiles an architecture of a space and trains it on a dataset, writing
+the weights, the architecture and the learning curve to a run folder; ``archgraph show``
+summarises an architecture file and draws it; ``archgraph spaces`` lists the spaces.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+from .errors import ArchGraphError
+
+EPILOG = """examples:
+  archgraph train --space fade --arch examples/fade_arch.json --dataset digits --epochs 10
+  archgraph train --space mlp --arch examples/mlp_arch.json --dataset wine
+  archgraph show examples/fade_arch.json --space fade --picture fade_arch.png
+  archgraph spaces
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ArchGraphError as e:
+        print(f"archgraph: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("archgraph: interrupted; what finished is in the run folder", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="archgraph", description="Graph-centric neural architecture search on PyTorch.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="compile an architecture and train it on a dataset",
+                       description="Compile ARCH (a JSON architecture file) in SPACE and train it; "
+                                   "the run folder gets model.pt, arch.json and metrics.json.")
+    t.add_argument("--space", required=True, help="space name (fade, darts, nb201, mlp) or a .toml path")
+    t.add_argument("--arch", required=True, type=Path, help="architecture JSON file (see archgraph.spaces.save_architecture)")
+    _add_data_args(t)
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--weight-decay", type=float, default=1e-4)
+    t.add_argument("--grad-clip", type=float, default=10.0, help="max gradient norm (FaDE §3 used 10)")
+    t.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    t.add_argument("--early-stop", type=int, default=None, metavar="PATIENCE")
+    t.add_argument("--val-fraction", type=float, default=0.2, help="share of the training set held out for validation")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda:0 (default: cuda if available)")
+    _add_param_arg(t)
+    t.add_argument("--out", type=Path, default=None, help="run folder (default: runs/train-<time>)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.set_defaults(run=_train)
+
+    s = sub.add_parser("show", help="summarise and draw an architecture file")
+    s.add_argument("arch", type=Path, help="architecture JSON file")
+    s.add_argument("--space", default=None, help="space to compile it in, for the parameter count "
+                                                 "(default: the space the file names)")
+    _add_data_args(s)
+    _add_param_arg(s)
+    s.add_argument("--picture", type=Path, default=None, help="write a drawing (.png or .svg)")
+    s.set_defaults(run=_show)
+
+    sp = sub.add_parser("spaces", help="list the available search spaces")
+    sp.set_defaults(run=_spaces)
+    return parser
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", help="digits, mnist1d, cifar10, wine, breast_cancer (default: digits)")
+    p.add_argument("--data-root", type=Path, default=None, help="folder of the dataset files (cifar10) or cache")
+
+
+def _add_param_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a space parameter, e.g. --param channels=8 --param C=16 (TOML values)")
+
+
+def _parse_params(items: list[str]) -> dict:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ArchGraphError(f"--param takes KEY=VALUE, got {item!r}")
+        try:
+            params[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            params[key.strip()] = value
+    return params
+
+
+def _resolve(args) -> tuple:
+    """The space, architecture and dataset an invocation names."""
+    from . import data, spaces
+
+    cells, named_space = spaces.load_architecture(args.arch)
+    space_name = args.space or named_space
+    if space_name is None:
+        raise ArchGraphError(f"{args.arch} names no space; pass --space (one of {', '.join(spaces.available())})")
+    space = spaces.load(space_name)
+    task = data.load(args.dataset, root=args.data_root)
+    return space, space.validate(cells), task
+
+
+def _compile(space, cells, task, params, seed: int):
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return space.compile(cells, input_shape=task.input_shape, num_classes=task.num_classes, **params)
+
+
+def _train(args) -> int:
+    import torch
+
+    from . import spaces
+    from .data import train_val_split
+    from .train import evaluate, train
+
+    space, cells, task = _resolve(args)
+    params = _parse_params(args.param)
+    model = _compile(space, cells, task, params, args.seed)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(device)
+    out = args.out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    spaces.save_architecture(cells, out / "arch.json", space=space.name)
+
+    fit, val = train_val_split(task.train, val_fraction=args.val_fraction, seed=args.seed)
+    n_params = sum(p.numel() for p in model.parameters())
+    print(f"space {space.name}, dataset {task.name} {tuple(task.input_shape)} → {task.num_classes} classes, "
+          f"{n_params:,} parameters, {len(fit)} train / {len(val)} val / {len(task.test)} test, device {device}")
+    result = train(model, fit, val_data=val, epochs=args.epochs, batch_size=args.batch_size,
+                   optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
+                   grad_clip=args.grad_clip, schedule=None if args.schedule == "constant" else args.schedule,
+                   early_stop=args.early_stop, seed=args.seed, device=device, progress=not args.no_progress)
+    test = evaluate(model, task.test, device=device)
+    _print_table(result.history)
+    print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}")
+    _atomic_write(out / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+    metrics = {"space": space.name, "dataset": task.name, "parameters": n_params, "seed": args.seed,
+               "params": {**space.params, **params}, "history": result.history, "test": test}
+    _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=1, default=str)))
+    print(f"run saved to {out}/ (model.pt, arch.json, metrics.json)")
+    return 0
+
+
+def _print_table(history: list[dict]) -> None:
+    columns = [("epoch", "epoch", "d"), ("train_loss", "train loss", ".4f"), ("train_accuracy", "train acc", ".4f"),
+               ("val_loss", "val loss", ".4f"), ("val_accuracy", "val acc", ".4f"), ("seconds", "seconds", ".2f")]
+    print(" ".join(f"{title:>10}" for _, title, _ in columns))
+    for row in history:
+        print(" ".join(f"{'-' if row.get(key) is None else format(row[key], fmt):>10}" for key, _, fmt in columns))
+
+
+def _show(args) -> int:
+    from . import plot, spaces
+
+    cells, named_space = spaces.load_architecture(args.arch)
+    space_name = args.space or named_space
+    names = spaces.load(space_name).cells if space_name else [f"cell{i + 1}" for i in range(len(cells))]
+    print(f"{args.arch}: {len(cells)} cell(s)" + (f" of space {space_name}" if space_name else ""))
+    for name, cell in zip(names, cells):
+        ops = sorted({*cell.node_ops.values(), *cell.edge_ops.values()})
+        print(f"  {name}: {cell.num_nodes} vertices, {cell.num_edges} edges, sources {list(cell.sources)}, "
+              f"sinks {list(cell.sinks)}" + (f", ops {ops}" if ops else ""))
+    if space_name:
+        space, cells, task = _resolve(args)
+        model = _compile(space, cells, task, _parse_params(args.param), seed=0)
+        n_params = sum(p.numel() for p in model.parameters())
+        print(f"  compiled for {task.name} {tuple(task.input_shape)}: {n_params:,} parameters")
+    if args.picture:
+        plot.draw_architecture(cells, args.picture, names=list(names))
+        print(f"  picture written to {args.picture}")
+    return 0
+
+
+def _spaces(args) -> int:
+    from . import spaces
+
+    for name in spaces.available():
+        space = spaces.load(name)
+        print(f"{name:8} {space.description}")
+    return 0
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)``, then move the file over ``path``: a crash never leaves a
+    half-written file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
