@@ -144,19 +144,32 @@ def _train(args) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"space {space.name}, dataset {task.name} {tuple(task.input_shape)} → {task.num_classes} classes, "
           f"{n_params:,} parameters, {len(fit)} train / {len(val)} val / {len(task.test)} test, device {device}")
+    info = {"space": space.name, "dataset": task.name, "parameters": n_params, "seed": args.seed,
+            "params": {**space.params, **params}}
+    history: list[dict] = []
+
+    def checkpoint(row: dict, model) -> None:  # after every epoch: an interrupted run keeps its last epoch
+        history.append(row)
+        _save_run(out, model, {**info, "history": history})
+
     result = train(model, fit, val_data=val, epochs=args.epochs, batch_size=args.batch_size,
                    optimizer=args.optimizer, lr=args.lr, weight_decay=args.weight_decay,
                    grad_clip=args.grad_clip, schedule=None if args.schedule == "constant" else args.schedule,
-                   early_stop=args.early_stop, seed=args.seed, device=device, progress=not args.no_progress)
+                   early_stop=args.early_stop, seed=args.seed, device=device, progress=not args.no_progress,
+                   on_epoch=checkpoint)
     test = evaluate(model, task.test, device=device)
     _print_table(result.history)
     print(f"test accuracy {test['accuracy']:.4f}, test loss {test['loss']:.4f}")
-    _atomic_write(out / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
-    metrics = {"space": space.name, "dataset": task.name, "parameters": n_params, "seed": args.seed,
-               "params": {**space.params, **params}, "history": result.history, "test": test}
-    _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=1, default=str)))
+    _save_run(out, model, {**info, "history": result.history, "test": test})
     print(f"run saved to {out}/ (model.pt, arch.json, metrics.json)")
     return 0
+
+
+def _save_run(out: Path, model, metrics: dict) -> None:
+    import torch
+
+    _atomic_write(out / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
+    _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=1, default=str)))
 
 
 def _print_table(history: list[dict]) -> None:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from archgraph import spaces
-from archgraph.embody.darts import DARTS_V2
+from archgraph.embody import DARTS_V2, genotype_to_graphs
 
 HERE = Path(__file__).resolve().parent
 
@@ -43,9 +43,9 @@ def fade_case():
 
 def darts_case():
     hand = _module("handwritten_darts")
-    compiled = spaces.load("darts").compile(DARTS_V2, input_shape=(3, 32, 32), num_classes=10)
+    compiled = spaces.load("darts").compile(genotype_to_graphs(DARTS_V2), input_shape=(3, 32, 32), num_classes=10)
     twin = hand.HandwrittenDartsV2(36, 10, 20)
-    hand.copy_weights(compiled, twin)
+    twin.load_state_dict(compiled.state_dict())  # module names match
     return "DARTS_V2 network (C=36, 20 cells), CIFAR 3×32×32, batch 16", compiled, twin, (16, 3, 32, 32)
 
 

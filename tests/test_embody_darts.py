@@ -330,5 +330,6 @@ def test_handwritten_darts_v2_is_bit_identical_to_the_compiled_network():
         out.sum().backward()
         outs.append(out)
     assert torch.equal(*outs)
-    grads = [[p.grad for p in net.parameters()] for net in (hand, compiled)]
-    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    hand_grads, compiled_grads = ({name: p.grad for name, p in net.named_parameters()} for net in (hand, compiled))
+    assert hand_grads.keys() == compiled_grads.keys()
+    assert all(torch.equal(hand_grads[name], compiled_grads[name]) for name in hand_grads)

@@ -38,7 +38,7 @@ from torch import nn
 from .. import ops
 from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
-from ._plan import image_shape, node_plan, opens_closes
+from ._plan import PlannedCell, drop_path, image_shape, node_plan
 
 __all__ = [
     "Genotype",
@@ -206,25 +206,7 @@ def _pairs_from_cell(graph: ArchGraph, which: str) -> tuple[list[tuple[str, int]
     return pairs, list(range(2, graph.num_nodes))
 
 
-def drop_path(x: torch.Tensor, drop_prob: float) -> torch.Tensor:
-    """Zero each sample's path with probability ``drop_prob``, scaling the kept ones by
-    ``1 / (1 - drop_prob)`` (path dropout, DARTS App. A.2 after Zoph et al. 2018). Draws
-    from torch's default generator on ``x``'s device, as ``nn.Dropout`` does.
-
-    Examples
-    --------
-    >>> _ = torch.manual_seed(0)
-    >>> y = drop_path(torch.ones(10000, 1, 2, 2), 0.25)
-    >>> round((y == 0).float().mean().item(), 2), round(y.max().item(), 4)
-    (0.25, 1.3333)
-    """
-    keep = 1.0 - drop_prob
-    shape = [x.size(0)] + [1] * (x.dim() - 1)
-    mask = torch.empty(shape, dtype=x.dtype, device=x.device).bernoulli_(keep)
-    return x / keep * mask
-
-
-class DartsCell(nn.Module):
+class DartsCell(PlannedCell):
     """A DARTS cell compiled from a graph (DARTS §2.1).
 
     The inputs are preprocessed to ``C`` channels (a :class:`~archgraph.ops.FactorizedReduce`
@@ -248,32 +230,22 @@ class DartsCell(nn.Module):
 
     def __init__(self, graph: ArchGraph, C_prev_prev: int, C_prev: int, C: int, *,
                  reduction: bool = False, reduction_prev: bool = False):
-        super().__init__()
+        multiplier = check_darts_cell(graph)
+        plan = node_plan(graph, 2)
+        super().__init__(
+            (ops.build(op, ops.OpContext(C, C, stride=2 if reduction and u < 2 else 1)) for u, _, op in plan),
+            [(u, v) for u, v, _ in plan],
+        )
         self.reduction = reduction
-        self.multiplier = check_darts_cell(graph)
+        self.multiplier = multiplier
         if reduction_prev:
             self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C)
         else:
             self.preprocess0 = ops.ReLUConvBN(C_prev_prev, C, 1, 1, 0)
         self.preprocess1 = ops.ReLUConvBN(C_prev, C, 1, 1, 0)
-        plan = node_plan(graph, 2)
-        self.edge_ops = nn.ModuleList(
-            ops.build(op, ops.OpContext(C, C, stride=2 if reduction and u < 2 else 1)) for u, _, op in plan
-        )
-        self.sources: list[int] = [u for u, _, _ in plan]
-        self.opens, self.closes = opens_closes([v for _, v, _ in plan])
-        self.droppable: list[bool] = [not isinstance(op, nn.Identity) for op in self.edge_ops]
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
-        states = [self.preprocess0(s0), self.preprocess1(s1)]
-        acc = states[1]
-        for j, op in enumerate(self.edge_ops):
-            y = op(states[self.sources[j]])
-            if self.training and drop_prob > 0.0 and self.droppable[j]:
-                y = drop_path(y, drop_prob)
-            acc = y if self.opens[j] else acc + y
-            if self.closes[j]:
-                states.append(acc)
+        states = self.walk([self.preprocess0(s0), self.preprocess1(s1)], drop_prob)
         return torch.cat(states[2:], dim=1)
 
     def extra_repr(self) -> str:

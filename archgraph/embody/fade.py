@@ -39,12 +39,12 @@ from torch import nn
 from .. import ops
 from ..errors import ShapeError
 from ..graph import ArchGraph
-from ._plan import opens_closes
+from ._plan import PlannedCell
 
 __all__ = ["FadeCell", "FadeNetwork", "build_fade", "chain_channels"]
 
 
-class FadeCell(nn.Module):
+class FadeCell(PlannedCell):
     """One DAG cell, FaDE §2.4: input vertex → DAG → output vertex, an op on every edge.
 
     The forward pass walks a plan fixed at construction (see ``_plan.py``): edges sorted by
@@ -53,8 +53,6 @@ class FadeCell(nn.Module):
 
     def __init__(self, graph: ArchGraph, in_channels: int, out_channels: int, *,
                  kernel_size: int = 5, dim: int = 2):
-        super().__init__()
-        self.graph = graph
         default_op = f"conv({kernel_size})"
         # positions: 0 = input vertex, 1..n = DAG vertices in topological order, n+1 = output
         position = {v: i + 1 for i, v in enumerate(graph.topological_order())}
@@ -64,22 +62,16 @@ class FadeCell(nn.Module):
         edges += [(position[t], out_pos, None) for t in graph.sinks]
         edges.sort(key=lambda e: (e[1], e[0]))
 
-        self.edge_ops = nn.ModuleList(
-            ops.build(op or default_op, ops.OpContext(in_channels if src == 0 else out_channels, out_channels, dim=dim))
-            for src, _, op in edges
+        super().__init__(
+            (ops.build(op or default_op, ops.OpContext(in_channels if src == 0 else out_channels, out_channels, dim=dim))
+             for src, _, op in edges),
+            [(src, dst) for src, dst, _ in edges],
+            activate=True,
         )
-        self.sources: list[int] = [src for src, _, _ in edges]
-        self.opens, self.closes = opens_closes([dst for _, dst, _ in edges])
+        self.graph = graph
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states = [x]
-        acc = x
-        for j, op in enumerate(self.edge_ops):
-            y = op(states[self.sources[j]])
-            acc = y if self.opens[j] else acc + y
-            if self.closes[j]:
-                states.append(torch.relu(acc))
-        return states[-1]
+        return self.walk([x])[-1]
 
     def extra_repr(self) -> str:
         return f"vertices={self.graph.num_nodes}, edges={len(self.edge_ops)}"

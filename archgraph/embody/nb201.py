@@ -35,7 +35,7 @@ from torch import nn
 from .. import ops
 from ..errors import SpaceError
 from ..graph import ArchGraph
-from ._plan import image_shape, node_plan, opens_closes
+from ._plan import PlannedCell, image_shape, node_plan
 
 __all__ = [
     "NB201_OPS",
@@ -147,7 +147,7 @@ class _ResidualBlock(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
-class NB201Cell(nn.Module):
+class NB201Cell(PlannedCell):
     """A NAS-Bench-201 cell compiled from a graph (§2): ``C`` channels in and out, node 3's
     sum is the output.
 
@@ -162,22 +162,12 @@ class NB201Cell(nn.Module):
     """
 
     def __init__(self, graph: ArchGraph, C: int):
-        super().__init__()
         check_nb201_cell(graph)
         plan = node_plan(graph, 1)
-        self.edge_ops = nn.ModuleList(ops.build(op, ops.OpContext(C, C)) for _, _, op in plan)
-        self.sources: list[int] = [u for u, _, _ in plan]
-        self.opens, self.closes = opens_closes([v for _, v, _ in plan])
+        super().__init__((ops.build(op, ops.OpContext(C, C)) for _, _, op in plan), [(u, v) for u, v, _ in plan])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        states = [x]
-        acc = x
-        for j, op in enumerate(self.edge_ops):
-            y = op(states[self.sources[j]])
-            acc = y if self.opens[j] else acc + y
-            if self.closes[j]:
-                states.append(acc)
-        return states[-1]
+        return self.walk([x])[-1]
 
     def extra_repr(self) -> str:
         return f"edges={len(self.edge_ops)}"

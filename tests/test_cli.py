@@ -1,0 +1,86 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from archgraph import spaces
+from archgraph.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+FADE_ARCH = str(ROOT / "examples" / "fade_arch.json")
+
+
+def test_train_writes_a_complete_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--space", "fade", "--arch", FADE_ARCH, "--dataset", "digits", "--epochs", "2",
+                 "--param", "channels=2", "--param", "kernel_size=3", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "test accuracy" in printed and "1797" not in printed  # splits, not the whole set, are reported
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["history"]] == [0, 1]
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
+    assert metrics["params"]["channels"] == 2 and metrics["params"]["kernel_size"] == 3
+    cells, space = spaces.load_architecture(out / "arch.json")
+    model = spaces.load(space).compile(cells, input_shape=(1, 8, 8), num_classes=10, channels=2, kernel_size=3)
+    model.load_state_dict(torch.load(out / "model.pt"))
+    assert metrics["parameters"] == sum(p.numel() for p in model.parameters())
+
+
+def test_show_summarises_counts_parameters_and_draws(tmp_path, capsys):
+    picture = tmp_path / "arch.png"
+    assert main(["show", FADE_ARCH, "--picture", str(picture)]) == 0
+    printed = capsys.readouterr().out
+    assert "4 cell(s) of space fade" in printed and "cell3: 5 vertices, 5 edges" in printed
+    cells, _ = spaces.load_architecture(FADE_ARCH)
+    n = sum(p.numel() for p in spaces.load("fade").compile(cells, input_shape=(1, 8, 8), num_classes=10).parameters())
+    assert f"{n:,} parameters" in printed
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spaces_lists_the_shipped_spaces(capsys):
+    assert main(["spaces"]) == 0
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert {"fade", "darts", "nb201", "mlp"} <= set(names)
+
+
+def write(tmp_path, cells, space="fade"):
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps({"space": space, "cells": cells}))
+    return str(path)
+
+
+@pytest.mark.parametrize("cells, space, dataset, expected", [
+    ([{"num_nodes": 3, "edges": [[0, 1], [1, 2], [2, 0]]}] * 4, "fade", "digits", "closes a cycle 0→1→2→0"),
+    ([{"num_nodes": 2, "edges": [[0, 1, "conv_9x9"]]}] * 4, "fade", "digits", "unknown op 'conv_9x9'; known ops: "),
+    (None, "darts", "mnist1d", "the darts space takes images (C, H, W), got shape (1, 40); use the fade or mlp space"),
+    ([{"num_nodes": 2, "edges": [[0, 1]]}] * 3, "fade", "digits", "space 'fade' takes 4 ArchGraph cells"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, capsys, monkeypatch, cells, space, dataset, expected):
+    monkeypatch.setenv("ARCHGRAPH_DATA", str(tmp_path))
+    if dataset == "mnist1d":  # the shape error comes before any data is generated
+        import archgraph.data as data
+        from archgraph.data import TaskData
+        monkeypatch.setattr(data, "load", lambda name, root=None: TaskData(
+            train=None, test=None, input_shape=(1, 40), num_classes=10, name="mnist1d"))
+    arch = str(ROOT / "examples" / "darts_v2.json") if cells is None else write(tmp_path, cells, space)
+    code = main(["train", "--space", space, "--arch", arch, "--dataset", dataset, "--epochs", "1",
+                 "--out", str(tmp_path / "run"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert expected in err
+    assert err.count("\n") == 1 and err.startswith("archgraph: error: ")
+
+
+def test_param_needs_key_and_value(capsys):
+    assert main(["show", FADE_ARCH, "--param", "channels"]) == 2
+    assert "--param takes KEY=VALUE" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    out = subprocess.run([sys.executable, "-m", "archgraph.cli", "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "--space" in out and "--arch" in out and "--dataset" in out
