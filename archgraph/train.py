@@ -333,7 +333,7 @@ def _run(
     seen = 0
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits, loss = _loss(_forward(model, x), y, aux_weight)
+        logits, loss = _loss(_forward(model, x, with_aux=step is not None), y, aux_weight)
         if step is not None:
             step(loss)
         loss_sum += loss.detach() * len(y)
@@ -342,9 +342,12 @@ def _run(
     return {"loss": loss_sum.item() / seen, "accuracy": correct.item() / seen}
 
 
-def _forward(model: nn.Module, x: torch.Tensor):
+def _forward(model: nn.Module, x: torch.Tensor, with_aux: bool):
+    """The model's output; while training, ``(logits, aux_logits)`` from a model with an
+    auxiliary head (``forward_with_aux``, e.g. the DARTS network)."""
+    forward = getattr(model, "forward_with_aux", model) if with_aux else model
     try:
-        return model(x)
+        return forward(x)
     except RuntimeError as err:
         if "out of memory" in str(err) or not _SHAPE_MESSAGE.search(str(err)):
             raise

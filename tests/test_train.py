@@ -235,3 +235,15 @@ def test_a_diverged_run_runs_out_of_patience_without_a_best_epoch():
     result = train(model, line(), val_data=line(), epochs=10, early_stop=2, monitor="val_loss", progress=False)
     assert (len(result.history), result.best_epoch, result.restored_best) == (2, None, False)
     assert result.best_val_accuracy is None and math.isnan(result.final["val_loss"])
+
+
+def test_darts_auxiliary_head_is_trained():
+    from archgraph.embody import DARTS_V2, build_darts, genotype_to_graphs
+
+    torch.manual_seed(0)
+    net = build_darts(genotype_to_graphs(DARTS_V2), input_shape=(3, 32, 32), num_classes=3, C=2, layers=3,
+                      auxiliary=True)
+    data = TensorDataset(torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 0]))
+    before = [p.detach().clone() for p in net.auxiliary_head.parameters()]
+    train(net, data, epochs=1, batch_size=4, progress=False)
+    assert any(not torch.equal(b, p) for b, p in zip(before, net.auxiliary_head.parameters()))
