@@ -13,16 +13,17 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .graph import ArchGraph
 
-__all__ = ["draw_graph", "draw_architecture"]
+__all__ = ["draw_graph", "draw_architecture", "best_over_time"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
 
@@ -118,6 +119,32 @@ def draw_architecture(cells: Sequence[ArchGraph], path: str | Path | None = None
     fig = Figure(figsize=(3.5 * len(cells), 3.5))
     for i, (cell, name) in enumerate(zip(cells, names, strict=True)):
         draw_graph(cell, ax=fig.add_subplot(1, len(cells), i + 1), title=name)
+    return _save(fig, path)
+
+
+def best_over_time(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | Path | None = None, *,
+                   xlabel: str = "seconds", ylabel: str = "best validation accuracy") -> Figure:
+    """Best score so far against time (or trials), one step curve per label.
+
+    ``curves`` maps a label (e.g. a strategy) to ``(time, score)`` pairs in any order; each
+    curve shows the running maximum of the scores.
+
+    >>> from archgraph import plot
+    >>> fig = plot.best_over_time({"random": [(1, 0.5), (2, 0.4), (3, 0.7)]})
+    >>> fig.axes[0].lines[0].get_ydata().tolist()
+    [0.5, 0.5, 0.7]
+    """
+    _check_format(path)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for label, points in curves.items():
+        times, scores = zip(*sorted(points)) if points else ((), ())
+        ax.step(times, np.maximum.accumulate(scores) if scores else [], where="post", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend()
     return _save(fig, path)
 
 
