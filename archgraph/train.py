@@ -21,12 +21,13 @@ True
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 import torch
@@ -74,12 +75,16 @@ class TrainResult:
     stopped_early:
         Whether training ended before ``epochs``: patience ran out or ``on_epoch``
         asked to stop.
+    optimizer_state:
+        The optimizer's ``state_dict()`` at the end, to continue training later
+        (``train(..., optimizer_state=...)``).
     """
 
     history: list[dict]
     best_epoch: int | None
     restored_best: bool
     stopped_early: bool
+    optimizer_state: dict | None = field(default=None, repr=False)
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -119,6 +124,7 @@ def train(
     device: torch.device | str | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict, nn.Module], bool | None] | None = None,
+    optimizer_state: dict | None = None,
 ) -> TrainResult:
     """Train ``model`` with cross-entropy on ``train_data``; the model is changed in place.
 
@@ -158,6 +164,9 @@ def train(
     on_epoch:
         Called as ``on_epoch(row, model)`` after each epoch with its history row; return
         ``True`` to stop training.
+    optimizer_state:
+        A ``state_dict()`` of an earlier run's optimizer (``TrainResult.optimizer_state``)
+        to continue from, e.g. Adam's moments when a paused trial is resumed.
 
     Returns
     -------
@@ -190,6 +199,8 @@ def train(
     if not params:
         raise ValueError("the model has no trainable parameters; nothing to train")
     opt = _OPTIMIZERS[optimizer](params, lr, weight_decay, momentum)
+    if optimizer_state is not None:
+        opt.load_state_dict(optimizer_state)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=min_lr) if schedule else None
     loader = _loader(train_data, batch_size, device, shuffle_seed=seed)
     step = partial(_step, opt, params, grad_clip)
@@ -228,7 +239,8 @@ def train(
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
-    return TrainResult(history, best_epoch, restored_best=best_state is not None, stopped_early=len(history) < epochs)
+    return TrainResult(history, best_epoch, restored_best=best_state is not None, stopped_early=len(history) < epochs,
+                       optimizer_state=copy.deepcopy(opt.state_dict()))  # state_dict() aliases live tensors
 
 
 def evaluate(
@@ -294,7 +306,8 @@ def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle_seed: 
         data,
         batch_size=batch_size,
         shuffle=shuffle_seed is not None,
-        generator=None if shuffle_seed is None else torch.Generator().manual_seed(shuffle_seed),
+        # an explicit generator even unshuffled: a DataLoader otherwise draws its base seed from torch's global RNG
+        generator=torch.Generator().manual_seed(0 if shuffle_seed is None else shuffle_seed),
         pin_memory=device.type == "cuda",
     )
 

@@ -247,3 +247,21 @@ def test_darts_auxiliary_head_is_trained():
     before = [p.detach().clone() for p in net.auxiliary_head.parameters()]
     train(net, data, epochs=1, batch_size=4, progress=False)
     assert any(not torch.equal(b, p) for b, p in zip(before, net.auxiliary_head.parameters()))
+
+
+def test_optimizer_state_continues_across_calls():
+    data = TensorDataset(torch.randn(40, 3), torch.randint(0, 2, (40,)))
+    model = nn.Linear(3, 2)
+    first = train(model, data, epochs=1, batch_size=10, progress=False)
+    second = train(model, data, epochs=1, batch_size=10, progress=False, optimizer_state=first.optimizer_state)
+    steps = [int(r.optimizer_state["state"][0]["step"]) for r in (first, second)]
+    assert steps == [4, 8]  # Adam's step count (and moments) carried on, not restarted
+
+
+def test_evaluate_leaves_the_global_rng_alone():
+    data = TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,)))
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    evaluate(nn.Linear(3, 2), data)
+    assert torch.equal(torch.rand(1), expected)

@@ -1,0 +1,339 @@
+"""Evaluators: train trials in this process, in a process pool, or on a Ray cluster.
+
+:class:`TrialEvaluator` is the picklable callable that trains one
+:class:`~archgraph.search.base.Trial` and returns its
+:class:`~archgraph.search.base.Result`; an :class:`Evaluator` runs such a callable
+somewhere and hands back a :class:`concurrent.futures.Future`. All evaluators give the
+same result, to the bit, for the same trial on the CPU with the same number of torch
+threads (the pool and Ray workers use ``threads_per_worker`` / ``cpus_per_trial``, one by
+default): the trial's seed fixes the initial weights and the batch order, and the
+train/validation split is fixed by the run (``split_seed``), not by the trial.
+
+A trial that fails comes back as a :class:`TrialError` in its future, naming the trial.
+
+The datasets are loaded once per process and kept in a small per-process cache
+(:func:`functools.lru_cache` on the dataset name, root, validation fraction and split
+seed), so a pool or Ray worker loads them at its first trial only.
+
+Examples
+--------
+>>> from archgraph import ArchGraph
+>>> from archgraph.search.base import Result, Trial
+>>> trial = Trial(id=0, arch=ArchGraph([(0, 1)]), budget=1, seed=0)
+>>> with InProcessEvaluator() as evaluator:
+...     future = evaluator.submit(lambda t: Result(t.id, {"val_accuracy": 0.5}), trial)
+>>> future.result().score
+0.5
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from . import spaces
+from .data import TaskData, load, train_val_split
+from .errors import ArchGraphError
+from .search.base import Result, Trial
+from .store import checkpoint_path, load_checkpoint, save_checkpoint
+from .train import evaluate, train
+
+__all__ = ["Evaluator", "InProcessEvaluator", "ProcessPoolEvaluator", "RayEvaluator", "TrialError", "TrialEvaluator"]
+
+
+class TrialError(ArchGraphError, RuntimeError):
+    """Training a trial failed; ``trial_id`` names it, the message gives the original error."""
+
+    def __init__(self, trial_id: int, message: str):
+        super().__init__(trial_id, message)  # both in args: the error pickles back from workers
+        self.trial_id = trial_id
+
+    def __str__(self) -> str:
+        return self.args[1]
+
+
+@dataclass(frozen=True)
+class TrialEvaluator:
+    """Train a trial's architecture and report its metrics; picklable, so workers can run it.
+
+    Calling it with a trial compiles ``trial.arch`` in ``space`` (weights drawn after
+    ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
+    epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
+    :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
+    test accuracy and loss, and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
+    (``model`` and ``optimizer`` state, ``epochs`` trained in total, ``curve``).
+
+    A trial with ``resume_from`` loads that trial's checkpoint and trains only the
+    remaining ``trial.budget - epochs`` epochs; its curve continues the earlier one.
+    The optimizer's state (Adam's moments) is restored too; the batch order is not: it
+    restarts from ``trial.seed``.
+
+    Parameters
+    ----------
+    space:
+        Name or TOML path of the search space (:func:`archgraph.spaces.load`).
+    dataset, data_root:
+        Task name and folder for :func:`archgraph.data.load`.
+    run_dir:
+        The run directory; checkpoints go to its ``checkpoints/`` folder.
+    space_params:
+        Overrides of the space's compile parameters (e.g. ``{"channels": 2}``).
+    batch_size, optimizer, lr, weight_decay, grad_clip:
+        Training settings, defaults as FaDE §3 (batch 128, Adam lr 1e-3, weight decay
+        1e-4, gradient clipping 10).
+    val_fraction, split_seed:
+        The validation share of the task's train set and the seed of that split, the
+        same for every trial of a run.
+    device:
+        Where to train (``"cpu"``, ``"cuda"``, ...); ``None``: the CPU.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from archgraph import ArchGraph
+    >>> from archgraph.search.base import Trial
+    >>> trial = Trial(id=0, arch=[ArchGraph([(0, 1)])] * 4, budget=1, seed=0)
+    >>> with tempfile.TemporaryDirectory() as run_dir:
+    ...     fn = TrialEvaluator("fade", "digits", run_dir, space_params={"channels": 2, "kernel_size": 3})
+    ...     result = fn(trial)
+    >>> sorted(result.metrics)
+    ['epochs', 'parameters', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
+    >>> result.checkpoint, len(result.curve)
+    ('checkpoints/trial-0.pt', 1)
+    """
+
+    space: str
+    dataset: str
+    run_dir: str
+    data_root: str | None = None
+    space_params: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 128
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    grad_clip: float | None = 10.0
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    device: str | None = None
+
+    def __post_init__(self):
+        for name in ("space", "run_dir", "data_root"):  # plain strings pickle and hash everywhere
+            if (value := getattr(self, name)) is not None:
+                object.__setattr__(self, name, str(value))
+        object.__setattr__(self, "space_params", dict(self.space_params))
+        spaces.load(self.space)  # an unknown space fails here, not in every trial
+
+    def __call__(self, trial: Trial) -> Result:
+        start = time.perf_counter()
+        train_part, val_part, task = _split_task(self.dataset, self.data_root, self.val_fraction, self.split_seed)
+        with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
+            torch.manual_seed(trial.seed)  # the initial weights
+            model = spaces.load(self.space).compile(
+                trial.arch, input_shape=task.input_shape, num_classes=task.num_classes, **self.space_params
+            )
+            resumed = self._restore(model, trial) if trial.resume_from is not None else _FRESH
+            done, curve = resumed["epochs"], list(resumed["curve"])
+            fit = train(
+                model, train_part, val_data=val_part, epochs=trial.budget - done, batch_size=self.batch_size,
+                optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
+                seed=trial.seed, device=self.device, progress=False, optimizer_state=resumed["optimizer"],
+            )
+            test = evaluate(model, task.test, batch_size=self.batch_size, device=self.device)
+        curve += [{**row, "epoch": done + row["epoch"]} for row in fit.history]
+        metrics = {
+            "val_accuracy": curve[-1]["val_accuracy"],
+            "val_loss": curve[-1]["val_loss"],
+            "test_accuracy": test["accuracy"],
+            "test_loss": test["loss"],
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "epochs": trial.budget,
+        }
+        state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "epochs": trial.budget, "curve": curve}
+        checkpoint = save_checkpoint(self.run_dir, trial.id, state)
+        return Result(trial.id, metrics, tuple(curve), checkpoint, time.perf_counter() - start)
+
+    def _restore(self, model: torch.nn.Module, trial: Trial) -> dict[str, Any]:
+        """Load the checkpoint ``trial`` resumes into ``model``; returns the checkpoint."""
+        state = load_checkpoint(self.run_dir, checkpoint_path(trial.resume_from))
+        done = state["epochs"]
+        if trial.budget <= done:
+            raise ValueError(
+                f"trial {trial.id} resumes trial {trial.resume_from}, trained {done} epochs, with a budget of "
+                f"{trial.budget}; a resumed trial's budget counts all epochs and must exceed {done}"
+            )
+        model.load_state_dict(state["model"])
+        return state
+
+
+_FRESH = {"epochs": 0, "curve": [], "optimizer": None}  # what a trial trained from scratch starts from
+
+
+@lru_cache(maxsize=4)
+def _split_task(
+    dataset: str, root: str | None, val_fraction: float, split_seed: int
+) -> tuple[Dataset, Dataset, TaskData]:
+    """The task and its fixed train/validation split; cached per process (see the module docstring)."""
+    task = load(dataset, root=root)
+    train_part, val_part = train_val_split(task.train, val_fraction, seed=split_seed)
+    return train_part, val_part, task
+
+
+def _evaluate(fn: Callable[[Trial], Result], trial: Trial, threads: int | None = None) -> Result:
+    """``fn(trial)``, with any error turned into a :class:`TrialError` naming the trial."""
+    if threads is not None:  # one worker's share of the machine: no oversubscription
+        torch.set_num_threads(threads)
+    try:
+        return fn(trial)
+    except Exception as err:
+        raise TrialError(trial.id, f"trial {trial.id} failed: {type(err).__name__}: {err}") from err
+
+
+class Evaluator(ABC):
+    """Runs ``fn(trial)`` somewhere and returns a future of its :class:`Result`.
+
+    Use it as a context manager, or call :meth:`close` when done.
+    """
+
+    @property
+    @abstractmethod
+    def max_workers(self) -> int:
+        """How many trials it runs at once: how many to keep submitted."""
+
+    @abstractmethod
+    def submit(self, fn: Callable[[Trial], Result], trial: Trial) -> Future[Result]:
+        """Start ``fn(trial)``; a failure comes back as a :class:`TrialError` in the future."""
+
+    def close(self) -> None:
+        """Release the workers; trials not yet started are cancelled."""
+
+    def __enter__(self) -> Evaluator:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class InProcessEvaluator(Evaluator):
+    """Runs each trial at once, in this process; ``submit`` returns a finished future.
+
+    >>> InProcessEvaluator()
+    InProcessEvaluator()
+    """
+
+    @property
+    def max_workers(self) -> int:
+        return 1
+
+    def submit(self, fn: Callable[[Trial], Result], trial: Trial) -> Future[Result]:
+        future: Future[Result] = Future()
+        try:
+            future.set_result(_evaluate(fn, trial))
+        except TrialError as err:
+            future.set_exception(err)
+        return future
+
+    def __repr__(self) -> str:
+        return "InProcessEvaluator()"
+
+
+class ProcessPoolEvaluator(Evaluator):
+    """Runs trials in a pool of worker processes on this machine.
+
+    Workers are started with ``spawn`` (safe with torch's threads, unlike ``fork``), and
+    each trial runs with ``threads_per_worker`` torch threads so the workers do not
+    oversubscribe the cores. ``fn`` and the trials must be picklable.
+
+    Examples
+    --------
+    >>> with ProcessPoolEvaluator(max_workers=2) as evaluator:
+    ...     evaluator
+    ProcessPoolEvaluator(max_workers=2, threads_per_worker=1)
+    """
+
+    def __init__(self, max_workers: int = 2, *, threads_per_worker: int = 1, context: str = "spawn"):
+        if max_workers < 1 or threads_per_worker < 1:
+            raise ValueError(
+                f"max_workers and threads_per_worker must be at least 1, "
+                f"got max_workers={max_workers}, threads_per_worker={threads_per_worker}"
+            )
+        self._max_workers, self._threads = max_workers, threads_per_worker
+        self._pool = ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context(context))
+
+    @property
+    def max_workers(self) -> int:
+        return self._max_workers
+
+    def submit(self, fn: Callable[[Trial], Result], trial: Trial) -> Future[Result]:
+        return self._pool.submit(_evaluate, fn, trial, self._threads)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __repr__(self) -> str:
+        return f"ProcessPoolEvaluator(max_workers={self._max_workers}, threads_per_worker={self._threads})"
+
+
+class RayEvaluator(Evaluator):
+    """Runs trials as Ray tasks, on a cluster or on a local Ray instance (``archgraph[ray]``).
+
+    Connects with ``ray.init(address=address, num_cpus=num_cpus, **init_kwargs)`` unless
+    Ray is already initialised in this process, and shuts Ray down on :meth:`close` only if
+    it started it. Each trial is a task reserving ``cpus_per_trial`` CPUs (and torch uses
+    that many threads) and ``gpus_per_trial`` GPUs. Every worker needs archgraph installed
+    (on a cluster, as in its ``runtime_env``).
+
+    Parameters
+    ----------
+    address:
+        A cluster's address (``"auto"``, ``"ray://host:10001"``); ``None`` starts a local instance.
+    num_cpus:
+        CPUs of a local instance (``None``: all).
+    init_kwargs:
+        More :func:`ray.init` arguments, e.g. ``include_dashboard=False``, ``runtime_env``.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_cpus: int | None = None,
+        cpus_per_trial: int = 1,
+        gpus_per_trial: float = 0,
+        **init_kwargs: Any,
+    ):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError('RayEvaluator needs Ray; install it with: pip install "archgraph[ray]"') from None
+        self._ray = ray
+        self._started_ray = not ray.is_initialized()
+        if self._started_ray:
+            ray.init(address=address, num_cpus=num_cpus, **init_kwargs)
+        self._per_trial = {"CPU": cpus_per_trial, "GPU": gpus_per_trial}
+        self._task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(_evaluate)
+
+    @property
+    def max_workers(self) -> int:
+        """Trials the cluster's CPUs (and GPUs, if trials use them) can run at once."""
+        resources = self._ray.cluster_resources()
+        slots = [resources.get(kind, 0) // need for kind, need in self._per_trial.items() if need]
+        return max(1, int(min(slots)))
+
+    def submit(self, fn: Callable[[Trial], Result], trial: Trial) -> Future[Result]:
+        return self._task.remote(fn, trial, self._per_trial["CPU"]).future()
+
+    def close(self) -> None:
+        if self._started_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+
+    def __repr__(self) -> str:
+        return f"RayEvaluator(cpus_per_trial={self._per_trial['CPU']}, gpus_per_trial={self._per_trial['GPU']})"

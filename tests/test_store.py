@@ -1,0 +1,273 @@
+import math
+import os
+import pickle
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from archgraph import ArchGraph
+from archgraph.errors import ArchGraphError
+from archgraph.search.base import Result, Trial
+from archgraph.store import (
+    SCHEMA_VERSION,
+    STORE_FILE,
+    MemoryStore,
+    SQLiteStore,
+    StoreError,
+    Told,
+    load_checkpoint,
+    save_checkpoint,
+)
+
+
+def trial(i, **kwargs):
+    return Trial(id=i, arch=(ArchGraph([(0, 1), (1, 2)]), ArchGraph([(0, 1)])), budget=2, seed=10 + i, **kwargs)
+
+
+def result(i, accuracy=0.5):
+    curve = ({"epoch": 0, "train_loss": 1.5, "val_loss": None}, {"epoch": 1, "train_loss": 1.25, "val_loss": 0.75})
+    return Result(trial_id=i, metrics={"val_accuracy": accuracy, "epochs": 2}, curve=curve,
+                  checkpoint=f"checkpoints/trial-{i}.pt", seconds=1.5)
+
+
+# ---------------------------------------------------------------- conformance suite, every backend
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request, tmp_path):
+    """Each backend, fresh; the conformance tests below run over all of them."""
+    backend = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / STORE_FILE)
+    yield backend
+    backend.close()
+
+
+def test_a_new_store_is_empty(store):
+    assert store.config() is None
+    assert store.events() == [] and store.trials() == [] and store.results() == {} and store.pending() == []
+    assert store.timeline() == []
+
+
+def test_config_is_written_once_and_read_back_as_json(store):
+    store.set_config({"space": "fade", "budgets": (1, 3), "seed": 0})
+    assert store.config() == {"space": "fade", "budgets": [1, 3], "seed": 0}
+    store.set_config({"seed": 0, "budgets": [1, 3], "space": "fade"})  # the same config again: a no-op
+    with pytest.raises(StoreError, match="different config.*new run directory"):
+        store.set_config({"space": "darts", "budgets": [1, 3], "seed": 0})
+    assert store.config()["space"] == "fade"
+
+
+def test_asks_and_tells_are_logged_in_order(store):
+    for i in range(3):
+        store.record_ask(trial(i))
+    store.record_tell(result(1))
+    store.record_ask(trial(3, resume_from=1, info={"point": [0.5, 1.0]}))
+    store.record_tell(result(0, accuracy=0.75))
+    assert store.events() == [("ask", 0), ("ask", 1), ("ask", 2), ("tell", 1), ("ask", 3), ("tell", 0)]
+    assert store.trials() == [trial(0), trial(1), trial(2), trial(3, resume_from=1, info={"point": [0.5, 1.0]})]
+    assert store.results() == {0: result(0, accuracy=0.75), 1: result(1)}
+    assert list(store.results()) == [0, 1]
+    assert store.pending() == [trial(2), trial(3, resume_from=1, info={"point": [0.5, 1.0]})]
+
+
+def test_trials_come_back_by_id_whatever_the_ask_order(store):
+    for i in (2, 0, 1):
+        store.record_ask(trial(i))
+    assert [t.id for t in store.trials()] == [0, 1, 2]
+    assert store.events() == [("ask", 2), ("ask", 0), ("ask", 1)]
+
+
+def test_telling_an_unknown_trial_is_refused(store):
+    with pytest.raises(StoreError, match="trial 5 was never asked"):
+        store.record_tell(result(5))
+    assert store.events() == [] and store.results() == {}
+
+
+def test_telling_twice_is_refused_and_nothing_is_duplicated(store):
+    store.record_ask(trial(0))
+    store.record_tell(result(0))
+    with pytest.raises(StoreError, match="trial 0 was told before"):
+        store.record_tell(result(0, accuracy=0.9))
+    assert store.events() == [("ask", 0), ("tell", 0)]
+    assert store.results() == {0: result(0)}
+
+
+def test_asking_an_id_twice_is_refused(store):
+    store.record_ask(trial(0))
+    with pytest.raises(StoreError, match="trial 0 was asked before"):
+        store.record_ask(trial(0))
+    assert store.events() == [("ask", 0)]
+
+
+def test_records_that_are_not_json_are_refused_before_anything_is_written(store):
+    with pytest.raises(ValueError, match="trial 0: info must be JSON-serialisable"):
+        trial(0, info={"tensor": torch.zeros(2)})  # refused before a store ever sees it
+    store.record_ask(trial(0))
+    with pytest.raises(StoreError, match="result of trial 0 is not JSON-serialisable"):
+        store.record_tell(Result(trial_id=0, metrics={"val_accuracy": torch.tensor(0.5)}))
+    with pytest.raises(StoreError, match="the config is not JSON-serialisable"):
+        store.set_config({"device": torch.device("cpu")})
+    assert store.events() == [("ask", 0)] and store.config() is None
+
+
+def test_store_errors_are_archgraph_and_value_errors(store):
+    with pytest.raises(ArchGraphError):
+        store.record_tell(result(0))
+    with pytest.raises(ValueError):
+        store.record_tell(result(0))
+
+
+def test_timeline_has_ask_and_tell_times_and_scores_in_tell_order(store):
+    before = time.time()
+    for i in range(3):
+        store.record_ask(trial(i))
+    store.record_tell(result(2, accuracy=0.25))
+    store.record_tell(Result(trial_id=0, metrics={"test_accuracy": 0.5}))  # no objective: score None
+    after = time.time()
+    rows = store.timeline()
+    assert [(r.trial_id, r.score) for r in rows] == [(2, 0.25), (0, None)]
+    assert all(isinstance(r, Told) and before <= r.asked_at <= r.told_at <= after for r in rows)
+    assert rows[0].told_at <= rows[1].told_at
+
+
+def test_nan_metrics_survive(store):
+    store.record_ask(trial(0))
+    store.record_tell(Result(trial_id=0, metrics={"val_accuracy": float("nan")}))
+    assert math.isnan(store.results()[0].score) and math.isnan(store.timeline()[0].score)
+
+
+def test_repr_counts_trials_and_tells(store):
+    store.record_ask(trial(0))
+    store.record_ask(trial(1))
+    store.record_tell(result(0))
+    assert repr(store).startswith(type(store).__name__ + "(")
+    assert repr(store).endswith("trials=2, told=1)")
+
+
+def test_writes_from_several_threads_are_all_kept(store):
+    def ask_and_tell(ids):
+        for i in ids:
+            store.record_ask(trial(i))
+            store.record_tell(result(i))
+
+    threads = [threading.Thread(target=ask_and_tell, args=(range(k, 40, 4),)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(store.results()) == list(range(40)) and store.pending() == []
+    events = store.events()
+    assert len(events) == 80 and all(events.index(("ask", i)) < events.index(("tell", i)) for i in range(40))
+
+
+# ---------------------------------------------------------------- SQLite: files, versions, crashes
+
+
+def test_sqlite_store_persists_across_opens(tmp_path):
+    path = tmp_path / "run" / STORE_FILE  # the folder is created
+    with SQLiteStore(path) as store:
+        store.set_config({"seed": 3})
+        store.record_ask(trial(0))
+        store.record_ask(trial(1))
+        store.record_tell(result(0))
+    with SQLiteStore(path) as store:
+        assert store.config() == {"seed": 3}
+        assert store.events() == [("ask", 0), ("ask", 1), ("tell", 0)]
+        assert store.pending() == [trial(1)] and store.results() == {0: result(0)}
+        assert repr(store) == f"SQLiteStore({str(path)!r}, trials=2, told=1)"
+
+
+def test_sqlite_store_refuses_a_newer_schema(tmp_path):
+    path = tmp_path / STORE_FILE
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match=f"schema {SCHEMA_VERSION + 1}.*reads schema {SCHEMA_VERSION}; upgrade"):
+        SQLiteStore(path)
+
+
+def test_sqlite_store_refuses_other_files(tmp_path):
+    other = tmp_path / "other.sqlite"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="not an archgraph store"):
+        SQLiteStore(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, just some text " * 10)
+    with pytest.raises(StoreError, match="not a SQLite file"):
+        SQLiteStore(text)
+
+
+_WRITER = """
+import sys
+from archgraph import ArchGraph
+from archgraph.search.base import Result, Trial
+from archgraph.store import SQLiteStore
+store = SQLiteStore(sys.argv[1])
+arch = ArchGraph([(0, 1)])
+for i in range(100000):
+    store.record_ask(Trial(id=i, arch=arch, budget=1, seed=i, info={"pad": "x" * 2000}))
+    if i % 2:
+        store.record_tell(Result(trial_id=i - 1, metrics={"val_accuracy": i / 1e5}))
+"""
+
+
+def test_sigkill_never_leaves_a_half_written_record(tmp_path):
+    path = tmp_path / STORE_FILE
+    writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # kill it mid-run, after some records are written
+            if path.exists() and os.path.getsize(path) > 400_000:
+                break
+            time.sleep(0.05)
+        os.kill(writer.pid, signal.SIGKILL)
+    finally:
+        writer.wait()
+    assert writer.returncode == -signal.SIGKILL
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with SQLiteStore(path) as store:
+        events, trials, results = store.events(), store.trials(), store.results()
+        assert len(events) > 10
+        assert [i for kind, i in events if kind == "ask"] == [t.id for t in trials] == list(range(len(trials)))
+        assert [i for kind, i in events if kind == "tell"] == list(results)
+        assert all(r.score == (i + 1) / 1e5 for i, r in results.items())
+        store.record_ask(trial(len(trials)))  # the run goes on where it stopped
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def test_checkpoints_round_trip_and_replace_atomically(tmp_path):
+    first = {"model": {"w": torch.arange(3.0)}, "epochs": 1, "curve": [{"epoch": 0, "val_loss": None}]}
+    path = save_checkpoint(tmp_path, 7, first)
+    assert path == "checkpoints/trial-7.pt" and (tmp_path / path).is_file()
+    loaded = load_checkpoint(tmp_path, path)
+    assert torch.equal(loaded["model"]["w"], first["model"]["w"]) and loaded["curve"] == first["curve"]
+    save_checkpoint(tmp_path, 7, {"epochs": 2})
+    assert load_checkpoint(tmp_path, path) == {"epochs": 2}
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["trial-7.pt"]  # no temp files left
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise pickle.PicklingError("this object cannot be saved")
+
+
+def test_a_failed_checkpoint_write_keeps_the_old_file(tmp_path):
+    path = save_checkpoint(tmp_path, 0, {"epochs": 1})
+    with pytest.raises(pickle.PicklingError, match="cannot be saved"):
+        save_checkpoint(tmp_path, 0, {"epochs": 2, "bad": Unpicklable()})
+    assert load_checkpoint(tmp_path, path) == {"epochs": 1}
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["trial-0.pt"]
+
+
+def test_a_missing_checkpoint_names_its_path(tmp_path):
+    with pytest.raises(StoreError, match=r"checkpoints/trial-4\.pt does not exist"):
+        load_checkpoint(tmp_path, "checkpoints/trial-4.pt")
