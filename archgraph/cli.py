@@ -18,6 +18,8 @@ from pathlib import Path
 from .errors import ArchGraphError
 
 EPILOG = """examples:
+  archgraph search --space fade --strategy bo --dataset digits --trials 30 --epochs 3 --out runs/bo
+  archgraph search --resume runs/bo
   archgraph train --space fade --arch examples/fade_arch.json --dataset digits --epochs 10
   archgraph train --space mlp --arch examples/mlp_arch.json --dataset wine
   archgraph show examples/fade_arch.json --space fade --picture fade_arch.png
@@ -65,6 +67,33 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, default=None, help="run folder (default: runs/train-<time>)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(run=_train)
+
+    se = sub.add_parser("search", help="search a space with a strategy; resumable",
+                        description="Search SPACE with STRATEGY, training every trial on DATASET. The run folder "
+                                    "gets store.sqlite (every trial), checkpoints/, best_arch.json and progress.png; "
+                                    "a killed run continues with --resume RUN_DIR.")
+    se.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
+    se.add_argument("--space", default="fade", help="space name or .toml path (default: fade)")
+    se.add_argument("--strategy", default="random", help="random, bo or evolution (default: random)")
+    _add_data_args(se)
+    se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
+    se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")
+    se.add_argument("--max-epochs", type=int, default=None, help="budget: training epochs over all trials")
+    se.add_argument("--seconds", type=float, default=None, help="budget: wall-clock seconds of this call")
+    se.add_argument("--seed", type=int, default=0)
+    se.add_argument("--evaluator", choices=["inprocess", "process", "ray"], default="inprocess",
+                    help="where trials train: this process, a local process pool, or Ray")
+    se.add_argument("--workers", type=int, default=2, help="process-pool workers / local Ray CPUs")
+    se.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: a local instance)")
+    se.add_argument("--batch-size", type=int, default=128)
+    se.add_argument("--lr", type=float, default=1e-3)
+    se.add_argument("--device", default=None, help="torch device of the trials (default: cpu)")
+    _add_param_arg(se)
+    se.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="strategy option, e.g. draws=5, per_cell=false, population_size=10")
+    se.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<strategy>-<time>)")
+    se.add_argument("--no-progress", action="store_true", help="no progress bar")
+    se.set_defaults(run=_search)
 
     s = sub.add_parser("show", help="summarise and draw an architecture file")
     s.add_argument("arch", type=Path, help="architecture JSON file")
@@ -170,6 +199,39 @@ def _save_run(out: Path, model, metrics: dict) -> None:
 
     _atomic_write(out / "model.pt", lambda tmp: torch.save(model.state_dict(), tmp))
     _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=1, default=str)))
+
+
+def _search(args) -> int:
+    from .search.session import SearchConfig, resume, search
+
+    budget = {k: v for k, v in (("trials", args.trials), ("max_epochs", args.max_epochs),
+                                ("seconds", args.seconds)) if v is not None}
+    if args.resume is not None:
+        outcome = resume(args.resume, progress=not args.no_progress, **budget)
+    else:
+        config = SearchConfig(
+            space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
+            trials=budget.pop("trials", 20), max_epochs=args.max_epochs, seconds=args.seconds, seed=args.seed,
+            evaluator=args.evaluator, workers=args.workers, ray_address=args.ray_address,
+            data_root=None if args.data_root is None else str(args.data_root), device=args.device,
+            space_params=_parse_params(args.param), strategy_params=_parse_params(args.strategy_param),
+            training={"batch_size": args.batch_size, "lr": args.lr})
+        out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+        outcome = search(config, out, progress=not args.no_progress)
+    _print_results(outcome)
+    return 0
+
+
+def _print_results(outcome, top: int = 5) -> None:
+    trials = {t.id: t for t in outcome.trials}
+    ranked = sorted(outcome.results, key=lambda r: (-r.score, r.trial_id))
+    print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))}:")
+    print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
+    for r in ranked[:top]:
+        cells = " ".join(f"{c.num_nodes}/{c.num_edges}" for c in trials[r.trial_id].arch)
+        print(f"{r.trial_id:>6} {r.score:>8.4f} {r.metrics.get('test_accuracy', float('nan')):>8.4f} "
+              f"{int(r.metrics.get('parameters', 0)):>9,}  {cells}")
+    print(f"run folder {outcome.run_dir}/: store.sqlite, best_arch.json, progress.png")
 
 
 def _print_table(history: list[dict]) -> None:

@@ -1,0 +1,27 @@
+"""Searches as ask/tell strategies, driven by a Runner over an evaluator and a store."""
+
+from .base import OBJECTIVE, Result, Strategy, Trial
+from .evolution import RegularizedEvolution
+from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
+from .runner import Budget, ResumeError, Runner
+from .session import STRATEGIES, SearchConfig, SearchOutcome, resume, search
+
+__all__ = [
+    "OBJECTIVE",
+    "STRATEGIES",
+    "BayesianFeatureSearch",
+    "Budget",
+    "RandomFeatureSearch",
+    "RegularizedEvolution",
+    "Result",
+    "ResumeError",
+    "Runner",
+    "SearchConfig",
+    "SearchOutcome",
+    "Strategy",
+    "Trial",
+    "cell_feature_space",
+    "resume",
+    "search",
+    "trial_seed",
+]

@@ -1,0 +1,86 @@
+import statistics
+
+import numpy as np
+import pytest
+
+from archgraph import ArchGraph, SpaceError, spaces
+from archgraph.search.base import Result, Trial
+from archgraph.search.evolution import RegularizedEvolution
+from archgraph.search.feature_search import BayesianFeatureSearch, RandomFeatureSearch, trial_seed
+
+FADE = spaces.load("fade")
+
+
+def told(trial: Trial, value: float) -> Result:
+    return Result(trial.id, {"val_accuracy": value})
+
+
+def test_random_search_turns_each_point_into_draws_trials_of_its_boxes():
+    search = RandomFeatureSearch(FADE, epochs=2, seed=0, draws=5)
+    trials = [search.ask() for _ in range(10)]
+    assert [t.id for t in trials] == list(range(10))
+    assert [t.info["point"] for t in trials] == [0] * 5 + [1] * 5
+    assert all(t.budget == 2 and t.seed == trial_seed(0, t.id) for t in trials)
+    for t in trials:
+        point = np.array(t.info["coordinates"])
+        assert point.shape == (4, 3) and ((0 <= point) & (point <= 1)).all()
+        for cell, cell_point in zip(t.arch, point):
+            assert 1 <= cell.num_nodes <= 5
+            # each cell comes from the bucket of its cell's point
+            assert cell in search.features.members(search.generator.bucket(cell_point))
+
+
+def test_random_search_is_deterministic_in_its_seed():
+    a, b, c = (RandomFeatureSearch(FADE, epochs=1, seed=s) for s in (4, 4, 5))
+    ta, tb, tc = ([s.ask() for _ in range(6)] for s in (a, b, c))
+    assert ta == tb and ta != tc
+
+
+def test_bo_waits_for_a_point_then_tells_its_median_as_a_ucb_minimisation():
+    search = BayesianFeatureSearch(FADE, epochs=1, seed=0, draws=3)
+    first = [search.ask() for _ in range(3)]
+    assert search.ask() is None  # the point's draws are not told yet
+    for t, value in zip(first, [0.2, 0.9, 0.5]):
+        search.tell(t, told(t, value))
+    assert search.ask() is not None
+    per_cell = search.optimizers
+    assert len(per_cell) == 4 and all(opt.yi == [-0.5] for opt in per_cell)  # the median, negated
+    assert all(opt.acq_func == "LCB" and opt.acq_func_kwargs == {"kappa": 2.5, "xi": 0.0} for opt in per_cell)
+    point = np.array(first[0].info["coordinates"])
+    assert all(np.allclose(opt.Xi[0], row) for opt, row in zip(per_cell, point))
+
+
+def test_bo_over_the_joint_space_has_one_optimiser():
+    search = BayesianFeatureSearch(FADE, epochs=1, seed=0, draws=1, per_cell=False)
+    assert len(search.optimizers) == 1 and len(search.optimizers[0].space.dimensions) == 12
+
+
+def test_feature_searches_need_a_topology_only_space():
+    with pytest.raises(SpaceError, match="topology-only"):
+        RandomFeatureSearch(spaces.load("nb201"), epochs=1)
+
+
+def test_evolution_mutates_the_best_of_a_sample_and_ages_out_the_oldest():
+    search = RegularizedEvolution(FADE, epochs=1, seed=0, population_size=4, sample_size=4)
+    initial = [search.ask() for _ in range(4)]
+    assert all(t.info["parent"] is None for t in initial)
+    for t, value in zip(initial, [0.1, 0.7, 0.3, 0.2]):
+        search.tell(t, told(t, value))
+    child = search.ask()
+    assert child.info["parent"] == 1  # sample = whole population: the best is the parent
+    changed = [a != b for a, b in zip(child.arch, initial[1].arch)]
+    assert sum(changed) == 1  # one cell mutated
+    assert all(c.num_nodes <= FADE.max_vertices for c in child.arch)
+    search.tell(child, told(child, 0.0))
+    assert [t.id for t, _ in search.population] == [1, 2, 3, 4]  # trial 0, the oldest, left
+
+
+def test_evolution_waits_for_its_initial_population():
+    search = RegularizedEvolution(FADE, epochs=1, seed=0, population_size=2, sample_size=1)
+    search.ask(), search.ask()
+    assert search.ask() is None
+
+
+def test_trial_seeds_are_independent_streams():
+    seeds = {trial_seed(s, i) for s in range(3) for i in range(100)}
+    assert len(seeds) == 300
