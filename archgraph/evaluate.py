@@ -1,8 +1,8 @@
 """Evaluators: train trials in this process, in a process pool, or on a Ray cluster.
 
 :class:`TrialEvaluator` is the picklable callable that trains one
-:class:`~archgraph.search.base.Trial` and returns its
-:class:`~archgraph.search.base.Result`; an :class:`Evaluator` runs such a callable
+:class:`~archgraph.trial.Trial` and returns its
+:class:`~archgraph.trial.Result`; an :class:`Evaluator` runs such a callable
 somewhere and hands back a :class:`concurrent.futures.Future`. All evaluators give the
 same result, to the bit, for the same trial on the CPU with the same number of torch
 threads (the pool and Ray workers use ``threads_per_worker`` / ``cpus_per_trial``, one by
@@ -18,7 +18,7 @@ seed), so a pool or Ray worker loads them at its first trial only.
 Examples
 --------
 >>> from archgraph import ArchGraph
->>> from archgraph.search.base import Result, Trial
+>>> from archgraph.trial import Result, Trial
 >>> trial = Trial(id=0, arch=ArchGraph([(0, 1)]), budget=1, seed=0)
 >>> with InProcessEvaluator() as evaluator:
 ...     future = evaluator.submit(lambda t: Result(t.id, {"val_accuracy": 0.5}), trial)
@@ -43,7 +43,7 @@ from torch.utils.data import Dataset
 from . import spaces
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
-from .search.base import Result, Trial
+from .trial import Result, Trial
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
 from .train import evaluate, train
 
@@ -100,7 +100,7 @@ class TrialEvaluator:
     --------
     >>> import tempfile
     >>> from archgraph import ArchGraph
-    >>> from archgraph.search.base import Trial
+    >>> from archgraph.trial import Trial
     >>> trial = Trial(id=0, arch=[ArchGraph([(0, 1)])] * 4, budget=1, seed=0)
     >>> with tempfile.TemporaryDirectory() as run_dir:
     ...     fn = TrialEvaluator("fade", "digits", run_dir, space_params={"channels": 2, "kernel_size": 3})

@@ -1,7 +1,7 @@
 """The record of a search run: every ask and tell, in order, safe against a killed process.
 
-A :class:`Store` keeps the run's JSON config, the :class:`~archgraph.search.base.Trial` s a
-strategy asked for, the :class:`~archgraph.search.base.Result` s told back, and an ordered
+A :class:`Store` keeps the run's JSON config, the :class:`~archgraph.trial.Trial` s a
+strategy asked for, the :class:`~archgraph.trial.Result` s told back, and an ordered
 event log of ``("ask", trial_id)`` and ``("tell", trial_id)`` from which a killed run is
 resumed by replaying it into a fresh strategy. :class:`SQLiteStore` (the default, one file
 ``run_dir/store.sqlite``) writes each ask or tell in one transaction, so a SIGKILL leaves
@@ -19,7 +19,7 @@ Checkpoints live beside the store: :func:`save_checkpoint` writes
 Examples
 --------
 >>> from archgraph import ArchGraph
->>> from archgraph.search.base import Trial, Result
+>>> from archgraph.trial import Trial, Result
 >>> store = MemoryStore()
 >>> store.record_ask(Trial(id=0, arch=ArchGraph([(0, 1)]), budget=1, seed=0))
 >>> store.record_tell(Result(trial_id=0, metrics={"val_accuracy": 0.5}))
@@ -44,7 +44,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .errors import ArchGraphError
-from .search.base import OBJECTIVE, Result, Trial
+from .trial import OBJECTIVE, Result, Trial
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -89,7 +89,7 @@ class Told(NamedTuple):
     trial_id: int
     asked_at: float
     told_at: float
-    score: float | None  #: the result's :data:`~archgraph.search.base.OBJECTIVE`, ``None`` if it lacks it
+    score: float | None  #: the result's :data:`~archgraph.trial.OBJECTIVE`, ``None`` if it lacks it
 
 
 class Store(ABC):

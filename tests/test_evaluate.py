@@ -16,7 +16,7 @@ from archgraph.evaluate import (
     TrialError,
     TrialEvaluator,
 )
-from archgraph.search.base import Result, Trial
+from archgraph.trial import Result, Trial
 from archgraph.store import load_checkpoint
 
 TINY = {"channels": 2, "kernel_size": 3}

@@ -7,7 +7,7 @@ import pytest
 from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
 from archgraph.evaluate import InProcessEvaluator
-from archgraph.search.base import Result, Trial
+from archgraph.trial import Result, Trial
 from archgraph.search.runner import Budget, ResumeError, Runner
 from archgraph.store import MemoryStore, SQLiteStore
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from archgraph import ArchGraph, SpaceError, spaces
-from archgraph.search.base import Result, Trial
+from archgraph.trial import Result, Trial
 from archgraph.search.evolution import RegularizedEvolution
 from archgraph.search.feature_search import BayesianFeatureSearch, RandomFeatureSearch, trial_seed
 

@@ -13,7 +13,7 @@ import torch
 
 from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
-from archgraph.search.base import Result, Trial
+from archgraph.trial import Result, Trial
 from archgraph.store import (
     SCHEMA_VERSION,
     STORE_FILE,
@@ -206,7 +206,7 @@ def test_sqlite_store_refuses_other_files(tmp_path):
 _WRITER = """
 import sys
 from archgraph import ArchGraph
-from archgraph.search.base import Result, Trial
+from archgraph.trial import Result, Trial
 from archgraph.store import SQLiteStore
 store = SQLiteStore(sys.argv[1])
 arch = ArchGraph([(0, 1)])

@@ -1,6 +1,7 @@
 """Searches as ask/tell strategies, driven by a Runner over an evaluator and a store."""
 
-from .base import OBJECTIVE, Result, Strategy, Trial
+from ..trial import OBJECTIVE, Result, Trial
+from .base import Strategy
 from .evolution import RegularizedEvolution
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
 from .runner import Budget, ResumeError, Runner

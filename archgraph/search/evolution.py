@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import mutate
 from ..spaces import Space
-from .base import Result, Trial
+from ..trial import Result, Trial
 from .feature_search import cell_feature_space, trial_seed
 
 __all__ = ["RegularizedEvolution"]

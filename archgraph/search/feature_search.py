@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import SpaceError
 from ..generate import BucketGenerator, FeatureSpace
 from ..spaces import Space
-from .base import Result, Trial
+from ..trial import Result, Trial
 
 __all__ = ["RandomFeatureSearch", "BayesianFeatureSearch", "cell_feature_space", "trial_seed"]
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from ..errors import ArchGraphError
-from .base import Result, Strategy, Trial
+from ..trial import Result, Trial
+from .base import Strategy
 
 __all__ = ["Budget", "Runner", "ResumeError"]
 
@@ -54,7 +55,7 @@ class Runner:
     Examples
     --------
     >>> from archgraph import ArchGraph
-    >>> from archgraph.search.base import Trial, Result
+    >>> from archgraph.trial import Trial, Result
     >>> from archgraph.store import MemoryStore
     >>> from archgraph.evaluate import InProcessEvaluator
     >>> class Count:  # proposes ever longer paths

@@ -23,7 +23,7 @@ from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..plot import best_over_time
 from ..store import STORE_FILE, SQLiteStore
-from .base import Result, Trial
+from ..trial import Result, Trial
 from .evolution import RegularizedEvolution
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
 from .runner import Budget, Runner
