@@ -87,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: a local instance)")
     se.add_argument("--batch-size", type=int, default=128)
     se.add_argument("--lr", type=float, default=1e-3)
-    se.add_argument("--device", default=None, help="torch device of the trials (default: cpu)")
+    se.add_argument("--device", default=None, help="torch device of the trials (default: cuda if available)")
     _add_param_arg(se)
     se.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
                     help="strategy option, e.g. draws=5, per_cell=false, population_size=10")
@@ -163,7 +163,7 @@ def _train(args) -> int:
     space, cells, task = _resolve(args)
     params = _parse_params(args.param)
     model = _compile(space, cells, task, params, args.seed)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(_default_device(args.device))
     model.to(device)
     out = args.out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -213,13 +213,20 @@ def _search(args) -> int:
             space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
             trials=budget.pop("trials", 20), max_epochs=args.max_epochs, seconds=args.seconds, seed=args.seed,
             evaluator=args.evaluator, workers=args.workers, ray_address=args.ray_address,
-            data_root=None if args.data_root is None else str(args.data_root), device=args.device,
+            data_root=None if args.data_root is None else str(args.data_root), device=_default_device(args.device),
             space_params=_parse_params(args.param), strategy_params=_parse_params(args.strategy_param),
             training={"batch_size": args.batch_size, "lr": args.lr})
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
         outcome = search(config, out, progress=not args.no_progress)
     _print_results(outcome)
     return 0
+
+
+def _default_device(device: str | None) -> str:
+    """The device asked for, else CUDA where there is one, else the CPU."""
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _print_results(outcome, top: int = 5) -> None:

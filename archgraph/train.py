@@ -199,8 +199,8 @@ def train(
     if not params:
         raise ValueError("the model has no trainable parameters; nothing to train")
     opt = _OPTIMIZERS[optimizer](params, lr, weight_decay, momentum)
-    if optimizer_state is not None:
-        opt.load_state_dict(optimizer_state)
+    if optimizer_state is not None:  # a copy: loading keeps the given tensors, which training then updates
+        opt.load_state_dict(copy.deepcopy(optimizer_state))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=min_lr) if schedule else None
     loader = _loader(train_data, batch_size, device, shuffle_seed=seed)
     step = partial(_step, opt, params, grad_clip)
@@ -240,7 +240,7 @@ def train(
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(history, best_epoch, restored_best=best_state is not None, stopped_early=len(history) < epochs,
-                       optimizer_state=copy.deepcopy(opt.state_dict()))  # state_dict() aliases live tensors
+                       optimizer_state=opt.state_dict())
 
 
 def evaluate(

@@ -259,9 +259,9 @@ def test_optimizer_state_continues_across_calls():
 
 
 def test_evaluate_leaves_the_global_rng_alone():
-    data = TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,)))
+    data, model = TensorDataset(torch.randn(8, 3), torch.randint(0, 2, (8,))), nn.Linear(3, 2)
     torch.manual_seed(5)
     expected = torch.rand(1)
     torch.manual_seed(5)
-    evaluate(nn.Linear(3, 2), data)
+    evaluate(model, data)
     assert torch.equal(torch.rand(1), expected)
