@@ -3,8 +3,9 @@
 * :func:`enumerate_dags` lists the non-isomorphic DAGs on ``n`` unlabelled vertices (OEIS
   A003087: 1, 2, 6, 31, 302, 5984, ...), each numbered topologically (every edge ``u → v`` has
   ``u < v``, so each is a mask of the fully connected ``G_max`` of FaDE §2.2).
-* :func:`canonical_graph` / :func:`canonical_form` give an exact canonical labelling: equal for
-  two graphs exactly when they are isomorphic with equal ops.
+* :func:`canonical_graph` / :func:`canonical_form` (from :mod:`archgraph.canonical`, re-exported
+  here) give an exact canonical labelling: equal for two graphs exactly when they are
+  isomorphic with equal ops. Enumeration and :class:`FeatureSpace` dedupe with it.
 * :func:`random_dag` draws a DAG with an explicit ``numpy.random.Generator``.
 * :class:`FeatureSpace` embeds a pool of DAGs into ``[0, 1]^k`` (:mod:`archgraph.features`) and
   cuts it into boxes; :class:`BucketGenerator` maps a point to a DAG of its box (FaDE §2.4, Fig. 3).
@@ -24,11 +25,12 @@ FeatureSpace(40 graphs, features=('eccentricity_variance', 'degree_variance', 'n
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import networkx as nx
 import numpy as np
 
+from .canonical import _Key, _canonical_key, _graph_of, _key_of, canonical_form, canonical_graph
 from .features import FADE_FEATURES, feature_vector
 from .graph import ArchGraph, Edge
 
@@ -42,128 +44,7 @@ __all__ = [
 ]
 
 Box = tuple[int, ...]
-# A labelled DAG on vertices 0..n-1 in canonical order: (vertex ops, sorted (u, v, edge op)), "" = no op.
-_Key = tuple[tuple[str, ...], tuple[tuple[int, int, str], ...]]
-
 _MAX_TRIES = 10_000  # random_dag(connected=True) gives up after this many rejected draws
-
-
-# --- canonical labelling -------------------------------------------------------------------
-
-def _canonical_key(n: int, arcs: Mapping[Edge, str], labels: Sequence[str]) -> _Key:
-    """The lexicographically smallest relabelling of a DAG whose arcs all go ``u → v``, ``u < v``.
-
-    Individualisation-refinement, as in nauty: vertices are coloured by (level, height, op,
-    in-degree, out-degree) — level and height being the longest paths from a source and to a
-    sink — the colours refined by the multisets of predecessor and successor colours (with
-    edge ops) until stable, and the first colour class of several vertices split by
-    individualising each of its vertices in turn, down to discrete colourings, whose
-    relabellings (keys) are compared. Branches that an automorphism maps onto an explored one
-    are skipped: swaps of twins (equal predecessors and successors) and the automorphisms read
-    off two leaves with equal keys. Every step is equivariant, so the smallest key is exact;
-    colours keep the level order, so the numbering it gives is topological.
-    """
-    preds: list[list[tuple[int, str]]] = [[] for _ in range(n)]
-    succs: list[list[tuple[int, str]]] = [[] for _ in range(n)]
-    for (u, v), op in arcs.items():
-        preds[v].append((u, op))
-        succs[u].append((v, op))
-    level, height = [0] * n, [0] * n
-    for v in range(n):  # arcs go up: index order is topological
-        level[v] = max([level[u] for u, _ in preds[v]], default=-1) + 1
-        height[~v] = max([height[w] for w, _ in succs[~v]], default=-1) + 1
-    best_key: _Key | None = None     # the smallest leaf so far, and its vertex order
-    best_order: list[int] = []
-    automorphisms: list[list[int]] = []
-
-    def refine(colour: list) -> list:
-        count = len(set(colour))
-        while count < n:
-            sig = [(colour[v], tuple(sorted([(colour[u], op) for u, op in preds[v]])),
-                    tuple(sorted([(colour[w], op) for w, op in succs[v]]))) for v in range(n)]
-            rank = {s: i for i, s in enumerate(sorted(set(sig)))}
-            colour = [rank[s] for s in sig]
-            if len(rank) == count:
-                break
-            count = len(rank)
-        return colour
-
-    def orbit(v: int, fixed: tuple[int, ...]) -> set[int]:
-        """Where the found automorphisms that fix ``fixed`` pointwise take ``v``."""
-        group = [g for g in automorphisms if all(g[x] == x for x in fixed)]
-        seen, todo = {v}, [v]
-        while todo:
-            w = todo.pop()
-            new = {g[w] for g in group} - seen
-            seen |= new
-            todo += new
-        return seen
-
-    def search(colour: list, fixed: tuple[int, ...]) -> None:
-        nonlocal best_key, best_order
-        colour = refine(colour)
-        ranked = sorted(colour)
-        if len(set(ranked)) == n:
-            order = sorted(range(n), key=colour.__getitem__)
-            pos = {v: i for i, v in enumerate(order)}
-            key = tuple(labels[v] for v in order), tuple(sorted([(pos[u], pos[v], op) for (u, v), op in arcs.items()]))
-            if best_key is None or key < best_key:
-                best_key, best_order = key, order
-            elif key == best_key:  # the two leaves differ by an automorphism
-                automorphisms.append([best_order[pos[v]] for v in range(n)])
-            return
-        cell = next(a for a, b in zip(ranked, ranked[1:]) if a == b)  # the first class of 2+ vertices
-        one_per_twins = {(tuple(sorted(preds[v])), tuple(sorted(succs[v]))): v for v in range(n) if colour[v] == cell}
-        explored: list[int] = []
-        for v in one_per_twins.values():
-            if not explored or orbit(v, fixed).isdisjoint(explored):
-                search([2 * c + (c == cell and w != v) for w, c in enumerate(colour)], (*fixed, v))
-                explored.append(v)
-
-    search([(level[v], height[v], labels[v], len(preds[v]), len(succs[v])) for v in range(n)], ())
-    return best_key
-
-
-def _key_of(graph: ArchGraph) -> _Key:
-    order = graph.topological_order()
-    index = {v: i for i, v in enumerate(order)}
-    arcs = {(index[u], index[v]): graph.edge_op(u, v, "") for u, v in graph.edges}
-    return _canonical_key(graph.num_nodes, arcs, [graph.node_op(v, "") for v in order])
-
-
-def _graph_of(key: _Key) -> ArchGraph:
-    labels, arcs = key
-    return ArchGraph([(u, v, op or None) for u, v, op in arcs], num_nodes=len(labels),
-                     node_ops={v: op for v, op in enumerate(labels) if op})
-
-
-def canonical_graph(graph: ArchGraph) -> ArchGraph:
-    """``graph`` renumbered canonically: two graphs give identical results (``is_identical``)
-    exactly when they are isomorphic with equal vertex and edge ops. The numbering is
-    topological (every edge ``u → v`` has ``u < v``).
-
-    Exact: the smallest relabelling over a nauty-style individualisation-refinement search
-    (colours from levels, ops and degrees, refined by neighbour colours; symmetric branches
-    pruned by automorphisms). Made for cell-sized graphs: about 0.1 ms for six vertices, a few
-    ms for 20 random vertices or 7 parallel two-edge branches; graphs with many symmetries that
-    refinement cannot split cost more.
-
-    >>> from archgraph import ArchGraph
-    >>> canonical_graph(ArchGraph([(2, 1), (1, 0), (2, 0)]))
-    ArchGraph(num_nodes=3, edges=[(0, 1), (0, 2), (1, 2)])
-    """
-    return _graph_of(_key_of(graph))
-
-
-def canonical_form(graph: ArchGraph) -> str:
-    """A string equal for two graphs exactly when they are isomorphic with equal ops: the
-    compact JSON of :func:`canonical_graph` (keys sorted). Usable as an exact hash.
-
-    >>> from archgraph import ArchGraph
-    >>> canonical_form(ArchGraph([(1, 0, "conv(3)")]))
-    '{"edges":[[0,1,"conv(3)"]],"num_nodes":2}'
-    """
-    return canonical_graph(graph).to_json(sort_keys=True, separators=(",", ":"))
 
 
 # --- enumeration and random DAGs -----------------------------------------------------------
@@ -201,7 +82,7 @@ def enumerate_dags(n: int, *, min_vertices: int | None = None, connected: bool =
 
     Counts (OEIS A003087): 1, 2, 6, 31, 302, 5984 for n = 1..6; weakly connected (A082402):
     1, 1, 4, 24, 267, 5647. Built vertex by vertex (see :func:`canonical_graph`): n = 6 takes
-    about 2.5 s on one core, half of it building the ArchGraphs; n = 7 (243,668) about 2 minutes.
+    about 1.7 s on one core, a third of it building the ArchGraphs; n = 7 (243,668) about 90 s.
 
     >>> [g.edges for g in enumerate_dags(2, min_vertices=1)]
     [(), (), ((0, 1),)]

@@ -3,7 +3,8 @@
 Vertices are the integers ``0 .. n-1``; vertices and edges may carry an ``op`` (an op spec
 of :mod:`archgraph.ops`). The graph is plain data: compiling it into a module is the job of
 :mod:`archgraph.embody`, changing it the job of :mod:`archgraph.mutate` (which returns new
-graphs). Equality and hashing are isomorphism-invariant and respect ops.
+graphs). Equality is isomorphism with equal vertex and edge ops, decided exactly through the
+canonical labelling of :mod:`archgraph.canonical`; the hash is that labelling's.
 
 Examples
 --------
@@ -19,8 +20,8 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import json
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -30,6 +31,7 @@ import networkx as nx
 import numpy as np
 
 from . import ops as _ops
+from .canonical import _form_of, _Key, _key_of
 from .errors import InvalidGraphError
 
 __all__ = ["ArchGraph"]
@@ -60,7 +62,7 @@ class ArchGraph:
         For an op name that is not registered (the message lists the known ones).
     """
 
-    __slots__ = ("_n", "_edges", "_node_ops", "_edge_ops", "_nx", "_hash")
+    __slots__ = ("_n", "_edges", "_node_ops", "_edge_ops", "_nx", "_key", "_hash")
 
     def __init__(
         self,
@@ -76,7 +78,7 @@ class ArchGraph:
         n = _vertex_count(pairs, node_ops, num_nodes)
         _check_edges(pairs, n)
         _check_op_keys(node_ops, edge_ops, set(pairs), n)
-        for op in (*node_ops.values(), *edge_ops.values()):
+        for op in dict.fromkeys((*node_ops.values(), *edge_ops.values())):  # each distinct op once
             _ops.check(op)
 
         g = nx.DiGraph()
@@ -91,6 +93,7 @@ class ArchGraph:
         self._node_ops = MappingProxyType(dict(sorted(node_ops.items())))
         self._edge_ops = MappingProxyType(dict(sorted(edge_ops.items())))
         self._nx = nx.freeze(g)
+        self._key: _Key | None = None   # canonical key and hash, computed on first use
         self._hash: str | None = None
 
     # --- construction -------------------------------------------------------------------
@@ -282,37 +285,34 @@ class ArchGraph:
     # --- identity -----------------------------------------------------------------------
 
     def canonical_hash(self) -> str:
-        """A hash equal for isomorphic graphs with equal ops. Different graphs may rarely
-        share it; ``==`` settles such ties with an exact isomorphism test.
+        """A hex string equal for two graphs exactly when they are isomorphic with equal vertex
+        and edge ops: the SHA-1 of :func:`~archgraph.canonical.canonical_form`. Stable across
+        runs and processes, so usable as a key on disk.
 
-        networkx's Weisfeiler-Lehman hash on a directed graph with edge labels loses the
-        direction (networkx 3.5/3.6), so each edge u→v is subdivided by a vertex labelled
-        with the edge's op, and only vertex labels are hashed.
+        >>> ArchGraph([(0, 1), (0, 2)]).canonical_hash() == ArchGraph([(2, 0), (2, 1)]).canonical_hash()
+        True
         """
         if self._hash is None:
-            labelled = nx.DiGraph()
-            labelled.add_nodes_from((v, {"label": "v:" + self._node_ops.get(v, "")}) for v in range(self._n))
-            for u, v in self._edges:
-                labelled.add_node((u, v), label="e:" + self._edge_ops.get((u, v), ""))
-                labelled.add_edges_from([(u, (u, v)), ((u, v), v)])
-            with warnings.catch_warnings():  # networkx notes that directed hashes changed in 3.5
-                warnings.simplefilter("ignore", UserWarning)
-                self._hash = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", iterations=max(3, 2 * self._n))
+            self._hash = hashlib.sha1(_form_of(self._canonical_key()).encode()).hexdigest()
         return self._hash
+
+    def _canonical_key(self) -> _Key:
+        if self._key is None:
+            self._key = _key_of(self)
+        return self._key
 
     def __hash__(self) -> int:
         return hash(self.canonical_hash())
 
     def __eq__(self, other: object) -> bool:
+        """Isomorphic with equal ops, decided exactly by comparing canonical keys."""
         if not isinstance(other, ArchGraph):
             return NotImplemented
         if (self._n, len(self._edges)) != (other._n, len(other._edges)):
             return False
         if self._edges == other._edges and self._node_ops == other._node_ops and self._edge_ops == other._edge_ops:
             return True
-        return self.canonical_hash() == other.canonical_hash() and nx.is_isomorphic(
-            self._nx, other._nx, node_match=_same_op, edge_match=_same_op
-        )
+        return self._canonical_key() == other._canonical_key()
 
     def is_identical(self, other: ArchGraph) -> bool:
         """Equal with the same vertex numbering (stricter than ``==``)."""
@@ -341,10 +341,6 @@ class ArchGraph:
 
 def _truthy(x) -> bool:
     return bool(x) if not isinstance(x, str) else x not in ("", "none", "0")
-
-
-def _same_op(a: Mapping, b: Mapping) -> bool:
-    return a.get("op") == b.get("op")
 
 
 def _split_edges(edges: Iterable[Sequence]) -> tuple[list[Edge], dict[Edge, str]]:
@@ -413,10 +409,9 @@ def _check_op_keys(node_ops: Mapping[int, str], edge_ops: Mapping[Edge, str], pa
 
 
 def _check_acyclic(g: nx.DiGraph) -> None:
-    try:
-        cycle = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
+    if nx.is_directed_acyclic_graph(g):  # cheap; find_cycle only to name the cycle
         return
+    cycle = nx.find_cycle(g)
     path = "→".join(str(u) for u, _ in cycle) + f"→{cycle[0][0]}"
     raise InvalidGraphError(
         f"edge {cycle[-1][:2]} closes a cycle {path}; an architecture must be acyclic: remove one of these edges"
