@@ -1,10 +1,10 @@
 import itertools
 
-import networkx as nx
 import numpy as np
 import pytest
 
 from archgraph import ArchGraph
+from graph_oracles import is_topological, isomorphic
 from archgraph.canonical import _graph_of, _key_of, canonical_form, canonical_graph
 from archgraph.generate import random_dag
 
@@ -29,15 +29,6 @@ def disjoint_copies(graph: ArchGraph, k: int) -> ArchGraph:
     n = graph.num_nodes
     return ArchGraph([(u + i * n, v + i * n, graph.edge_op(u, v)) for i in range(k) for u, v in graph.edges],
                      num_nodes=k * n, node_ops={v + i * n: op for i in range(k) for v, op in graph.node_ops.items()})
-
-
-def isomorphic(a: ArchGraph, b: ArchGraph) -> bool:
-    same = lambda x, y: x.get("op") == y.get("op")  # noqa: E731
-    return nx.is_isomorphic(a.to_networkx(), b.to_networkx(), node_match=same, edge_match=same)
-
-
-def is_topological(graph: ArchGraph) -> bool:
-    return all(u < v for u, v in graph.edges)
 
 
 def test_canonical_graph_is_identical_for_renumbered_graphs_and_topological():

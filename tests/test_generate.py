@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from archgraph import ArchGraph
+from graph_oracles import is_topological, isomorphic
 from archgraph.features import FADE_FEATURES, feature_vector
 from archgraph.generate import (
     BucketGenerator,
@@ -24,15 +25,6 @@ def renamed(graph: ArchGraph, rng: np.random.Generator) -> ArchGraph:
     name = rng.permutation(graph.num_nodes).tolist()
     return ArchGraph([(name[u], name[v], graph.edge_op(u, v)) for u, v in graph.edges], num_nodes=graph.num_nodes,
                      node_ops={name[v]: op for v, op in graph.node_ops.items()})
-
-
-def isomorphic(a: ArchGraph, b: ArchGraph) -> bool:
-    same = lambda x, y: x.get("op") == y.get("op")  # noqa: E731
-    return nx.is_isomorphic(a.to_networkx(), b.to_networkx(), node_match=same, edge_match=same)
-
-
-def is_topological(graph: ArchGraph) -> bool:
-    return all(u < v for u, v in graph.edges)
 
 
 # --- enumeration ---------------------------------------------------------------------------
