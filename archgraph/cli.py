@@ -132,17 +132,18 @@ def _parse_params(items: list[str]) -> dict:
     return params
 
 
-def _resolve(args) -> tuple:
-    """The space, architecture and dataset an invocation names."""
-    from . import data, spaces
+def _architecture(args, *, need_space: bool = True) -> tuple:
+    """The cells of ``args.arch`` and the space named by ``--space`` or by the file (``None``
+    where neither names one and ``need_space`` is false)."""
+    from . import spaces
 
     cells, named_space = spaces.load_architecture(args.arch)
     space_name = args.space or named_space
     if space_name is None:
-        raise ArchGraphError(f"{args.arch} names no space; pass --space (one of {', '.join(spaces.available())})")
-    space = spaces.load(space_name)
-    task = data.load(args.dataset, root=args.data_root)
-    return space, space.validate(cells), task
+        if need_space:
+            raise ArchGraphError(f"{args.arch} names no space; pass --space (one of {', '.join(spaces.available())})")
+        return None, cells
+    return spaces.load(space_name), cells
 
 
 def _compile(space, cells, task, params, seed: int):
@@ -156,11 +157,13 @@ def _compile(space, cells, task, params, seed: int):
 def _train(args) -> int:
     import torch
 
-    from . import spaces
+    from . import data, spaces
     from .data import train_val_split
     from .train import evaluate, train
 
-    space, cells, task = _resolve(args)
+    space, cells = _architecture(args)
+    cells = space.validate(cells)
+    task = data.load(args.dataset, root=args.data_root)
     params = _parse_params(args.param)
     model = _compile(space, cells, task, params, args.seed)
     device = torch.device(_default_device(args.device))
@@ -250,18 +253,18 @@ def _print_table(history: list[dict]) -> None:
 
 
 def _show(args) -> int:
-    from . import plot, spaces
+    from . import data, plot
 
-    cells, named_space = spaces.load_architecture(args.arch)
-    space_name = args.space or named_space
-    names = spaces.load(space_name).cells if space_name else [f"cell{i + 1}" for i in range(len(cells))]
-    print(f"{args.arch}: {len(cells)} cell(s)" + (f" of space {space_name}" if space_name else ""))
+    space, cells = _architecture(args, need_space=False)
+    names = space.cells if space else [f"cell{i + 1}" for i in range(len(cells))]
+    print(f"{args.arch}: {len(cells)} cell(s)" + (f" of space {space.name}" if space else ""))
     for name, cell in zip(names, cells):
         ops = sorted({*cell.node_ops.values(), *cell.edge_ops.values()})
         print(f"  {name}: {cell.num_nodes} vertices, {cell.num_edges} edges, sources {list(cell.sources)}, "
               f"sinks {list(cell.sinks)}" + (f", ops {ops}" if ops else ""))
-    if space_name:
-        space, cells, task = _resolve(args)
+    if space:
+        cells = space.validate(cells)
+        task = data.load(args.dataset, root=args.data_root)
         model = _compile(space, cells, task, _parse_params(args.param), seed=0)
         n_params = sum(p.numel() for p in model.parameters())
         print(f"  compiled for {task.name} {tuple(task.input_shape)}: {n_params:,} parameters")

@@ -1,9 +1,7 @@
-import statistics
-
 import numpy as np
 import pytest
 
-from archgraph import ArchGraph, SpaceError, spaces
+from archgraph import SpaceError, spaces
 from archgraph.trial import Result, Trial
 from archgraph.search.evolution import RegularizedEvolution
 from archgraph.search.feature_search import BayesianFeatureSearch, RandomFeatureSearch, trial_seed
