@@ -76,11 +76,11 @@ def register(name: str, factory: OpFactory | None = None, *, overwrite: bool = F
     --------
     >>> from torch import nn
     >>> from archgraph import ops
-    >>> @ops.register("double", overwrite=True)
-    ... def _double(ctx):
-    ...     return nn.Identity() if ctx.in_channels == ctx.out_channels else None
-    >>> "double" in ops.known_ops()
-    True
+    >>> @ops.register("pointwise", overwrite=True)
+    ... def _pointwise(ctx):
+    ...     return nn.Conv2d(ctx.in_channels, ctx.out_channels, 1, stride=ctx.stride)
+    >>> ops.build("pointwise", ops.OpContext(4, 8))
+    Conv2d(4, 8, kernel_size=(1, 1), stride=(1, 1))
     """
 
     def _add(f: OpFactory) -> OpFactory:
