@@ -1,0 +1,243 @@
+"""One abstraction for every continuous relaxation: a :class:`Choice` between candidates.
+
+DARTS relaxes which op sits on an edge, FaDE which cell sits in a row of a chain; GDAS,
+FairDARTS and DrNAS only change *how* the architecture parameters ``alpha`` become mixing
+weights. A :class:`Choice` holds the candidate modules and a :class:`Relaxation`:
+
+* :class:`Softmax` — ``softmax(alpha)`` (DARTS, Liu et al. 2019, eq. 2);
+* :class:`Gumbel` — ``softmax((alpha + g) / tau)``, ``g`` Gumbel(0, 1) noise; ``hard=True`` gives
+  the straight-through one-hot ``onehot(argmax) - p.detach() + p`` (GDAS, Dong & Yang 2019;
+  FaDE §2.2 and §3 train with the hard form, temperature 10);
+* :class:`Sigmoid` — ``sigmoid(alpha)`` per candidate, no competition (FairDARTS, Chu et al. 2020);
+* :class:`Dirichlet` — a reparameterised sample ``theta ~ Dir(elu(alpha) + 1)`` (DrNAS, Chen et al. 2021).
+
+A hard Choice runs only the sampled candidate (the GDAS trick): its output is
+``w[k] * candidate_k(x)`` with ``w[k] = 1`` in value, and since ``w[k]`` depends on every
+``alpha`` through ``p = softmax((alpha + g) / tau)``, gradients still reach all of them. A
+soft Choice runs every candidate and sums their weighted outputs.
+
+``Choice.probabilities()`` is the noise-free preference a relaxation ranks candidates by
+(``softmax(alpha)`` for softmax, Gumbel and Dirichlet, ``sigmoid(alpha)`` for sigmoid): what
+FaDE-ranks multiply and what magnitude-based selection reads.
+
+Examples
+--------
+>>> import torch
+>>> from torch import nn
+>>> choice = Choice([nn.Identity(), nn.Tanh()], "softmax")
+>>> with torch.no_grad():
+...     _ = choice.alpha.zero_()
+>>> choice(torch.ones(2))                                   # 0.5 · 1 + 0.5 · tanh(1)
+tensor([0.8808, 0.8808], grad_fn=<AddBackward0>)
+>>> hard = Choice([nn.Identity(), nn.Tanh()], Gumbel(tau=10.0, hard=True))
+>>> out = hard(torch.ones(2))
+>>> bool(torch.allclose(out, torch.ones(2)) or torch.allclose(out, torch.tanh(torch.ones(2))))
+True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "Choice",
+    "Dirichlet",
+    "Gumbel",
+    "RELAXATIONS",
+    "Relaxation",
+    "Sigmoid",
+    "Softmax",
+    "arch_parameters",
+    "as_relaxation",
+    "choices",
+    "concentration",
+    "weight_parameters",
+]
+
+
+class Relaxation(ABC):
+    """Turns a Choice's architecture parameters into mixing weights (last dimension = candidates)."""
+
+    #: whether :meth:`weights` is one-hot in value, so that only one candidate needs to run
+    hard: bool = False
+
+    @abstractmethod
+    def weights(self, alpha: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The mixing weights of one forward pass (a fresh sample for stochastic relaxations)."""
+
+    def probabilities(self, alpha: torch.Tensor) -> torch.Tensor:
+        """The noise-free preference over candidates (``softmax(alpha)`` unless overridden)."""
+        return F.softmax(alpha, dim=-1)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+class Softmax(Relaxation):
+    """DARTS: ``softmax(alpha)`` (Liu et al. 2019, eq. 2)."""
+
+    def weights(self, alpha, generator=None):
+        return F.softmax(alpha, dim=-1)
+
+
+class Gumbel(Relaxation):
+    """Gumbel-softmax ``softmax((alpha + g) / tau)`` with ``g = -log(-log(u))``, ``u ~ U(0, 1)``.
+
+    ``hard=True`` returns the straight-through one-hot ``onehot(argmax) - p.detach() + p``
+    (GDAS; FaDE §3: hard, ``tau = 10``). ``tau`` may be changed between steps (GDAS anneals
+    it from 10 to 0.1). Noise comes from ``generator`` when given, else torch's default one.
+    """
+
+    def __init__(self, tau: float = 1.0, hard: bool = False):
+        if not tau > 0:
+            raise ValueError(f"the Gumbel temperature tau must be positive, got {tau}")
+        self.tau = float(tau)
+        self.hard = bool(hard)
+
+    def weights(self, alpha, generator=None):
+        u = torch.rand(alpha.shape, generator=generator, dtype=alpha.dtype, device=alpha.device)
+        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(alpha.dtype).tiny)))
+        p = F.softmax((alpha + gumbel) / self.tau, dim=-1)
+        if not self.hard:
+            return p
+        one_hot = F.one_hot(p.argmax(dim=-1), p.shape[-1]).to(p.dtype)
+        return one_hot - p.detach() + p
+
+
+class Sigmoid(Relaxation):
+    """FairDARTS: ``sigmoid(alpha)`` for each candidate independently (Chu et al. 2020, §4)."""
+
+    def weights(self, alpha, generator=None):
+        return torch.sigmoid(alpha)
+
+    def probabilities(self, alpha):
+        return torch.sigmoid(alpha)
+
+
+class Dirichlet(Relaxation):
+    """DrNAS: ``theta ~ Dir(beta)``, ``beta = elu(alpha) + 1``, reparameterised (Chen et al. 2021, §3).
+
+    The sample draws from torch's default generator (``torch.distributions`` takes no
+    ``generator``); seed it with ``torch.manual_seed``. The preference is ``softmax(alpha)``,
+    as DrNAS derives its genotype.
+    """
+
+    def weights(self, alpha, generator=None):
+        return torch.distributions.Dirichlet(concentration(alpha)).rsample()
+
+
+def concentration(alpha: torch.Tensor) -> torch.Tensor:
+    """DrNAS's Dirichlet concentration ``elu(alpha) + 1`` (positive for every real ``alpha``)."""
+    return F.elu(alpha) + 1.0
+
+
+#: relaxation name → class, for configs and the command line
+RELAXATIONS: dict[str, type[Relaxation]] = {
+    "softmax": Softmax, "gumbel": Gumbel, "sigmoid": Sigmoid, "dirichlet": Dirichlet,
+}
+
+
+def as_relaxation(spec: str | Relaxation, **kwargs) -> Relaxation:
+    """A :class:`Relaxation` from its name (``kwargs`` go to its constructor) or itself.
+
+    >>> as_relaxation("gumbel", tau=10.0, hard=True)
+    Gumbel(tau=10.0, hard=True)
+    """
+    if isinstance(spec, Relaxation):
+        return spec
+    if spec not in RELAXATIONS:
+        raise ValueError(f"unknown relaxation {spec!r}; known: {', '.join(RELAXATIONS)}")
+    return RELAXATIONS[spec](**kwargs)
+
+
+class Choice(nn.Module):
+    """A relaxed choice between candidate modules that take the same inputs.
+
+    Parameters
+    ----------
+    candidates:
+        The modules chosen between; each is called with the Choice's inputs.
+    relaxation:
+        A :class:`Relaxation` or its name (``"softmax"``, ``"gumbel"``, ``"sigmoid"``, ``"dirichlet"``).
+    alpha:
+        The architecture parameters, one per candidate; pass one ``nn.Parameter`` to several
+        Choices to share it (DARTS shares one α per edge among all cells of a type). By
+        default a fresh parameter drawn from ``N(0, init_std²)``.
+    init_std:
+        Standard deviation of a fresh ``alpha`` (DARTS: 1e-3; FaDE §3: 0.5).
+    generator:
+        Optional ``torch.Generator`` for the relaxation's noise.
+    """
+
+    def __init__(self, candidates: Iterable[nn.Module], relaxation: str | Relaxation = "softmax", *,
+                 alpha: nn.Parameter | None = None, init_std: float = 1e-3,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.candidates = nn.ModuleList(candidates)
+        k = len(self.candidates)
+        if k == 0:
+            raise ValueError("a Choice needs at least one candidate")
+        if alpha is None:
+            alpha = nn.Parameter(torch.randn(k, generator=generator) * init_std)
+        elif alpha.shape != (k,):
+            raise ValueError(f"alpha must have one entry per candidate: expected shape ({k},), got {tuple(alpha.shape)}")
+        self.alpha = alpha
+        self.relaxation = as_relaxation(relaxation)
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def weights(self) -> torch.Tensor:
+        """The mixing weights of one forward pass (a fresh sample for stochastic relaxations)."""
+        return self.relaxation.weights(self.alpha, self.generator)
+
+    def probabilities(self) -> torch.Tensor:
+        """The relaxation's noise-free preference over the candidates (see the module docstring)."""
+        return self.relaxation.probabilities(self.alpha)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        w = self.weights()
+        if self.relaxation.hard:
+            k = int(w.argmax())
+            return w[k] * self.candidates[k](*inputs)
+        return sum(w[k] * candidate(*inputs) for k, candidate in enumerate(self.candidates))
+
+    def extra_repr(self) -> str:
+        return f"candidates={len(self)}, relaxation={self.relaxation!r}"
+
+
+def choices(module: nn.Module) -> list[Choice]:
+    """Every :class:`Choice` inside ``module``, in module order."""
+    return [m for m in module.modules() if isinstance(m, Choice)]
+
+
+def arch_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The architecture parameters of ``module``: each Choice's ``alpha``, shared ones once."""
+    return list(_unique(c.alpha for c in choices(module)))
+
+
+def weight_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """Every parameter of ``module`` that is not an architecture parameter.
+
+    >>> from torch import nn
+    >>> net = nn.Sequential(nn.Linear(2, 2), Choice([nn.Identity(), nn.ReLU()]))
+    >>> len(arch_parameters(net)), len(weight_parameters(net))
+    (1, 2)
+    """
+    arch = {id(p) for p in arch_parameters(module)}
+    return [p for p in module.parameters() if id(p) not in arch]
+
+
+def _unique(params: Iterable[nn.Parameter]) -> Iterator[nn.Parameter]:
+    seen: set[int] = set()
+    for p in params:
+        if id(p) not in seen:
+            seen.add(id(p))
+            yield p
