@@ -45,10 +45,10 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "RELAXATIONS",
     "Choice",
     "Dirichlet",
     "Gumbel",
-    "RELAXATIONS",
     "Relaxation",
     "Sigmoid",
     "Softmax",
@@ -101,7 +101,8 @@ class Gumbel(Relaxation):
         self.hard = bool(hard)
 
     def weights(self, alpha, generator=None):
-        u = torch.rand(alpha.shape, generator=generator, dtype=alpha.dtype, device=alpha.device)
+        on = generator.device if generator is not None else alpha.device  # a generator draws on its own device
+        u = torch.rand(alpha.shape, generator=generator, dtype=alpha.dtype, device=on).to(alpha.device)
         gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(alpha.dtype).tiny)))
         p = F.softmax((alpha + gumbel) / self.tau, dim=-1)
         if not self.hard:
@@ -184,7 +185,8 @@ class Choice(nn.Module):
         if k == 0:
             raise ValueError("a Choice needs at least one candidate")
         if alpha is None:
-            alpha = nn.Parameter(torch.randn(k, generator=generator) * init_std)
+            on = generator.device if generator is not None else None
+            alpha = nn.Parameter(torch.randn(k, generator=generator, device=on).cpu() * init_std)
         elif alpha.shape != (k,):
             raise ValueError(f"alpha must have one entry per candidate: expected shape ({k},), got {tuple(alpha.shape)}")
         self.alpha = alpha
