@@ -53,19 +53,10 @@ class FadeCell(PlannedCell):
 
     def __init__(self, graph: ArchGraph, in_channels: int, out_channels: int, *,
                  kernel_size: int = 5, dim: int = 2):
-        default_op = f"conv({kernel_size})"
-        # positions: 0 = input vertex, 1..n = DAG vertices in topological order, n+1 = output
-        position = {v: i + 1 for i, v in enumerate(graph.topological_order())}
-        out_pos = graph.num_nodes + 1
-        edges = [(0, position[s], None) for s in graph.sources]
-        edges += [(position[u], position[v], graph.edge_op(u, v)) for u, v in graph.edges]
-        edges += [(position[t], out_pos, None) for t in graph.sinks]
-        edges.sort(key=lambda e: (e[1], e[0]))
-
+        plan = _cell_plan(graph)
         super().__init__(
-            (ops.build(op or default_op, ops.OpContext(in_channels if src == 0 else out_channels, out_channels, dim=dim))
-             for src, _, op in edges),
-            [(src, dst) for src, dst, _ in edges],
+            (_edge_module(op, src, in_channels, out_channels, kernel_size=kernel_size, dim=dim) for src, _, op in plan),
+            [(src, dst) for src, dst, _ in plan],
             activate=True,
         )
         self.graph = graph
@@ -128,6 +119,30 @@ def chain_channels(channels: int | Sequence[int], num_cells: int) -> list[int]:
     if len(widths) != num_cells:
         raise ValueError(f"channels lists one count per cell: expected {num_cells}, got {len(widths)}")
     return widths
+
+
+def _cell_plan(graph: ArchGraph) -> list[tuple[int, int, str | None]]:
+    """The edges ``(source, target, op)`` of ``graph``'s cell by vertex position — 0 = the input
+    vertex, 1..n = the DAG's vertices in ``graph.topological_order()``, n + 1 = the output
+    vertex — sorted by target, then source: the order a :class:`FadeCell` runs them in.
+
+    >>> _cell_plan(ArchGraph([(1, 0)]))
+    [(0, 1, None), (1, 2, None), (2, 3, None)]
+    """
+    position = {v: i + 1 for i, v in enumerate(graph.topological_order())}
+    out = graph.num_nodes + 1
+    edges = [(0, position[s], None) for s in graph.sources]
+    edges += [(position[u], position[v], graph.edge_op(u, v)) for u, v in graph.edges]
+    edges += [(position[t], out, None) for t in graph.sinks]
+    return sorted(edges, key=lambda e: (e[1], e[0]))
+
+
+def _edge_module(op: str | None, source: int, in_channels: int, out_channels: int, *,
+                 kernel_size: int, dim: int) -> nn.Module:
+    """The module on an edge leaving position ``source``: ``op``, else ``conv(kernel_size)``;
+    edges leaving the input vertex (position 0) take the cell's input channels."""
+    context = ops.OpContext(in_channels if source == 0 else out_channels, out_channels, dim=dim)
+    return ops.build(op or f"conv({kernel_size})", context)
 
 
 def _as_cells(cells) -> tuple[ArchGraph, ...]:
