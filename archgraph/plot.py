@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from .graph import ArchGraph
 
-__all__ = ["draw_graph", "draw_architecture", "best_over_time"]
+__all__ = ["best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
 
@@ -146,6 +146,84 @@ def best_over_time(curves: Mapping[str, Sequence[tuple[float, float]]], path: st
     if curves:
         ax.legend()
     return _save(fig, path)
+
+
+def draw_row_probabilities(
+    history_alphas: Sequence[Sequence[Sequence[float]] | Mapping],
+    path: str | Path | None = None,
+    *,
+    labels: Sequence[str] | Sequence[Sequence[str]] | None = None,
+) -> Figure:
+    """Each row's architecture weights over the epochs, one panel per row (FaDE Fig. 4).
+
+    Parameters
+    ----------
+    history_alphas:
+        One entry per epoch: the probabilities of every row (Choice), a list of lists —
+        the ``alpha`` of :func:`archgraph.oneshot.train_bilevel`'s history rows — or those
+        history rows themselves. Every epoch must have the same rows of the same widths.
+    path:
+        Where to save the figure (``.png`` or ``.svg``); ``None`` saves nothing.
+    labels:
+        Names of the candidates: one list for every row, or one list per row; by
+        default their indices (as in a path of :func:`archgraph.ranks.top_paths`).
+
+    Examples
+    --------
+    >>> from archgraph import plot
+    >>> history = [{"alpha": [[0.5, 0.5], [0.2, 0.8]]}, {"alpha": [[0.7, 0.3], [0.1, 0.9]]}]
+    >>> fig = plot.draw_row_probabilities(history, labels=["conv", "skip"])
+    >>> [ax.get_title() for ax in fig.axes]
+    ['row 1', 'row 2']
+    >>> [line.get_ydata().tolist() for line in fig.axes[0].lines]
+    [[0.5, 0.7], [0.5, 0.3]]
+    """
+    _check_format(path)
+    epochs = [entry["alpha"] if isinstance(entry, Mapping) else entry for entry in history_alphas]
+    if not epochs or not epochs[0]:
+        raise ValueError("nothing to draw: give one entry per epoch, each a list of the rows' probabilities")
+    widths = [len(row) for row in epochs[0]]
+    for e, alpha in enumerate(epochs):
+        if [len(row) for row in alpha] != widths:
+            raise ValueError(
+                f"epoch {e} has rows of widths {[len(row) for row in alpha]}, epoch 0 has {widths}: "
+                "every epoch must hold the same rows with the same number of candidates"
+            )
+    names = _candidate_labels(labels, widths)
+    values = [np.array([alpha[i] for alpha in epochs], dtype=float) for i in range(len(widths))]  # (epochs, w)
+    columns = min(len(widths), 4)
+    grid_rows = -(-len(widths) // columns)
+    fig = Figure(figsize=(3.6 * columns, 2.8 * grid_rows), layout="constrained")
+    x = np.arange(len(epochs))
+    for i, (row, row_names) in enumerate(zip(values, names)):
+        ax = fig.add_subplot(grid_rows, columns, i + 1)
+        for k, name in enumerate(row_names):
+            ax.plot(x, row[:, k], marker="." if len(epochs) < 30 else None, label=name)
+        ax.set_title(f"row {i + 1}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("probability")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def _candidate_labels(labels, widths: list[int]) -> list[list[str]]:
+    """One list of candidate names per row, checked against the rows' widths."""
+    if labels is None:
+        return [[str(k) for k in range(w)] for w in widths]
+    if isinstance(labels, str):
+        raise TypeError(f"labels: give a list of candidate names, not the string {labels!r}")
+    labels = list(labels)
+    if all(isinstance(name, str) for name in labels):
+        labels = [labels] * len(widths)
+    elif len(labels) != len(widths):
+        raise ValueError(f"labels: give one list of names for every row, or one list per row ({len(widths)} rows); "
+                         f"got {len(labels)} lists")
+    for i, (names, w) in enumerate(zip(labels, widths)):
+        if len(names) != w:
+            raise ValueError(f"labels: row {i + 1} has {w} candidates, got {len(names)} names {list(names)}")
+    return [[str(name) for name in names] for names in labels]
 
 
 def _check_format(path: str | Path | None) -> None:

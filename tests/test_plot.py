@@ -2,7 +2,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from archgraph import ArchGraph
-from archgraph.plot import draw_graph
+from archgraph.plot import draw_graph, draw_row_probabilities
 
 CELL = ArchGraph(
     [(0, 1, "sep_conv_3x3"), (0, 2, "skip_connect"), (1, 2), (1, 3, "conv(3)"), (2, 3), (0, 3)],
@@ -63,3 +63,51 @@ def test_draws_into_given_axes_with_title():
 def test_single_vertex():
     fig = draw_graph(ArchGraph(num_nodes=1))
     assert [t.get_text() for t in fig.axes[0].texts] == ["0"]
+
+
+# draw_row_probabilities: FaDE Fig. 4, each row's architecture weights over the epochs
+
+ROW_HISTORY = [  # three epochs of a trainer history: rows of 3 and 2 candidates
+    {"epoch": 0, "alpha": [[0.4, 0.3, 0.3], [0.5, 0.5]]},
+    {"epoch": 1, "alpha": [[0.6, 0.2, 0.2], [0.3, 0.7]]},
+    {"epoch": 2, "alpha": [[0.8, 0.1, 0.1], [0.1, 0.9]]},
+]
+
+
+def test_row_probabilities_png_one_panel_per_row(tmp_path):
+    path = tmp_path / "rows.png"
+    fig = draw_row_probabilities(ROW_HISTORY, path)
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert [ax.get_title() for ax in fig.axes] == ["row 1", "row 2"]
+    first, second = fig.axes
+    assert [line.get_ydata().tolist() for line in first.lines] == [[0.4, 0.6, 0.8], [0.3, 0.2, 0.1], [0.3, 0.2, 0.1]]
+    assert [line.get_ydata().tolist() for line in second.lines] == [[0.5, 0.3, 0.1], [0.5, 0.7, 0.9]]
+    assert first.lines[0].get_xdata().tolist() == [0, 1, 2]
+    assert [t.get_text() for t in second.get_legend().get_texts()] == ["0", "1"]
+
+
+def test_row_probabilities_from_alpha_lists_with_labels_per_row():
+    alphas = [row["alpha"] for row in ROW_HISTORY]
+    fig = draw_row_probabilities(alphas, labels=[["a", "b", "c"], ["x", "y"]])
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["x", "y"]
+    same = draw_row_probabilities([[[0.5, 0.5]], [[0.4, 0.6]]], labels=["conv", "skip"])
+    assert [t.get_text() for t in same.axes[0].get_legend().get_texts()] == ["conv", "skip"]
+
+
+@pytest.mark.parametrize(
+    ("history", "labels", "message"),
+    [
+        ([], None, "nothing to draw"),
+        ([[[0.5, 0.5]], [[0.5, 0.5], [1.0]]], None, r"epoch 1 has rows of widths \[2, 1\], epoch 0 has \[2\]"),
+        ([[[0.5, 0.5]], [[0.2, 0.3, 0.5]]], None, r"epoch 1 has rows of widths \[3\]"),
+        (ROW_HISTORY, ["a", "b"], r"row 1 has 3 candidates, got 2 names"),
+        (ROW_HISTORY, [["a", "b", "c"]], r"one list per row \(2 rows\); got 1 lists"),
+    ],
+)
+def test_row_probabilities_reject_inconsistent_input(tmp_path, history, labels, message):
+    path = tmp_path / "rows.png"
+    with pytest.raises(TypeError, match="not the string"):
+        draw_row_probabilities(ROW_HISTORY, path, labels="abc")
+    with pytest.raises(ValueError, match=message):
+        draw_row_probabilities(history, path, labels=labels)
+    assert not path.exists()
