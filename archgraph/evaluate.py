@@ -43,7 +43,8 @@ from torch.utils.data import Dataset
 from . import spaces
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
-from .trial import Result, Trial
+from .oneshot.hyper_trial import train_hyper_trial
+from .trial import HYPER, Result, Trial
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
 from .train import evaluate, train
 
@@ -64,6 +65,10 @@ class TrialError(ArchGraphError, RuntimeError):
 @dataclass(frozen=True)
 class TrialEvaluator:
     """Train a trial's architecture and report its metrics; picklable, so workers can run it.
+
+    A hyper trial (``trial.info["kind"] == "hyper"``, asked by the FaDE search) trains a
+    hyper-architecture instead: :func:`archgraph.oneshot.hyper_trial.train_hyper_trial`, its
+    weights on the training part, its architecture weights on the validation part.
 
     Calling it with a trial compiles ``trial.arch`` in ``space`` (weights drawn after
     ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
@@ -135,6 +140,12 @@ class TrialEvaluator:
     def __call__(self, trial: Trial) -> Result:
         start = time.perf_counter()
         train_part, val_part, task = _split_task(self.dataset, self.data_root, self.val_fraction, self.split_seed)
+        if trial.info.get("kind") == HYPER:
+            return train_hyper_trial(
+                trial, space=self.space, weight_data=train_part, arch_data=val_part, input_shape=task.input_shape,
+                num_classes=task.num_classes, run_dir=self.run_dir, space_params=self.space_params,
+                batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
+                device=self.device)
         with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
             torch.manual_seed(trial.seed)  # the initial weights
             model = spaces.load(self.space).compile(

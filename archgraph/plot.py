@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from .graph import ArchGraph
 
-__all__ = ["best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities"]
+__all__ = ["best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities", "draw_trajectories"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
 
@@ -203,6 +203,37 @@ def draw_row_probabilities(
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("epoch")
         ax.set_ylabel("probability")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def draw_trajectories(anchors: Sequence[Sequence[Sequence[float]]], path: str | Path | None = None, *,
+                      features: Sequence[str]) -> Figure:
+    """FaDE's anchors over the outer steps, one panel per row, one line per feature (FaDE Fig. 6).
+
+    ``anchors[t][i]`` is row i's anchor (scaled feature coordinates) at step t, as in
+    :attr:`archgraph.search.fade.FadeSearch.trajectory`.
+
+    >>> from archgraph import plot
+    >>> fig = plot.draw_trajectories([[[0.1, 0.5]], [[0.3, 0.4]]], features=["a", "b"])
+    >>> [line.get_ydata().tolist() for line in fig.axes[0].lines]
+    [[0.1, 0.3], [0.5, 0.4]]
+    """
+    _check_format(path)
+    values = np.asarray(anchors, dtype=float)
+    if values.ndim != 3 or values.shape[0] == 0 or values.shape[2] != len(features):
+        raise ValueError(f"anchors must be (steps, rows, {len(features)} features), got shape {values.shape}")
+    rows = values.shape[1]
+    fig = Figure(figsize=(3.6 * rows, 2.8), layout="constrained")
+    for i in range(rows):
+        ax = fig.add_subplot(1, rows, i + 1)
+        for k, name in enumerate(features):
+            ax.plot(values[:, i, k], marker="." if len(values) < 30 else None, label=name)
+        ax.set_title(f"row {i + 1}")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("outer step")
+        ax.set_ylabel("anchor coordinate")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return _save(fig, path)

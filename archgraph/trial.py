@@ -24,10 +24,13 @@ from typing import Any
 
 from .graph import ArchGraph
 
-__all__ = ["Trial", "Result", "OBJECTIVE"]
+__all__ = ["Trial", "Result", "OBJECTIVE", "HYPER"]
 
 #: The metric strategies maximise unless told otherwise.
 OBJECTIVE = "val_accuracy"
+#: ``Trial.info["kind"]`` of a trial that trains a hyper-architecture over pools of cells
+#: (its ``arch`` is the pool matrix, row by row) instead of one architecture.
+HYPER = "hyper"
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,12 @@ class Result:
     def score(self) -> float:
         """The objective (:data:`OBJECTIVE`), higher is better."""
         return float(self.metrics[OBJECTIVE])
+
+    @property
+    def scored(self) -> bool:
+        """Whether the result has the objective; a trial that trains no single architecture
+        (a FaDE hyper-architecture) reports other metrics and competes for no "best"."""
+        return OBJECTIVE in self.metrics
 
     def to_dict(self) -> dict[str, Any]:
         return {"trial_id": self.trial_id, "metrics": dict(self.metrics), "curve": [dict(r) for r in self.curve],

@@ -111,7 +111,9 @@ class Runner:
                 self.strategy.tell(trial, result)
                 results[trial.id] = result
                 bar.update()
-                bar.set_postfix(best=f"{max(r.score for r in results.values()):.4f}")
+                scores = [r.score for r in results.values() if r.scored]
+                if scores:
+                    bar.set_postfix(best=f"{max(scores):.4f}")
         return [results[i] for i in sorted(results)]
 
     def _replay(self, trials: dict[int, Trial], results: dict[int, Result]) -> None:

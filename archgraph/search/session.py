@@ -7,7 +7,9 @@
 * ``store.sqlite``: the config, every trial and result, the ask/tell log;
 * ``checkpoints/trial-<id>.pt``: the trained weights of each trial;
 * ``best_arch.json``: the best architecture so far (by validation accuracy);
-* ``progress.png``: the best validation accuracy over time.
+* ``progress.png``: the best validation accuracy over time;
+* for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
+  reads it) and ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6).
 """
 
 from __future__ import annotations
@@ -21,17 +23,20 @@ from typing import Any
 from .. import spaces
 from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
-from ..plot import best_over_time
+from ..features import FADE_FEATURES
+from ..plot import best_over_time, draw_trajectories
 from ..store import STORE_FILE, SQLiteStore
-from ..trial import Result, Trial
+from ..trial import HYPER, Result, Trial
 from .evolution import RegularizedEvolution
+from .fade import FadeSearch
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
 from .runner import Budget, Runner
 
 __all__ = ["STRATEGIES", "SearchConfig", "SearchOutcome", "search", "resume"]
 
 #: strategy name → class taking ``(space, *, epochs, seed, **strategy_params)``
-STRATEGIES = {"random": RandomFeatureSearch, "bo": BayesianFeatureSearch, "evolution": RegularizedEvolution}
+STRATEGIES = {"random": RandomFeatureSearch, "bo": BayesianFeatureSearch, "evolution": RegularizedEvolution,
+              "fade": FadeSearch}
 EVALUATORS = ("inprocess", "process", "ray")
 
 
@@ -83,7 +88,7 @@ class SearchOutcome:
     @property
     def best(self) -> tuple[Trial, Result]:
         """The trial with the highest validation accuracy (the earliest among ties)."""
-        result = max(self.results, key=lambda r: (r.score, -r.trial_id))
+        result = max((r for r in self.results if r.scored), key=lambda r: (r.score, -r.trial_id))
         return next(t for t in self.trials if t.id == result.trial_id), result
 
 
@@ -153,7 +158,10 @@ def _evaluator(config: SearchConfig):
 
 
 def _write_outputs(outcome: SearchOutcome, space: str, strategy: str, timeline: list[tuple[float, float]]) -> None:
-    if not outcome.results:
+    anchors = [t.info["anchors"] for t in outcome.trials if t.info.get("kind") == HYPER]
+    if anchors:
+        draw_trajectories(anchors, outcome.run_dir / "trajectory.png", features=FADE_FEATURES)
+    if not timeline:
         return
     trial, result = outcome.best
     spaces.save_architecture(trial.arch, outcome.run_dir / "best_arch.json", space=space)

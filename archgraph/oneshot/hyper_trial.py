@@ -1,0 +1,135 @@
+"""Training a hyper trial: the d × w hyper-architecture of a FaDE search step (FaDE §2.2–2.4).
+
+A trial whose ``info["kind"]`` is :data:`~archgraph.trial.HYPER` carries its pools row by row
+in ``arch`` (``info["rows"]`` × ``info["width"]`` cells). :func:`train_hyper_trial` builds the
+hyper-architecture (:func:`archgraph.hyper.build_hyper`, hard Gumbel-softmax at
+``info["tau"]``, separate paths or shared hyper-cells after ``info["shared"]``), trains it
+bi-level (:func:`archgraph.oneshot.train_bilevel`: weights on the run's training split,
+architecture weights on its validation split, FaDE §3's Adam settings) for ``trial.budget``
+epochs under the max-norm schedule (:class:`archgraph.oneshot.MaxNorm`, cell-dependent after
+``info["cell_dependent"]``), and reports
+
+* ``curve``: the trainer's history, each row with every row's architecture weights (``alpha``);
+* ``metrics``: ``hyper_train_accuracy``, ``hyper_arch_accuracy`` (the last epoch's, on the
+  batches seen; each forward samples a path), ``parameters``, ``epochs`` — and no
+  ``val_accuracy``: a hyper trial competes for no "best" (:attr:`Result.scored`);
+* the checkpoint ``checkpoints/trial-<id>.pt`` (weights and pools, for a warm start) and
+  ``hyper/trial-<id>.json`` (:func:`save_hyper`: the space, pools and weights that
+  ``archgraph ranks`` reads).
+
+With ``info["warm_start"]`` set to an earlier hyper trial's id, the weights start from that
+trial's (:meth:`archgraph.hyper.HyperArchitecture.warm_start`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from ..graph import ArchGraph
+from ..hyper import HyperArchitecture, build_hyper
+from ..relax import Gumbel
+from ..store import load_checkpoint, save_checkpoint, checkpoint_path
+from ..trial import HYPER, Result, Trial
+from .bilevel import train_bilevel
+from .regularize import MaxNorm
+
+__all__ = ["HYPER_FOLDER", "HyperSummary", "hyper_pool", "load_hyper", "save_hyper", "train_hyper_trial"]
+
+#: the folder of a run directory that holds the hyper trials' JSON summaries
+HYPER_FOLDER = "hyper"
+
+
+def hyper_pool(trial: Trial) -> list[list[ArchGraph]]:
+    """The pool matrix of a hyper trial, row by row."""
+    if trial.info.get("kind") != HYPER:
+        raise ValueError(f"trial {trial.id} is not a hyper trial (info kind {trial.info.get('kind')!r})")
+    rows, width = trial.info["rows"], trial.info["width"]
+    if rows * width != len(trial.arch):
+        raise ValueError(f"hyper trial {trial.id}: {len(trial.arch)} cells do not fill {rows} rows of {width}")
+    return [list(trial.arch[i * width:(i + 1) * width]) for i in range(rows)]
+
+
+def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_data: Dataset,
+                      input_shape: Sequence[int], num_classes: int, run_dir: str,
+                      space_params: Mapping[str, Any], batch_size: int, lr: float, weight_decay: float,
+                      grad_clip: float | None, device: str | None) -> Result:
+    """Train a hyper trial (see the module docstring) and return its :class:`Result`."""
+    start = time.perf_counter()
+    info = trial.info
+    pool = hyper_pool(trial)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(trial.seed)
+        hyper = _build(space, pool, info, input_shape, num_classes, space_params)
+        if info.get("warm_start") is not None:
+            hyper.warm_start(_previous(space, info, input_shape, num_classes, space_params, run_dir))
+        fit = train_bilevel(
+            hyper, weight_data, arch_data, epochs=trial.budget, batch_size=batch_size, lr=lr,
+            weight_decay=weight_decay, grad_clip=grad_clip, seed=trial.seed, device=device, progress=False,
+            regularizer=MaxNorm(trial.budget, cell_dependent=info["cell_dependent"]),
+        )
+    last = fit.history[-1]
+    metrics = {"hyper_train_accuracy": last["train_accuracy"], "hyper_arch_accuracy": last["arch_accuracy"],
+               "parameters": sum(p.numel() for p in hyper.parameters()), "epochs": trial.budget}
+    state = {"model": hyper.state_dict(), "pool": [[g.to_dict() for g in row] for row in pool],
+             "epochs": trial.budget, "curve": fit.history}
+    checkpoint = save_checkpoint(run_dir, trial.id, state)
+    summary = HyperSummary(space, pool, torch.tensor(last["alpha"], dtype=torch.float64),
+                           [row["alpha"] for row in fit.history], {"trial": trial.id, "anchors": info.get("anchors")})
+    save_hyper(Path(run_dir) / HYPER_FOLDER / f"trial-{trial.id}.json", summary)
+    return Result(trial.id, metrics, tuple(fit.history), checkpoint, time.perf_counter() - start)
+
+
+@dataclass(frozen=True)
+class HyperSummary:
+    """A trained hyper-architecture as :func:`save_hyper` writes it."""
+
+    space: str
+    pool: list[list[ArchGraph]]
+    #: ``(d, w)``: each row's architecture weights after training
+    probabilities: torch.Tensor
+    #: the row weights after each epoch, ``(epochs, d, w)`` as nested lists
+    history: list[list[list[float]]]
+    notes: dict[str, Any]
+
+
+def save_hyper(path: str | Path, summary: HyperSummary) -> Path:
+    """Write a hyper-architecture's summary as JSON, atomically (a temporary file moved over ``path``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"space": summary.space, "pool": [[g.to_dict() for g in row] for row in summary.pool],
+            "probabilities": summary.probabilities.tolist(), "history": summary.history, **summary.notes}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def load_hyper(path: str | Path) -> HyperSummary:
+    """Read a file :func:`save_hyper` wrote."""
+    data = json.loads(Path(path).read_text())
+    pool = [[ArchGraph.from_dict(g) for g in row] for row in data.pop("pool")]
+    return HyperSummary(data.pop("space"), pool, torch.tensor(data.pop("probabilities"), dtype=torch.float64),
+                        data.pop("history"), data)
+
+
+def _build(space, pool, info, input_shape, num_classes, space_params) -> HyperArchitecture:
+    return build_hyper(space, pool, input_shape=input_shape, num_classes=num_classes,
+                       relaxation=Gumbel(tau=info["tau"], hard=True), shared=info["shared"], **space_params)
+
+
+def _previous(space, info, input_shape, num_classes, space_params, run_dir) -> HyperArchitecture:
+    """The hyper-architecture of the trial ``info["warm_start"]``, its weights loaded."""
+    state = load_checkpoint(run_dir, checkpoint_path(info["warm_start"]))
+    pool = [[ArchGraph.from_dict(g) for g in row] for row in state["pool"]]
+    previous = _build(space, pool, info, input_shape, num_classes, space_params)
+    previous.load_state_dict(state["model"])
+    return previous

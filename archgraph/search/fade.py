@@ -1,0 +1,165 @@
+"""FaDE's pseudo-gradient search in the feature spaces of a chained space (FaDE §2.4, eq. 5).
+
+Every row (cell position) i of the chain keeps an *anchor* M_i, a point of the row's feature
+space (:func:`~archgraph.search.feature_search.cell_feature_space`, scaled to ``[0, 1]^k``,
+k = 3 features). One outer step:
+
+1. the row's pool is ``{M_i} ∪ {M_i + γ e_k, M_i − γ e_k | k = 1..K}``, each point turned into a
+   DAG by the :class:`~archgraph.generate.BucketGenerator`; so w = 2K + 1 = 7 DAGs per row
+   ("feature dimension w/2", §2.4);
+2. the d × w hyper-architecture of these pools is trained (a *hyper trial*, ``info["kind"] ==
+   "hyper"``: bi-level, hard Gumbel-softmax, max-norm schedule; see
+   :mod:`archgraph.oneshot.hyper_trial`), which reports each row's architecture weights β_i;
+3. every anchor moves by the finite difference of its row's weights along each feature,
+   independently of the other rows (§3.2: "independent rows")::
+
+       M_i ← clip(M_i + λ Σ_k e_k (β_i(M_i + γ e_k) − β_i(M_i − γ e_k)), 0, 1)
+
+   The paper writes eq. 5 as a descent, ``M − λ Σ …``, on β; but β is a preference (higher
+   ranks better, §2.3), so moving towards the better-ranked neighbour means *ascending* β.
+   We ascend, i.e. descend −β, and say so here.
+
+Validation (§3.2, Fig. 7): at every step the strategy also asks ``draws`` architectures drawn
+from the current anchors (one DAG per row, from the anchor's bucket), trained from scratch
+for ``epochs`` epochs; these are the run's scored trials, so "best" means the best of them.
+
+The anchors' trajectory (Fig. 6) is in :attr:`FadeSearch.trajectory` and in each trial's
+``info["anchors"]``. Replaying the same asks and tells gives the same run (resume).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ..generate import BucketGenerator
+from ..spaces import Space
+from ..trial import HYPER, Result, Trial
+from .feature_search import cell_feature_space, trial_seed
+
+__all__ = ["FadeSearch", "pseudo_gradient_step"]
+
+
+class FadeSearch:
+    """FaDE pseudo-gradient search (§2.4, eq. 5) as an ask/tell strategy.
+
+    Parameters
+    ----------
+    space:
+        A chained, topology-only space (``fade``).
+    epochs:
+        Training epochs of each validation architecture (§3.2 trained them 30 epochs).
+    seed:
+        Seeds the initial anchors (uniform in ``[0, 1]^k``), the generator's draws and every
+        trial's training.
+    hyper_epochs:
+        Epochs of each hyper-architecture training (§3.2: 5 per outer epoch).
+    gamma:
+        The finite-difference offset γ in scaled feature units. The default 0.25 is one
+        interval of the default 4-bin grid, so that ``M ± γ e_k`` reach the neighbouring boxes.
+    step:
+        The step λ on the anchors (the paper gives no value; β differences are at most 1, so
+        λ = 1 moves an anchor by at most one unit per feature).
+    draws:
+        Validation architectures drawn from the anchors at each step (0: none).
+    shared:
+        Train the weight-shared hyper-cells (FaDE §2.2 "Weight Sharing") instead of separate paths.
+    warm_start:
+        Start each hyper-architecture from the previous one's weights (shared hyper-cells,
+        and cells that reappear in the same row).
+    cell_dependent:
+        Cell-dependent max-norm schedule (shallower rows regularised earlier, §2.2, Fig. 2a).
+    tau:
+        Gumbel-softmax temperature (§3: 10, hard).
+    """
+
+    def __init__(self, space: Space, *, epochs: int, seed: int = 0, hyper_epochs: int = 5, gamma: float = 0.25,
+                 step: float = 1.0, draws: int = 1, shared: bool = False, warm_start: bool = False,
+                 cell_dependent: bool = False, tau: float = 10.0):
+        if hyper_epochs < 1 or draws < 0 or not gamma > 0 or not step > 0:
+            raise ValueError(f"need hyper_epochs >= 1, draws >= 0, gamma > 0 and step > 0; got hyper_epochs="
+                             f"{hyper_epochs}, draws={draws}, gamma={gamma}, step={step}")
+        self.space = space
+        self.epochs = epochs
+        self.seed = seed
+        self.hyper_epochs = hyper_epochs
+        self.gamma = float(gamma)
+        self.step = float(step)
+        self.draws = draws
+        self.hyper = {"shared": bool(shared), "cell_dependent": bool(cell_dependent), "tau": float(tau)}
+        self.warm_start = warm_start
+        features = cell_feature_space(space)
+        self.generator = BucketGenerator(features)
+        self.dims = features.points.shape[1]
+        self.rng = np.random.default_rng(seed)
+        self.anchors = self.rng.random((len(space.cells), self.dims))
+        self.trajectory: list[np.ndarray] = [self.anchors.copy()]
+        self.queue: deque[Trial] = deque()
+        self.waiting: int | None = None     # the hyper trial whose weights the next step needs
+        self.last_hyper: int | None = None
+        self.next_id = 0
+
+    @property
+    def width(self) -> int:
+        """w = 2K + 1 pool members per row: the anchor and the anchor ± γ along each feature."""
+        return 2 * self.dims + 1
+
+    def offsets(self) -> np.ndarray:
+        """The pool's points relative to its anchor, ``(w, K)``: 0, then +γ e_k, −γ e_k for each k."""
+        steps = self.gamma * np.eye(self.dims)
+        return np.concatenate([np.zeros((1, self.dims)), np.stack([steps, -steps], axis=1).reshape(-1, self.dims)])
+
+    def ask(self) -> Trial | None:
+        if not self.queue:
+            if self.waiting is not None:
+                return None
+            self._enqueue_step()
+        return self.queue.popleft()
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        if trial.info.get("kind") != HYPER:
+            return
+        beta = np.asarray(result.curve[-1]["alpha"], dtype=float)
+        if beta.shape != (len(self.space.cells), self.width):
+            raise ValueError(f"hyper trial {trial.id} reported weights of shape {beta.shape}, "
+                             f"expected {(len(self.space.cells), self.width)}")
+        self.anchors = pseudo_gradient_step(self.anchors, beta, self.step)
+        self.trajectory.append(self.anchors.copy())
+        self.waiting = None
+
+    def _enqueue_step(self) -> None:
+        """Queue the hyper trial of the current anchors and their validation trials."""
+        step = len(self.trajectory) - 1
+        anchors = self.anchors.round(6).tolist()
+        pool = [[self.generator(point, self.rng) for point in anchor + self.offsets()] for anchor in self.anchors]
+        info: dict[str, Any] = {"kind": HYPER, "step": step, "anchors": anchors, "rows": len(pool),
+                                "width": self.width, "warm_start": self.last_hyper if self.warm_start else None,
+                                **self.hyper}
+        hyper = self._trial(tuple(g for row in pool for g in row), self.hyper_epochs, info)
+        self.waiting = self.last_hyper = hyper.id
+        self.queue.append(hyper)
+        for _ in range(self.draws):
+            arch = tuple(self.generator(anchor, self.rng) for anchor in self.anchors)
+            self.queue.append(self._trial(arch, self.epochs, {"point": step, "coordinates": anchors}))
+
+    def _trial(self, arch, budget: int, info: dict[str, Any]) -> Trial:
+        trial = Trial(id=self.next_id, arch=arch, budget=budget, seed=trial_seed(self.seed, self.next_id), info=info)
+        self.next_id += 1
+        return trial
+
+
+def pseudo_gradient_step(anchors: np.ndarray, beta: np.ndarray, step: float) -> np.ndarray:
+    """One FaDE anchor update (§2.4, eq. 5, ascending β; see the module docstring).
+
+    ``beta[i]`` holds row i's weights in pool order: the anchor, then ``+γ e_k``, ``−γ e_k``
+    for each feature k. Rows move independently; the result is clipped to ``[0, 1]``.
+
+    >>> anchors = np.array([[0.5, 0.5, 0.5]])
+    >>> beta = np.array([[0.1, 0.3, 0.1, 0.1, 0.1, 0.1, 0.2]])   # +γe1 preferred, −γe3 preferred
+    >>> pseudo_gradient_step(anchors, beta, step=1.0).round(3).tolist()
+    [[0.7, 0.5, 0.4]]
+    """
+    plus, minus = beta[:, 1::2], beta[:, 2::2]
+    return np.clip(anchors + step * (plus - minus), 0.0, 1.0)

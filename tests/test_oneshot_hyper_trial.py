@@ -1,0 +1,95 @@
+import json
+
+import pytest
+import torch
+
+from archgraph import ArchGraph, cli
+from archgraph.evaluate import TrialEvaluator
+from archgraph.hyper import HyperArchitecture
+from archgraph.oneshot.hyper_trial import hyper_pool, load_hyper
+from archgraph.search.session import SearchConfig, search
+from archgraph.store import load_checkpoint
+from archgraph.trial import HYPER, Trial
+
+TINY = {"channels": 2, "kernel_size": 3}
+ROW = (ArchGraph([], num_nodes=1), ArchGraph([(0, 1)]), ArchGraph([(0, 1), (0, 2), (1, 2)]))
+
+
+def hyper_trial(id=0, warm_start=None, shared=True, rows=4):
+    info = {"kind": HYPER, "rows": rows, "width": 3, "tau": 10.0, "shared": shared, "cell_dependent": True,
+            "warm_start": warm_start, "anchors": [[0.5] * 3] * rows}
+    return Trial(id=id, arch=ROW * rows, budget=2, seed=id, info=info)
+
+
+def test_hyper_pool_reads_the_rows_back():
+    assert hyper_pool(hyper_trial()) == [list(ROW)] * 4
+    with pytest.raises(ValueError, match="not a hyper trial"):
+        hyper_pool(Trial(id=0, arch=ROW, budget=1, seed=0))
+    with pytest.raises(ValueError, match="7 cells do not fill 2 rows of 3"):
+        hyper_pool(Trial(id=0, arch=ROW * 2 + ROW[:1], budget=1, seed=0, info={**hyper_trial().info, "rows": 2}))
+
+
+def test_a_hyper_trial_trains_the_hyper_architecture_and_reports_its_row_weights(tmp_path):
+    evaluator = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)
+    result = evaluator(hyper_trial())
+    assert not result.scored and {"hyper_train_accuracy", "hyper_arch_accuracy", "parameters"} <= set(result.metrics)
+    assert len(result.curve) == 2
+    alpha = torch.tensor(result.curve[-1]["alpha"])
+    assert alpha.shape == (4, 3)
+    torch.testing.assert_close(alpha.sum(1), torch.ones(4))
+    assert result.curve[0]["coefficients"] == [1.0, 1.0, 1.0, 1.0]       # max-norm, r_i from 1 ...
+    assert result.curve[1]["coefficients"] == [-1.0, -1.0, -1.0, -1.0]   # ... to -1 (2 epochs)
+    summary = load_hyper(tmp_path / "hyper" / "trial-0.json")
+    assert summary.space == "fade" and summary.pool == [list(ROW)] * 4
+    torch.testing.assert_close(summary.probabilities, alpha.double())
+    assert summary.history == [row["alpha"] for row in result.curve] and summary.notes["trial"] == 0
+    state = load_checkpoint(tmp_path, result.checkpoint)
+    assert state["epochs"] == 2 and len(state["pool"]) == 4
+    assert evaluator(hyper_trial()).curve[-1]["alpha"] == result.curve[-1]["alpha"]   # deterministic
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_warm_start_begins_from_the_previous_hyper_trials_weights(tmp_path, monkeypatch, shared):
+    evaluator = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)
+    first = evaluator(hyper_trial(0, shared=shared))
+    trained = load_checkpoint(tmp_path, first.checkpoint)["model"]
+    seen = {}
+    original = HyperArchitecture.warm_start
+
+    def spy(self, previous):
+        seen.update(previous.state_dict())
+        return original(self, previous)
+
+    monkeypatch.setattr(HyperArchitecture, "warm_start", spy)
+    evaluator(hyper_trial(1, warm_start=0, shared=shared))
+    assert seen.keys() == trained.keys()
+    assert all(torch.equal(seen[k], trained[k]) for k in trained)
+
+
+def test_a_fade_search_run_leaves_scored_architectures_hyper_files_and_figures(tmp_path, capsys):
+    config = SearchConfig(strategy="fade", trials=5, epochs=1, space_params=TINY,
+                          strategy_params={"hyper_epochs": 1, "draws": 2})
+    outcome = search(config, tmp_path / "run", progress=False)
+    kinds = [t.info.get("kind") for t in outcome.trials]
+    assert kinds == [HYPER, None, None, HYPER, None]
+    best_trial, best = outcome.best
+    assert best.scored and best_trial.info.get("kind") is None and len(best_trial.arch) == 4
+    run = tmp_path / "run"
+    assert json.loads((run / "best.json").read_text())["trial"] == best_trial.id
+    assert (run / "trajectory.png").stat().st_size > 0 and (run / "progress.png").stat().st_size > 0
+    assert sorted(p.name for p in (run / "hyper").iterdir()) == ["trial-0.json", "trial-3.json"]
+    second = load_hyper(run / "hyper" / "trial-3.json")
+    assert second.notes["anchors"] == outcome.trials[3].info["anchors"]
+
+    capsys.readouterr()
+    assert cli.main(["ranks", str(run / "hyper" / "trial-3.json"), "--top", "3",
+                     "--picture", str(tmp_path / "rows.png")]) == 0
+    out = capsys.readouterr().out
+    assert "4 rows × 7 cells = 2,401 architectures" in out
+    assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]) == 3
+    assert sum(line.startswith("row ") and "weights:" in line for line in out.splitlines()) == 4 and (tmp_path / "rows.png").stat().st_size > 0
+
+
+def test_ranks_of_a_missing_file_says_where_they_are(tmp_path, capsys):
+    assert cli.main(["ranks", str(tmp_path / "nope.json")]) == 2
+    assert "RUN_DIR/hyper/" in capsys.readouterr().err

@@ -1,0 +1,112 @@
+import numpy as np
+import pytest
+
+from archgraph import SpaceError, spaces
+from archgraph.evaluate import InProcessEvaluator
+from archgraph.search.fade import FadeSearch, pseudo_gradient_step
+from archgraph.search.feature_search import trial_seed
+from archgraph.search.runner import Budget, Runner
+from archgraph.store import MemoryStore
+from archgraph.trial import HYPER, Result, Trial
+
+FADE = spaces.load("fade")
+
+
+def hyper_result(trial: Trial, beta: np.ndarray) -> Result:
+    return Result(trial.id, {"hyper_train_accuracy": 0.5}, curve=({"epoch": 1, "alpha": beta.tolist()},))
+
+
+def uniform(search: FadeSearch) -> np.ndarray:
+    return np.full((4, search.width), 1 / search.width)
+
+
+def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
+    search = FadeSearch(FADE, epochs=3, seed=0, hyper_epochs=5, draws=2)
+    hyper, *validation = [search.ask() for _ in range(3)]
+    assert search.ask() is None                       # the next step needs the hyper trial's weights
+    assert search.width == 7 and len(hyper.arch) == 4 * 7
+    assert hyper.info["kind"] == HYPER and hyper.info["rows"] == 4 and hyper.info["width"] == 7
+    assert hyper.budget == 5 and hyper.seed == trial_seed(0, 0)
+    anchors = np.array(hyper.info["anchors"])
+    assert anchors.shape == (4, 3) and ((0 <= anchors) & (anchors <= 1)).all()
+    offsets = search.offsets()
+    np.testing.assert_allclose(offsets[1:], [[.25, 0, 0], [-.25, 0, 0], [0, .25, 0], [0, -.25, 0],
+                                             [0, 0, .25], [0, 0, -.25]])
+    for i, anchor in enumerate(anchors):
+        for j, cell in enumerate(hyper.arch[7 * i:7 * i + 7]):
+            assert cell in search.generator.space.members(search.generator.bucket(anchor + offsets[j]))
+    for t in validation:
+        assert t.budget == 3 and "kind" not in t.info and t.info["point"] == 0
+        assert all(cell in search.generator.space.members(search.generator.bucket(a)) for cell, a in zip(t.arch, anchors))
+
+
+def test_tell_moves_each_anchor_by_the_pseudo_gradient():
+    search = FadeSearch(FADE, epochs=1, seed=1, draws=0, step=0.5)
+    hyper = search.ask()
+    before = search.anchors.copy()
+    beta = np.random.default_rng(0).dirichlet(np.ones(7), size=4)
+    search.tell(hyper, hyper_result(hyper, beta))
+    expected = before.copy()
+    for i in range(4):
+        for k in range(3):  # M_i + λ Σ_k e_k (β(M + γ e_k) − β(M − γ e_k)), clipped
+            expected[i, k] += 0.5 * (beta[i, 1 + 2 * k] - beta[i, 2 + 2 * k])
+    np.testing.assert_allclose(search.anchors, np.clip(expected, 0, 1))
+    assert len(search.trajectory) == 2 and np.allclose(search.trajectory[0], before)
+    nxt = search.ask()
+    assert nxt.info["kind"] == HYPER and nxt.info["step"] == 1
+    np.testing.assert_allclose(nxt.info["anchors"], search.anchors.round(6))
+
+
+def test_uniform_weights_leave_the_anchors_and_clipping_keeps_them_in_the_unit_cube():
+    anchors = np.array([[0.1, 0.5, 0.95]])
+    np.testing.assert_array_equal(pseudo_gradient_step(anchors, np.full((1, 7), 1 / 7), 1.0), anchors)
+    pushed = pseudo_gradient_step(anchors, np.array([[0, 0, 1, 0, 0, 1, 0]]), 1.0)
+    np.testing.assert_array_equal(pushed, [[0.0, 0.5, 1.0]])
+
+
+def test_validation_trials_are_told_without_moving_anything():
+    search = FadeSearch(FADE, epochs=1, seed=0, draws=1)
+    hyper, val = search.ask(), search.ask()
+    search.tell(val, Result(val.id, {"val_accuracy": 0.9}))
+    assert search.ask() is None and len(search.trajectory) == 1
+    search.tell(hyper, hyper_result(hyper, uniform(search)))
+    assert search.ask().info["kind"] == HYPER
+
+
+def test_the_search_is_deterministic_and_resumes_from_its_store():
+    def objective(trial):
+        if trial.info.get("kind") == HYPER:
+            rng = np.random.default_rng(trial.seed)
+            return hyper_result(trial, rng.dirichlet(np.ones(7), size=4))
+        return Result(trial.id, {"val_accuracy": sum(c.num_edges for c in trial.arch) / 40})
+
+    def run(store, trials):
+        runner = Runner(FadeSearch(FADE, epochs=1, seed=2, draws=2), objective, store=store,
+                        evaluator=InProcessEvaluator(), budget=Budget(trials=trials), progress=False)
+        return runner.run()
+
+    whole = run(MemoryStore(), 12)
+    store = MemoryStore()
+    run(store, 5)
+    resumed = run(store, 12)
+    assert [r.to_dict() for r in resumed] == [r.to_dict() for r in whole]
+    assert [t.info.get("kind") for t in store.trials()][:6] == [HYPER, None, None, HYPER, None, None]
+
+
+def test_warm_start_names_the_previous_hyper_trial():
+    search = FadeSearch(FADE, epochs=1, seed=0, draws=1, warm_start=True)
+    first = search.ask()
+    search.ask()
+    search.tell(first, hyper_result(first, uniform(search)))
+    assert first.info["warm_start"] is None and search.ask().info["warm_start"] == first.id
+
+
+def test_bad_settings_and_reports_get_clear_errors():
+    with pytest.raises(ValueError, match="gamma > 0"):
+        FadeSearch(FADE, epochs=1, gamma=0)
+    with pytest.raises(SpaceError, match="topology-only"):
+        FadeSearch(spaces.load("nb201"), epochs=1)
+    search = FadeSearch(FADE, epochs=1, draws=0)
+    hyper = search.ask()
+    with pytest.raises(ValueError, match=r"expected \(4, 7\)"):
+        search.tell(hyper, hyper_result(hyper, np.ones((4, 5)) / 5))
