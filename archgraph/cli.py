@@ -23,6 +23,8 @@ EPILOG = """examples:
   archgraph train --space fade --arch examples/fade_arch.json --dataset digits --epochs 10
   archgraph train --space mlp --arch examples/mlp_arch.json --dataset wine
   archgraph show examples/fade_arch.json --space fade --picture fade_arch.png
+  archgraph search --strategy fade --trials 12 --epochs 3 --out runs/fade
+  archgraph ranks runs/fade/hyper/trial-0.json
   archgraph spaces
 """
 
@@ -74,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                                     "a killed run continues with --resume RUN_DIR.")
     se.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     se.add_argument("--space", default="fade", help="space name or .toml path (default: fade)")
-    se.add_argument("--strategy", default="random", help="random, bo or evolution (default: random)")
+    se.add_argument("--strategy", default="random", help="random, bo, evolution or fade (default: random)")
     _add_data_args(se)
     se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
     se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")
@@ -103,6 +105,15 @@ def _parser() -> argparse.ArgumentParser:
     _add_param_arg(s)
     s.add_argument("--picture", type=Path, default=None, help="write a drawing (.png or .svg)")
     s.set_defaults(run=_show)
+
+    r = sub.add_parser("ranks", help="FaDE-ranks of a trained hyper-architecture",
+                       description="Print the best paths of the hyper-architecture in HYPER (a hyper/trial-<id>.json "
+                                   "file of a FaDE search run) by FaDE-rank, the product of the rows' architecture "
+                                   "weights along the path (FaDE §2.3), and each row's weights.")
+    r.add_argument("hyper", type=Path, help="hyper-architecture JSON file (RUN_DIR/hyper/trial-<id>.json)")
+    r.add_argument("--top", type=int, default=10, help="paths to list (default: 10)")
+    r.add_argument("--picture", type=Path, default=None, help="draw each row's weights over the epochs (.png)")
+    r.set_defaults(run=_ranks)
 
     sp = sub.add_parser("spaces", help="list the available search spaces")
     sp.set_defaults(run=_spaces)
@@ -234,8 +245,8 @@ def _default_device(device: str | None) -> str:
 
 def _print_results(outcome, top: int = 5) -> None:
     trials = {t.id: t for t in outcome.trials}
-    ranked = sorted(outcome.results, key=lambda r: (-r.score, r.trial_id))
-    print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))}:")
+    ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
+    print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))} architectures:")
     print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
     for r in ranked[:top]:
         cells = " ".join(f"{c.num_nodes}/{c.num_edges}" for c in trials[r.trial_id].arch)
@@ -271,6 +282,29 @@ def _show(args) -> int:
     if args.picture:
         plot.draw_architecture(cells, args.picture, names=list(names))
         print(f"  picture written to {args.picture}")
+    return 0
+
+
+def _ranks(args) -> int:
+    from . import plot
+    from .oneshot.hyper_trial import load_hyper
+    from .ranks import top_paths
+
+    if not args.hyper.exists():
+        raise ArchGraphError(f"{args.hyper} does not exist; hyper-architecture files are in RUN_DIR/hyper/ "
+                             "of a run of `archgraph search --strategy fade`")
+    hyper = load_hyper(args.hyper)
+    rows, width = hyper.probabilities.shape
+    print(f"{args.hyper}: space {hyper.space}, {rows} rows × {width} cells = {width ** rows:,} architectures")
+    print(f"{'rank':>4} {'FaDE-rank':>10}  path  cells (vertices/edges)")
+    for n, (path, psi) in enumerate(top_paths(hyper.probabilities, args.top), start=1):
+        cells = " ".join(f"{row[k].num_nodes}/{row[k].num_edges}" for row, k in zip(hyper.pool, path))
+        print(f"{n:>4} {psi:>10.3g}  {','.join(map(str, path))}  {cells}")
+    for i, weights in enumerate(hyper.probabilities.tolist(), start=1):
+        print(f"row {i} weights: " + " ".join(f"{w:.3f}" for w in weights))
+    if args.picture:
+        plot.draw_row_probabilities(hyper.history, args.picture)
+        print(f"row weights over the epochs drawn to {args.picture}")
     return 0
 
 
