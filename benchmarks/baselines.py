@@ -38,10 +38,12 @@ from matplotlib.ticker import MaxNLocator
 
 from archgraph.generate import canonical_form
 from archgraph.plot import best_over_time
-from archgraph.search.session import STRATEGIES, SearchConfig, search
+from archgraph.search.session import SearchConfig, search
 
 #: strategies scoring a feature-space point by the median of ``draws`` architectures (FaDE §3.2)
 POINT_STRATEGIES = ("random", "bo")
+#: the strategies compared here, one trained architecture per trial (FaDE itself: fade_vs_baselines.py)
+BASELINES = (*POINT_STRATEGIES, "evolution")
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--draws", type=int, default=5,
                         help="architectures per feature-space point for random and bo (FaDE §3.2: 5)")
-    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
+    parser.add_argument("--strategies", nargs="+", default=list(BASELINES), choices=list(BASELINES))
     parser.add_argument("--out", type=Path, default=Path("runs/baselines") / time.strftime("%Y%m%d-%H%M%S"),
                         help="folder of the run directories and baselines.png")
     parser.add_argument("--bo-initial-points", type=int, default=2, help="random proposals before BO's GP guides")
