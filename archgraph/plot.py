@@ -191,21 +191,7 @@ def draw_row_probabilities(
             )
     names = _candidate_labels(labels, widths)
     values = [np.array([alpha[i] for alpha in epochs], dtype=float) for i in range(len(widths))]  # (epochs, w)
-    columns = min(len(widths), 4)
-    grid_rows = -(-len(widths) // columns)
-    fig = Figure(figsize=(3.6 * columns, 2.8 * grid_rows), layout="constrained")
-    x = np.arange(len(epochs))
-    for i, (row, row_names) in enumerate(zip(values, names)):
-        ax = fig.add_subplot(grid_rows, columns, i + 1)
-        for k, name in enumerate(row_names):
-            ax.plot(x, row[:, k], marker="." if len(epochs) < 30 else None, label=name)
-        ax.set_title(f"row {i + 1}")
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("probability")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    return _save(fig, path)
+    return _save(_row_panels(values, names, xlabel="epoch", ylabel="probability", columns=4), path)
 
 
 def draw_trajectories(anchors: Sequence[Sequence[Sequence[float]]], path: str | Path | None = None, *,
@@ -224,19 +210,29 @@ def draw_trajectories(anchors: Sequence[Sequence[Sequence[float]]], path: str | 
     values = np.asarray(anchors, dtype=float)
     if values.ndim != 3 or values.shape[0] == 0 or values.shape[2] != len(features):
         raise ValueError(f"anchors must be (steps, rows, {len(features)} features), got shape {values.shape}")
-    rows = values.shape[1]
-    fig = Figure(figsize=(3.6 * rows, 2.8), layout="constrained")
-    for i in range(rows):
-        ax = fig.add_subplot(1, rows, i + 1)
-        for k, name in enumerate(features):
-            ax.plot(values[:, i, k], marker="." if len(values) < 30 else None, label=name)
+    panels = [values[:, i, :] for i in range(values.shape[1])]
+    fig = _row_panels(panels, [list(features)] * len(panels), xlabel="outer step", ylabel="anchor coordinate",
+                      columns=len(panels))
+    return _save(fig, path)
+
+
+def _row_panels(values: Sequence[np.ndarray], names: Sequence[Sequence[str]], *, xlabel: str, ylabel: str,
+                columns: int) -> Figure:
+    """One panel per row i ("row i + 1"), one line per column k of ``values[i]`` (steps × k), in [0, 1]."""
+    columns = min(len(values), columns)
+    grid_rows = -(-len(values) // columns)
+    fig = Figure(figsize=(3.6 * columns, 2.8 * grid_rows), layout="constrained")
+    for i, (series, labels) in enumerate(zip(values, names)):
+        ax = fig.add_subplot(grid_rows, columns, i + 1)
+        for k, label in enumerate(labels):
+            ax.plot(series[:, k], marker="." if len(series) < 30 else None, label=label)
         ax.set_title(f"row {i + 1}")
         ax.set_ylim(-0.02, 1.02)
-        ax.set_xlabel("outer step")
-        ax.set_ylabel("anchor coordinate")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, path)
+    return fig
 
 
 def _candidate_labels(labels, widths: list[int]) -> list[list[str]]:
