@@ -23,7 +23,8 @@ from matplotlib.figure import Figure
 
 from .graph import ArchGraph
 
-__all__ = ["best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities", "draw_trajectories"]
+__all__ = ["accuracy_by_step", "best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities",
+           "draw_trajectories"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
 
@@ -213,6 +214,31 @@ def draw_trajectories(anchors: Sequence[Sequence[Sequence[float]]], path: str | 
     panels = [values[:, i, :] for i in range(values.shape[1])]
     fig = _row_panels(panels, [list(features)] * len(panels), xlabel="outer step", ylabel="anchor coordinate",
                       columns=len(panels))
+    return _save(fig, path)
+
+
+def accuracy_by_step(points: Sequence[tuple[int, float]], path: str | Path | None = None, *,
+                     ylabel: str = "validation accuracy") -> Figure:
+    """Accuracies of the architectures drawn at each outer step, and their median (FaDE Fig. 7).
+
+    >>> from archgraph import plot
+    >>> fig = plot.accuracy_by_step([(0, 0.5), (0, 0.7), (1, 0.8)])
+    >>> fig.axes[0].lines[0].get_ydata().tolist()           # the median per step
+    [0.6, 0.8]
+    """
+    _check_format(path)
+    if not points:
+        raise ValueError("nothing to draw: give (step, accuracy) pairs")
+    steps, scores = (np.asarray(v, dtype=float) for v in zip(*points))
+    unique = np.unique(steps)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    ax.plot(unique, [float(np.median(scores[steps == s])) for s in unique], label="median")
+    ax.scatter(steps, scores, s=10, alpha=0.6, label="architectures")
+    ax.set_xlabel("outer step")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
     return _save(fig, path)
 
 

@@ -76,7 +76,7 @@ def test_a_fade_search_run_leaves_scored_architectures_hyper_files_and_figures(t
     assert best.scored and best_trial.info.get("kind") is None and len(best_trial.arch) == 4
     run = tmp_path / "run"
     assert json.loads((run / "best.json").read_text())["trial"] == best_trial.id
-    assert (run / "trajectory.png").stat().st_size > 0 and (run / "progress.png").stat().st_size > 0
+    assert all((run / name).stat().st_size > 0 for name in ("trajectory.png", "anchors.png", "progress.png"))
     assert sorted(p.name for p in (run / "hyper").iterdir()) == ["trial-0.json", "trial-3.json"]
     second = load_hyper(run / "hyper" / "trial-3.json")
     assert second.notes["anchors"] == outcome.trials[3].info["anchors"]

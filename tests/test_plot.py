@@ -111,3 +111,12 @@ def test_row_probabilities_reject_inconsistent_input(tmp_path, history, labels, 
     with pytest.raises(ValueError, match=message):
         draw_row_probabilities(history, path, labels=labels)
     assert not path.exists()
+
+
+def test_accuracy_by_step_draws_every_architecture_and_rejects_nothing_to_draw(tmp_path):
+    fig = plot.accuracy_by_step([(0, 0.2), (0, 0.4), (0, 0.9), (2, 0.5)], tmp_path / "a.png")
+    assert fig.axes[0].lines[0].get_xdata().tolist() == [0.0, 2.0]
+    assert fig.axes[0].lines[0].get_ydata().tolist() == [0.4, 0.5]
+    assert len(fig.axes[0].collections[0].get_offsets()) == 4 and (tmp_path / "a.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plot.accuracy_by_step([])

@@ -9,7 +9,8 @@
 * ``best_arch.json``: the best architecture so far (by validation accuracy);
 * ``progress.png``: the best validation accuracy over time;
 * for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
-  reads it) and ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6).
+  reads it), ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6), and
+  ``anchors.png``: the validation accuracy of the architectures drawn at each step (Fig. 7).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .. import spaces
 from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..features import FADE_FEATURES
-from ..plot import best_over_time, draw_trajectories
+from ..plot import accuracy_by_step, best_over_time, draw_trajectories
 from ..store import STORE_FILE, SQLiteStore
 from ..trial import HYPER, Result, Trial
 from .evolution import RegularizedEvolution
@@ -161,6 +162,10 @@ def _write_outputs(outcome: SearchOutcome, space: str, strategy: str, timeline: 
     anchors = [t.info["anchors"] for t in outcome.trials if t.info.get("kind") == HYPER]
     if anchors:
         draw_trajectories(anchors, outcome.run_dir / "trajectory.png", features=FADE_FEATURES)
+        steps = {t.id: t.info["point"] for t in outcome.trials if "point" in t.info}
+        drawn = [(steps[r.trial_id], r.score) for r in outcome.results if r.trial_id in steps]
+        if drawn:
+            accuracy_by_step(drawn, outcome.run_dir / "anchors.png")
     if not timeline:
         return
     trial, result = outcome.best
