@@ -2,7 +2,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from archgraph import ArchGraph
-from archgraph.plot import draw_graph, draw_row_probabilities
+from archgraph.plot import accuracy_by_step, draw_graph, draw_row_probabilities
 
 CELL = ArchGraph(
     [(0, 1, "sep_conv_3x3"), (0, 2, "skip_connect"), (1, 2), (1, 3, "conv(3)"), (2, 3), (0, 3)],
@@ -114,9 +114,9 @@ def test_row_probabilities_reject_inconsistent_input(tmp_path, history, labels, 
 
 
 def test_accuracy_by_step_draws_every_architecture_and_rejects_nothing_to_draw(tmp_path):
-    fig = plot.accuracy_by_step([(0, 0.2), (0, 0.4), (0, 0.9), (2, 0.5)], tmp_path / "a.png")
+    fig = accuracy_by_step([(0, 0.2), (0, 0.4), (0, 0.9), (2, 0.5)], tmp_path / "a.png")
     assert fig.axes[0].lines[0].get_xdata().tolist() == [0.0, 2.0]
     assert fig.axes[0].lines[0].get_ydata().tolist() == [0.4, 0.5]
     assert len(fig.axes[0].collections[0].get_offsets()) == 4 and (tmp_path / "a.png").stat().st_size > 0
     with pytest.raises(ValueError, match="nothing to draw"):
-        plot.accuracy_by_step([])
+        accuracy_by_step([])
