@@ -244,6 +244,8 @@ def _default_device(device: str | None) -> str:
 
 
 def _print_results(outcome, top: int = 5) -> None:
+    from .trial import HYPER
+
     trials = {t.id: t for t in outcome.trials}
     told = {r.trial_id for r in outcome.results}
     ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
@@ -254,7 +256,7 @@ def _print_results(outcome, top: int = 5) -> None:
         print(f"{r.trial_id:>6} {r.score:>8.4f} {r.metrics.get('test_accuracy', float('nan')):>8.4f} "
               f"{int(r.metrics.get('parameters', 0)):>9,}  {cells}")
     print(f"run folder {outcome.run_dir}/: store.sqlite, best_arch.json, progress.png")
-    hyper = [t.id for t in outcome.trials if t.info.get("kind") == "hyper" and t.id in told]
+    hyper = [t.id for t in outcome.trials if t.info.get("kind") == HYPER and t.id in told]
     if hyper:
         print(f"{len(hyper)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks of the "
               f"last: archgraph ranks {outcome.run_dir / 'hyper' / f'trial-{hyper[-1]}.json'}")
