@@ -224,6 +224,23 @@ def test_temperature_anneals_every_gumbel_linearly(digits):
     assert model[1].relaxation.tau == 1.0 and model[2].relaxation.tau == 1.0
 
 
+def test_arch_warmup_trains_only_the_weights_first(digits):
+    _, arch, weight = digits
+    model = two_rows()
+    alpha0 = [p.detach().clone() for p in arch_parameters(model)]
+    seen = []
+
+    def alphas_fixed(row, model):
+        seen.append(all(torch.equal(p, q) for p, q in zip(arch_parameters(model), alpha0)))
+
+    result = train_bilevel(model, weight, arch, epochs=3, arch_warmup=2, arch_lr=0.1, progress=False,
+                           regularizer=MaxNorm(3), on_epoch=alphas_fixed)
+    assert seen == [True, True, False]
+    assert [row["arch_loss"] is None for row in result.history] == [True, True, False]
+    assert result.history[0]["arch_penalty"] is None and result.history[2]["arch_penalty"] is not None
+    assert result.history[0]["train_loss"] > result.history[1]["train_loss"]
+
+
 def test_on_epoch_stops(digits):
     _, arch, weight = digits
     seen = []
@@ -239,6 +256,8 @@ def test_bad_input_is_refused(digits):
         train_bilevel(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), weight, arch, epochs=1)
     with pytest.raises(ValueError, match="epochs must be an int of at least 1, got 0"):
         train_bilevel(two_rows(), weight, arch, epochs=0)
+    with pytest.raises(ValueError, match=r"arch_warmup .* \[0, 1\]; got 2"):
+        train_bilevel(two_rows(), weight, arch, epochs=2, arch_warmup=2)
     with pytest.raises(ShapeError, match="arch_data is empty"):
         train_bilevel(two_rows(), weight, empty, epochs=1)
     with pytest.raises(ShapeError, match="weight_data is empty"):

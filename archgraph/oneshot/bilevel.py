@@ -68,9 +68,9 @@ class BilevelResult:
         * ``train_loss``, ``train_accuracy``: cross-entropy and accuracy on the epoch's
           weight batches, measured while training ω;
         * ``arch_loss``, ``arch_accuracy``: the same on the architecture batches, measured
-          while training α (``arch_loss`` is the cross-entropy alone);
+          while training α (``arch_loss`` is the cross-entropy alone; ``None`` in warm-up epochs);
         * ``arch_penalty``: the regulariser's mean value over the epoch's α steps (``None``
-          without a regulariser); ``coefficients``: its ``coefficients(epoch, rows=d)`` when
+          without a regulariser or α steps); ``coefficients``: its ``coefficients(epoch, rows=d)`` when
           it has that method (FaDE's ``r_i``), else ``None``;
         * ``tau``: the Gumbel temperature of the epoch when ``temperature`` anneals it, else ``None``;
         * ``val_loss``, ``val_accuracy``: on ``val_data`` after the epoch (``None`` without);
@@ -115,6 +115,7 @@ def train_bilevel(
     grad_clip: float | None = 10.0,
     regularizer: Regularizer | None = None,
     temperature: tuple[float, float] | None = None,
+    arch_warmup: int = 0,
     val_data: Dataset | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -152,6 +153,11 @@ def train_bilevel(
         ``(start, end)``: set ``tau`` of every :class:`~archgraph.relax.Gumbel` relaxation
         to ``(1 - f) · start + f · end``, ``f = e / (epochs - 1)``, in epoch ``e`` (GDAS anneals 10 → 0.1).
         The model keeps the last value.
+    arch_warmup:
+        Epochs at the start in which only ω trains and α stays at its initial value (DrNAS's
+        reference code warms up for 10 epochs per stage), so that the first α gradients are
+        taken on weights that have learned something. Their history rows have ``None`` for
+        the architecture loss, accuracy and penalty.
     val_data:
         Evaluated after every epoch with :func:`archgraph.train.evaluate`: eval mode, the
         model's plain forward. That is the *relaxed* model: a soft Choice mixes its
@@ -194,7 +200,8 @@ def train_bilevel(
     >>> [row["tau"] for row in result.history], model[1].relaxation.tau
     ([10.0, 5.05, 0.1], 0.1)
     """
-    _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip, regularizer, temperature)
+    _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip, regularizer, temperature,
+                    arch_warmup)
     device = _device(model, device)
     model.to(device)
     rows = _rows(model)
@@ -224,9 +231,12 @@ def train_bilevel(
                     relaxation.tau = tau
             model.train()
             arch = _ArchMeter(device)
-            arch_step = _FirstOrderStep(model, arch_opt, alphas, regularizer, epoch, device, arch)
             weight_step = _weight_step(weight_opt, weights, grad_clip)
-            fit = _run(model, _interleave(weight_loader, arch_batches, arch_step), device, 0.0, weight_step)
+            batches = weight_loader
+            if epoch >= arch_warmup:
+                arch_step = _FirstOrderStep(model, arch_opt, alphas, regularizer, epoch, device, arch)
+                batches = _interleave(weight_loader, arch_batches, arch_step)
+            fit = _run(model, batches, device, 0.0, weight_step)
             val = {"loss": None, "accuracy": None}
             if val_data is not None:
                 val = evaluate(model, val_data, batch_size=batch_size, device=device)
@@ -277,16 +287,16 @@ class _ArchMeter:
             self.penalty_sum += penalty.detach().reshape(())
 
     @property
-    def loss(self) -> float:
-        return self.loss_sum.item() / self.seen
+    def loss(self) -> float | None:
+        return self.loss_sum.item() / self.seen if self.seen else None
 
     @property
-    def accuracy(self) -> float:
-        return self.correct.item() / self.seen
+    def accuracy(self) -> float | None:
+        return self.correct.item() / self.seen if self.seen else None
 
     @property
-    def penalty(self) -> float:
-        return self.penalty_sum.item() / self.steps
+    def penalty(self) -> float | None:
+        return self.penalty_sum.item() / self.steps if self.steps else None
 
 
 class _FirstOrderStep:
@@ -364,9 +374,12 @@ def _probabilities(rows: Iterable[Choice]) -> list[list[float]]:
 
 
 def _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip, regularizer,
-                    temperature) -> None:
+                    temperature, arch_warmup) -> None:
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be an int of at least 1, got {epochs!r}")
+    if isinstance(arch_warmup, bool) or not isinstance(arch_warmup, int) or not 0 <= arch_warmup < epochs:
+        raise ValueError(f"arch_warmup is the number of weight-only epochs before α learns, an int in "
+                         f"[0, epochs - 1] = [0, {epochs - 1}]; got {arch_warmup!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if not choices(model):
