@@ -38,7 +38,8 @@ True
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -192,27 +193,84 @@ class Choice(nn.Module):
         self.alpha = alpha
         self.relaxation = as_relaxation(relaxation)
         self.generator = generator
+        self.fixed: int | None = None
+        self._mask: list[float] | None = None
 
     def __len__(self) -> int:
         return len(self.candidates)
 
     def weights(self) -> torch.Tensor:
-        """The mixing weights of one forward pass (a fresh sample for stochastic relaxations)."""
-        return self.relaxation.weights(self.alpha, self.generator)
+        """The mixing weights of one forward pass (a fresh sample for stochastic relaxations),
+        one-hot when :meth:`fix`-ed, times the mask inside :meth:`masked`."""
+        if self.fixed is None:
+            w = self.relaxation.weights(self.alpha, self.generator)
+        else:
+            w = self._one_hot(self.fixed)
+        if self._mask is not None:
+            w = w * torch.tensor(self._mask, dtype=w.dtype, device=w.device)
+        return w
 
     def probabilities(self) -> torch.Tensor:
-        """The relaxation's noise-free preference over the candidates (see the module docstring)."""
+        """The relaxation's noise-free preference over the candidates (see the module
+        docstring); one-hot when :meth:`fix`-ed."""
+        if self.fixed is not None:
+            return self._one_hot(self.fixed)
         return self.relaxation.probabilities(self.alpha)
+
+    def fix(self, k: int | None) -> None:
+        """Decide the Choice for candidate ``k``, or release it with ``None``.
+
+        A fixed Choice's weights are ``onehot(k)`` whatever ``alpha`` says (``alpha`` gets
+        no gradient) and only candidate ``k`` runs: DARTS-PT's projection of an edge onto
+        its selected op (Wang et al. 2021, Alg. 1).
+
+        >>> choice = Choice([nn.Identity(), nn.Tanh()])
+        >>> choice.fix(1)
+        >>> choice(torch.ones(1)), choice.probabilities()
+        (tensor([0.7616]), tensor([0., 1.]))
+        """
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(self)):
+            raise ValueError(f"fix takes a candidate index in [0, {len(self) - 1}] or None; got {k!r}")
+        self.fixed = k
+
+    @contextmanager
+    def masked(self, mask: Sequence[float]) -> Iterator[Choice]:
+        """Within the block, multiply the weights by ``mask`` without renormalising; candidates
+        masked with 0 do not run (an all-zero mask makes the Choice output zeros).
+
+        DARTS-PT measures an op's importance as the accuracy lost when its weight is set to 0
+        in the current softmax (Wang et al. 2021, §3.1), and removes an edge by masking all its ops.
+
+        >>> choice = Choice([nn.Identity(), nn.Tanh()])
+        >>> with torch.no_grad():
+        ...     _ = choice.alpha.zero_()
+        >>> with choice.masked([1.0, 0.0]):
+        ...     choice(torch.ones(1))                             # 0.5 · 1, not renormalised
+        tensor([0.5000], grad_fn=<AddBackward0>)
+        """
+        mask = [float(m) for m in mask]
+        if len(mask) != len(self):
+            raise ValueError(f"mask has {len(mask)} entries, the Choice {len(self)} candidates; give one per candidate")
+        previous, self._mask = self._mask, mask
+        try:
+            yield self
+        finally:
+            self._mask = previous
 
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         w = self.weights()
-        if self.relaxation.hard:
-            k = int(w.argmax())
+        if self.relaxation.hard or self.fixed is not None:
+            k = int(w.argmax()) if self.fixed is None else self.fixed
             return w[k] * self.candidates[k](*inputs)
-        return sum(w[k] * candidate(*inputs) for k, candidate in enumerate(self.candidates))
+        active = [k for k in range(len(self)) if self._mask is None or self._mask[k] != 0] or [0]
+        return sum(w[k] * self.candidates[k](*inputs) for k in active)
+
+    def _one_hot(self, k: int) -> torch.Tensor:
+        return F.one_hot(torch.tensor(k, device=self.alpha.device), len(self)).to(self.alpha.dtype)
 
     def extra_repr(self) -> str:
-        return f"candidates={len(self)}, relaxation={self.relaxation!r}"
+        fixed = "" if self.fixed is None else f", fixed={self.fixed}"
+        return f"candidates={len(self)}, relaxation={self.relaxation!r}{fixed}"
 
 
 def choices(module: nn.Module) -> list[Choice]:

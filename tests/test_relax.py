@@ -66,6 +66,47 @@ def test_hard_forward_equals_the_chosen_candidate_and_runs_only_it():
         torch.testing.assert_close(out, candidates[chosen](x))
 
 
+@pytest.mark.parametrize("relax", ALL, ids=repr)
+def test_a_fixed_choice_runs_only_its_candidate_and_blocks_alpha(relax):
+    calls = []
+    candidates = scales(1.0, 2.0, 3.0)
+    for k, c in enumerate(candidates):
+        c.register_forward_hook(lambda m, i, o, k=k: calls.append(k))
+    choice = Choice(candidates, relax, init_std=0.5)
+    choice.fix(2)
+    x = torch.randn(5)
+    out = choice(x)
+    assert calls == [2]
+    torch.testing.assert_close(out, 3.0 * x)
+    torch.testing.assert_close(choice.probabilities(), torch.tensor([0.0, 0.0, 1.0]))
+    out.sum().backward()
+    assert choice.alpha.grad is None or not choice.alpha.grad.any()
+    choice.fix(None)
+    calls.clear()
+    choice(x)
+    assert calls != [2] or relax.hard
+
+
+def test_masked_zeroes_weights_without_renormalising_and_skips_masked_candidates():
+    calls = []
+    candidates = scales(1.0, 2.0, -3.0)
+    for k, c in enumerate(candidates):
+        c.register_forward_hook(lambda m, i, o, k=k: calls.append(k))
+    choice = Choice(candidates, "softmax")
+    with torch.no_grad():
+        choice.alpha.copy_(torch.tensor([0.1, -0.4, 1.2]))
+    w = torch.softmax(torch.tensor([0.1, -0.4, 1.2]), 0)
+    x = torch.randn(4)
+    with choice.masked([1, 0, 1]):
+        torch.testing.assert_close(choice.weights(), w * torch.tensor([1.0, 0.0, 1.0]))
+        torch.testing.assert_close(choice(x), (w[0] * 1 - w[2] * 3) * x)
+        assert calls == [0, 2]
+        with choice.masked([0, 0, 0]):
+            torch.testing.assert_close(choice(x), torch.zeros(4))
+        assert choice.weights()[1] == 0
+    torch.testing.assert_close(choice.weights(), w)   # restored on leaving the block
+
+
 def test_hard_gumbel_picks_candidates_at_softmax_frequencies():
     # Gumbel-max: argmax(alpha + g) ~ Categorical(softmax(alpha)), whatever tau
     alpha = torch.tensor([0.5, -1.0, 1.5, 0.0])
@@ -132,6 +173,17 @@ def test_choice_init_and_repr():
     torch.testing.assert_close(choice.alpha.detach(), torch.randn(3, generator=torch.Generator().manual_seed(0)) * 0.5)
     assert len(choice) == 3
     assert "candidates=3, relaxation=Gumbel(tau=1.0, hard=False)" in repr(choice)
+
+
+def test_fix_and_mask_refuse_bad_input():
+    choice = Choice(scales(1.0, 2.0))
+    with pytest.raises(ValueError, match=r"candidate index in \[0, 1\] or None; got 2"):
+        choice.fix(2)
+    with pytest.raises(ValueError, match="mask has 3 entries, the Choice 2 candidates"):
+        with choice.masked([1, 0, 1]):
+            pass
+    choice.fix(0)
+    assert "fixed=0" in repr(choice)
 
 
 def test_bad_input_gets_clear_errors():
