@@ -1,13 +1,17 @@
 import json
+import math
 
 import pytest
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils.data import TensorDataset
 
 from archgraph.data import fade_split, load
 from archgraph.errors import ShapeError
-from archgraph.oneshot import BilevelResult, MaxNorm, train_bilevel
+from archgraph.oneshot import BilevelResult, MaxNorm, steps, train_bilevel
+from archgraph.oneshot.regularize import Cutout
+from archgraph.oneshot.steps import _ArchMeter, _FirstOrderStep, _SecondOrderStep
 from archgraph.plot import draw_row_probabilities
 from archgraph.relax import Choice, Gumbel, arch_parameters, weight_parameters
 from archgraph.train import evaluate
@@ -99,7 +103,7 @@ def test_history_rows(digits):
     assert json.loads(json.dumps(result.history)) == result.history  # JSON-serialisable as it is
     assert [row["epoch"] for row in result.history] == [0, 1, 2]
     assert set(result.history[0]) == {
-        "epoch", "train_loss", "train_accuracy", "arch_loss", "arch_accuracy", "arch_penalty", "coefficients",
+        "epoch", "lr", "train_loss", "train_accuracy", "arch_loss", "arch_accuracy", "arch_penalty", "coefficients",
         "tau", "val_loss", "val_accuracy", "alpha", "seconds",
     }
     for row in result.history:
@@ -270,3 +274,269 @@ def test_bad_input_is_refused(digits):
         train_bilevel(nn.Sequential(nn.Flatten(), Choice([nn.Identity(), nn.ReLU()])), weight, arch, epochs=1)
     with pytest.raises(TypeError, match="must return a scalar tensor"):
         train_bilevel(two_rows(), weight, arch, epochs=1, regularizer=lambda model, epoch: 1.0, progress=False)
+
+
+# --- DARTS' second order (eq. 7-8, App. A) -------------------------------------------------------------------
+
+def tiny_float64(relaxation):
+    """A small float64 classifier of 3 features into 3 classes with one Choice in the middle."""
+    torch.manual_seed(0)
+    choice = Choice([nn.Linear(4, 4), nn.Sequential(nn.Linear(4, 4), nn.Tanh()), nn.Identity()], relaxation,
+                    init_std=0.5)
+    return nn.Sequential(nn.Linear(3, 4), nn.Tanh(), choice, nn.Linear(4, 3)).double()
+
+
+def arch_and_weight_batch():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 16, 3, generator=g, dtype=torch.float64)
+    y = torch.randint(3, (2, 16), generator=g)
+    return (x[0], y[0]), (x[1], y[1])
+
+
+def exact_unrolled_gradient(model, arch_batch, weight_batch, xi):
+    """d/dα L_arch(ω − ξ ∇_ω L_weight(ω, α), α) by autograd through the virtual step (DARTS eq. 6)."""
+    alphas = arch_parameters(model)
+    weights = {name: p for name, p in model.named_parameters() if all(p is not a for a in alphas)}
+    weight_loss = nn.functional.cross_entropy(model(weight_batch[0]), weight_batch[1])
+    grads = torch.autograd.grad(weight_loss, list(weights.values()), create_graph=True)
+    virtual = {name: w - xi * g for (name, w), g in zip(weights.items(), grads)}  # α is taken from the module
+    arch_loss = nn.functional.cross_entropy(functional_call(model, virtual, (arch_batch[0],)), arch_batch[1])
+    return torch.autograd.grad(arch_loss, alphas)
+
+
+def alpha_gradient(model, step_class, arch_batch, weight_batch, xi, regularizer=None):
+    """The gradient one α step of ``step_class`` sets (α itself stays: its optimiser has lr 0)."""
+    alphas, weights = arch_parameters(model), weight_parameters(model)
+    cpu = torch.device("cpu")
+    extra = {"weights": weights, "weight_optimizer": torch.optim.SGD(weights, lr=xi)} if step_class is _SecondOrderStep else {}
+    step = step_class(model, torch.optim.SGD(alphas, lr=0.0), alphas, regularizer, 0, cpu, _ArchMeter(cpu), **extra)
+    step(arch_batch, weight_batch)
+    return [a.grad.clone() for a in alphas]
+
+
+@pytest.mark.parametrize("relaxation", ["softmax", "gumbel", "gumbel with its own generator", "dirichlet"])
+def test_second_order_gradient_matches_the_exact_unrolled_gradient(relaxation, monkeypatch):
+    model = tiny_float64(Gumbel(tau=1.0) if relaxation.startswith("gumbel") else relaxation)
+    own = torch.Generator().manual_seed(5)
+    if relaxation == "gumbel with its own generator":
+        model[2].generator = own
+    own_state = own.get_state()
+    arch_batch, weight_batch = arch_and_weight_batch()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+
+    def gradient(compute):
+        """α's gradient, and the noise drawn next (random relaxations: each computation draws the same noise)."""
+        torch.manual_seed(3)
+        own.set_state(own_state)
+        return compute()[0], (torch.rand(2), own.get_state())
+
+    exact, next_noise = gradient(lambda: exact_unrolled_gradient(model, arch_batch, weight_batch, xi=0.5))
+    errors = {}
+    for r in (0.01, 0.001):  # ε · ‖∇_ω' L_arch‖: DARTS App. A's 0.01, and smaller
+        monkeypatch.setattr(steps, "_FINITE_DIFFERENCE", r)
+        second, noise = gradient(lambda: alpha_gradient(model, _SecondOrderStep, arch_batch, weight_batch, xi=0.5))
+        errors[r] = float((second - exact).norm() / exact.norm())
+        assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())  # ω and α given back exactly
+        # the replayed draws leave no trace: the noise goes on from the architecture forward
+        assert torch.equal(noise[0], next_noise[0]) and torch.equal(noise[1], next_noise[1])
+    assert errors[0.01] < 1e-4 and errors[0.001] < 1e-6
+    assert errors[0.01] / errors[0.001] == pytest.approx(100, rel=0.2)  # the O(ε²) error of central differences
+    first, _ = gradient(lambda: alpha_gradient(model, _FirstOrderStep, arch_batch, weight_batch, xi=0.5))
+    assert float((first - exact).norm() / exact.norm()) > 0.5  # the implicit term matters here
+
+
+def test_second_order_with_zero_learning_rate_is_the_first_order():
+    model = tiny_float64("softmax")
+    arch_batch, weight_batch = arch_and_weight_batch()
+    first = alpha_gradient(model, _FirstOrderStep, arch_batch, weight_batch, 0.0)
+    second = alpha_gradient(model, _SecondOrderStep, arch_batch, weight_batch, 0.0)
+    assert torch.equal(first[0], second[0])
+
+
+@pytest.mark.parametrize("step_class", [_FirstOrderStep, _SecondOrderStep])
+def test_regulariser_gradient_is_added_in_both_orders(step_class):
+    model = tiny_float64("softmax")
+    arch_batch, weight_batch = arch_and_weight_batch()
+
+    def regularizer(model, epoch):  # ∇_α = 6 α
+        return 3.0 * (model[2].alpha ** 2).sum()
+
+    plain = alpha_gradient(model, step_class, arch_batch, weight_batch, 0.5)
+    regularised = alpha_gradient(model, step_class, arch_batch, weight_batch, 0.5, regularizer)
+    assert torch.allclose(regularised[0] - plain[0], 6.0 * model[2].alpha.detach(), rtol=1e-12, atol=1e-12)
+
+
+def test_second_order_finds_the_better_candidate(digits):
+    _, arch, weight = digits
+    model = linear_or_zero()
+    result = train_bilevel(model, weight, arch, epochs=3, batch_size=64, order=2, optimizer="sgd", lr=0.05,
+                           lr_schedule="cosine", lr_min=0.001, arch_lr=0.05, progress=False)
+    p_linear = [row["alpha"][0][0] for row in result.history]
+    assert p_linear == sorted(p_linear) and p_linear[-1] > 0.9
+    assert result.history[-1]["arch_accuracy"] > result.history[0]["arch_accuracy"]
+
+
+# --- weight optimiser and learning-rate schedule ------------------------------------------------------------
+
+def recording(monkeypatch, name):
+    """Replace ``torch.optim.<name>`` by a subclass that records its instances."""
+    made = []
+    base = getattr(torch.optim, name)
+
+    class Recorded(base):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(torch.optim, name, Recorded)
+    return made
+
+
+def test_sgd_with_cosine_learning_rate(digits, monkeypatch):
+    _, arch, weight = digits
+    sgds, adams = recording(monkeypatch, "SGD"), recording(monkeypatch, "Adam")
+    lrs = []
+    model = two_rows()
+    result = train_bilevel(model, weight, arch, epochs=5, optimizer="sgd", lr=0.025, lr_schedule="cosine",
+                           lr_min=0.001, weight_decay=3e-4, progress=False,
+                           on_epoch=lambda row, model: lrs.append(sgds[0].param_groups[0]["lr"]))
+    assert len(sgds) == 1 and len(adams) == 1  # SGD for ω, Adam for α
+    (group,) = sgds[0].param_groups
+    assert group["momentum"] == 0.9 and group["weight_decay"] == 3e-4
+    assert {id(p) for p in group["params"]} == {id(p) for p in weight_parameters(model)}
+    # torch's CosineAnnealingLR stepped once per epoch, as DARTS does, gives the same values
+    reference = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.025)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(reference, T_max=5, eta_min=0.001)
+    expected = []
+    for _ in range(5):
+        expected.append(reference.param_groups[0]["lr"])
+        reference.step()
+        schedule.step()
+    assert lrs == pytest.approx(expected, rel=1e-12) and lrs[0] == 0.025
+    assert [row["lr"] for row in result.history] == lrs
+
+
+def test_adam_with_constant_learning_rate_by_default(digits, monkeypatch):
+    _, arch, weight = digits
+    sgds, adams = recording(monkeypatch, "SGD"), recording(monkeypatch, "Adam")
+    result = train_bilevel(two_rows(), weight, arch, epochs=2, lr=3e-3, weight_decay=1e-4, progress=False)
+    assert not sgds and len(adams) == 2
+    weight_group = adams[0].param_groups[0]
+    assert (weight_group["lr"], weight_group["betas"], weight_group["eps"], weight_group["weight_decay"]) == (
+        3e-3, (0.9, 0.999), 1e-8, 1e-4)  # FaDE §3
+    assert [row["lr"] for row in result.history] == [3e-3, 3e-3]
+
+
+# --- start_epoch, drop-path and cutout ------------------------------------------------------------------------
+
+class DropPathNet(nn.Module):
+    """``two_rows`` with a ``drop_path_prob`` attribute; records the value each training forward sees."""
+
+    def __init__(self, relaxation="softmax"):
+        super().__init__()
+        self.drop_path_prob = 0.0
+        self.body = two_rows(relaxation)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(self.drop_path_prob)
+        return self.body(x)
+
+
+def test_drop_path_probability_rises_linearly_to_its_maximum(digits):
+    _, arch, weight = digits
+    model = DropPathNet()
+    per_epoch = []
+    train_bilevel(model, weight, arch, epochs=4, batch_size=200, drop_path_prob=0.3, progress=False,
+                  on_epoch=lambda row, model: per_epoch.append(sorted(set(model.seen))) or model.seen.clear())
+    # RobustDARTS' reference code: drop_path_prob · e / (epochs − 1) in epoch e
+    assert per_epoch == [[0.0], [pytest.approx(0.1)], [pytest.approx(0.2)], [0.3]]
+
+
+def test_start_epoch_resumes_every_schedule_at_the_absolute_epoch(digits):
+    _, arch, weight = digits
+    model = DropPathNet(Gumbel(tau=10.0))
+    reg_epochs, drop_paths = [], []
+
+    class Recording(MaxNorm):
+        def __call__(self, model, epoch):
+            reg_epochs.append(epoch)
+            return super().__call__(model, epoch)
+
+    max_norm = Recording(6)
+
+    result = train_bilevel(model, weight, arch, epochs=6, start_epoch=3, arch_warmup=4, batch_size=200,
+                           optimizer="sgd", lr=0.1, lr_schedule="cosine", lr_min=0.0, temperature=(10.0, 5.0),
+                           regularizer=max_norm, drop_path_prob=0.5, cutout=Cutout(length=2), progress=False,
+                           on_epoch=lambda row, model: drop_paths.append(model.drop_path_prob))
+    assert [row["epoch"] for row in result.history] == [3, 4, 5] and not result.stopped_early
+    assert [row["lr"] for row in result.history] == pytest.approx(
+        [0.05 * (1 + math.cos(math.pi * e / 6)) for e in (3, 4, 5)])
+    assert [row["tau"] for row in result.history] == pytest.approx([7.0, 6.0, 5.0])
+    assert drop_paths == pytest.approx([0.3, 0.4, 0.5])
+    assert [row["coefficients"] for row in result.history] == [max_norm.coefficients(e, rows=2) for e in (3, 4, 5)]
+    assert [row["arch_loss"] is None for row in result.history] == [True, False, False]  # epoch 3 < arch_warmup
+    steps = -(-len(weight) // 200)
+    assert reg_epochs == [4] * steps + [5] * steps
+
+    stopped = train_bilevel(two_rows(), weight, arch, epochs=6, start_epoch=3, progress=False,
+                            on_epoch=lambda row, model: row["epoch"] == 4)
+    assert [row["epoch"] for row in stopped.history] == [3, 4] and stopped.stopped_early
+
+
+class ImageSpy(nn.Module):
+    """Records, in training mode, each batch's tag (its largest value) and how many of its images have a zero."""
+
+    def __init__(self, log):
+        super().__init__()
+        self.log = log
+
+    def forward(self, x):
+        if self.training:
+            self.log.append((int(x.max()), int((x == 0).flatten(1).any(dim=1).sum()), len(x)))
+        return x.flatten(1)
+
+
+def images(n, value, seed):
+    g = torch.Generator().manual_seed(seed)
+    return TensorDataset(torch.full((n, 1, 8, 8), float(value)), torch.randint(10, (n,), generator=g))
+
+
+def test_cutout_masks_weight_batches_with_rising_probability():
+    log = []
+    model = nn.Sequential(ImageSpy(log), Choice([nn.Linear(64, 10), Zero()]))
+    weight, arch = images(400, 1, seed=0), images(100, 2, seed=1)
+    train_bilevel(model, weight, arch, epochs=3, batch_size=100, cutout=Cutout(length=4, prob=1.0), progress=False)
+    weight_log, arch_log = [e for e in log if e[0] == 1], [e for e in log if e[0] == 2]
+    assert len(weight_log) == 12 and len(arch_log) == 12
+    assert all(cut == 0 for _, cut, _ in arch_log)  # architecture batches are never cut out
+    fractions = [sum(cut for _, cut, _ in weight_log[4 * e: 4 * e + 4]) / 400 for e in range(3)]
+    assert fractions[0] == 0.0 and fractions[2] == 1.0  # p = 1.0 · e / 2
+    assert abs(fractions[1] - 0.5) < 0.1  # binomial(400, 0.5): 4 standard deviations
+
+
+def test_bad_settings_are_refused(digits):
+    _, arch, weight = digits
+    flat_weight = flat(weight)
+    with pytest.raises(ValueError, match=r"order is 1 .* or 2 .*; got 3"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, order=3)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'.*'adam'.*'sgd'"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="unknown lr_schedule 'step'.*'constant'.*'cosine'"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, lr_schedule="step")
+    with pytest.raises(ValueError, match=r"0 <= lr_min <= lr .*lr=0.001, lr_min=0.01"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, lr_schedule="cosine", lr_min=0.01)
+    with pytest.raises(ValueError, match=r"drop_path_prob .* in \[0, 1\]; got -0.1"):
+        train_bilevel(DropPathNet(), weight, arch, epochs=1, drop_path_prob=-0.1)
+    with pytest.raises(ValueError, match="Sequential has no such attribute.*drop_path_prob=0"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, drop_path_prob=0.2)
+    with pytest.raises(ValueError, match=r"start_epoch .* \[0, epochs - 1\] = \[0, 2\]; got 3"):
+        train_bilevel(two_rows(), weight, arch, epochs=3, start_epoch=3)
+    with pytest.raises(ValueError, match=r"start_epoch .*; got -1"):
+        train_bilevel(two_rows(), weight, arch, epochs=3, start_epoch=-1)
+    with pytest.raises(TypeError, match="cutout must be an archgraph.oneshot.regularize.Cutout"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, cutout=16)
+    with pytest.raises(ShapeError, match=r"Cutout masks squares of images.*got shape \(128, 64\)"):
+        model = nn.Sequential(Choice([nn.Linear(64, 10), Zero()]))
+        train_bilevel(model, flat_weight, flat(arch), epochs=1, cutout=Cutout(), progress=False)

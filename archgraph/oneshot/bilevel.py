@@ -2,13 +2,18 @@
 
 The relaxed search of DARTS (Liu et al. 2019, §2.3, Alg. 1) and FaDE (Neumeier, Stier &
 Granitzer 2024, §2.2, §3) solves ``min_α L_arch(ω*(α), α)`` with ``ω*(α) = argmin_ω
-L_weight(ω, α)`` by alternating steps. This is the *first-order* approximation (DARTS
-§2.3 with ξ = 0): the α gradient is taken at the current ω, as if ω did not depend on α.
+L_weight(ω, α)`` by alternating steps. Each step draws one architecture batch and updates α
+on ``L(α, ω) + regularizer``, then draws one weight batch and updates ω on ``L(α, ω)`` (the
+order of DARTS Alg. 1). The α gradient is the *first-order* approximation (DARTS §2.3 with
+ξ = 0: taken at the current ω, as if ω did not depend on α) or the *second-order* one
+(DARTS eq. 7, App. A: through a virtual weight step), see :mod:`archgraph.oneshot.steps`.
 
-Each step draws one architecture batch and updates α on ``L(α, ω) + regularizer``, then
-draws one weight batch and updates ω on ``L(α, ω)`` (the order of DARTS Alg. 1). It works on
-any module containing :class:`~archgraph.relax.Choice` objects: α are their ``alpha``
-(:func:`~archgraph.relax.arch_parameters`), ω everything else.
+DARTS and its robust variants are settings of :func:`train_bilevel`, not forks: DARTS' SGD
+with a cosine learning rate and second order; RobustDARTS' (Zela et al. 2020, §5) larger
+weight decay, scheduled drop-path and cutout; DARTS-ADA's restart from an earlier epoch
+(``start_epoch``); FairDARTS' and DrNAS' regularisers (:mod:`archgraph.oneshot.regularize`).
+It works on any module containing :class:`~archgraph.relax.Choice` objects: α are their
+``alpha`` (:func:`~archgraph.relax.arch_parameters`), ω everything else.
 
 Examples
 --------
@@ -26,6 +31,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,22 +43,14 @@ from tqdm import tqdm
 
 from ..errors import ShapeError
 from ..relax import Choice, Gumbel, arch_parameters, choices, weight_parameters
-from ..train import (
-    _device,
-    _forward,
-    _loader,
-    _loss,
-    _run,
-    _seeded_rng,
-    _step,
-    evaluate,
-)
+from ..train import _device, _loader, _run, _seeded_rng, _step, evaluate
+from .regularize import Cutout, _rows
+from .steps import Batch, Regularizer, _ArchMeter, _FirstOrderStep, _SecondOrderStep
 
 __all__ = ["BilevelResult", "train_bilevel"]
 
-#: ``regularizer(model, epoch)``: a term added to the architecture loss (see :mod:`.regularize`)
-Regularizer = Callable[[nn.Module, int], torch.Tensor]
-Batch = tuple[torch.Tensor, torch.Tensor]
+_OPTIMIZERS = ("adam", "sgd")
+_LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -64,11 +62,13 @@ class BilevelResult:
     history:
         One dict per epoch run (JSON-serialisable):
 
-        * ``epoch`` (from 0), ``seconds``;
+        * ``epoch`` (absolute: from ``start_epoch``), ``seconds``;
+        * ``lr``: the weights' learning rate in the epoch;
         * ``train_loss``, ``train_accuracy``: cross-entropy and accuracy on the epoch's
           weight batches, measured while training ω;
         * ``arch_loss``, ``arch_accuracy``: the same on the architecture batches, measured
-          while training α (``arch_loss`` is the cross-entropy alone; ``None`` in warm-up epochs);
+          while training α (at the virtual weights ω' with ``order=2``; ``arch_loss`` is the
+          cross-entropy alone; ``None`` in warm-up epochs);
         * ``arch_penalty``: the regulariser's mean value over the epoch's α steps (``None``
           without a regulariser or α steps); ``coefficients``: its ``coefficients(epoch, rows=d)`` when
           it has that method (FaDE's ``r_i``), else ``None``;
@@ -107,27 +107,37 @@ def train_bilevel(
     *,
     epochs: int,
     batch_size: int = 128,
+    optimizer: str = "adam",
     lr: float = 1e-3,
+    lr_schedule: str = "constant",
+    lr_min: float = 0.0,
     weight_decay: float = 1e-4,
+    grad_clip: float | None = 10.0,
     arch_lr: float = 1e-3,
     arch_betas: tuple[float, float] = (0.9, 0.999),
     arch_weight_decay: float = 0.0,
-    grad_clip: float | None = 10.0,
+    order: int = 1,
     regularizer: Regularizer | None = None,
     temperature: tuple[float, float] | None = None,
     arch_warmup: int = 0,
+    drop_path_prob: float = 0.0,
+    cutout: Cutout | None = None,
+    start_epoch: int = 0,
     val_data: Dataset | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: bool = True,
     on_epoch: Callable[[dict, nn.Module], bool | None] | None = None,
 ) -> BilevelResult:
-    """Train a model with Choices bi-level, first order (DARTS §2.3 with ξ = 0; FaDE §2.2, §3).
+    """Train a model with Choices bi-level (DARTS §2.3, Alg. 1; FaDE §2.2, §3).
 
-    The defaults are FaDE's (§3): Adam for ω with lr 1e-3, betas (0.9, 0.999), eps 1e-8,
-    weight decay 1e-4 and gradient clipping at norm 10; Adam for α with a constant lr
-    1e-3 (no schedule). The paper prints β1 = 0.1, β2 = 1e-3, almost surely a typo for
-    the usual 0.9 / 0.999, which we use. The model is changed in place.
+    The defaults are FaDE's (§3): Adam for ω with a constant lr 1e-3, betas (0.9, 0.999),
+    eps 1e-8, weight decay 1e-4 and gradient clipping at norm 10; Adam for α with a constant
+    lr 1e-3; first order. The paper prints β1 = 0.1, β2 = 1e-3, almost surely a typo for
+    the usual 0.9 / 0.999, which we use. DARTS' search (§3.1.1; its reference code) is
+    ``optimizer="sgd", lr=0.025, lr_schedule="cosine", lr_min=0.001, weight_decay=3e-4,
+    grad_clip=5, arch_lr=3e-4, arch_betas=(0.5, 0.999), arch_weight_decay=1e-3`` with
+    ``order=1`` or ``2``. The model is changed in place.
 
     Parameters
     ----------
@@ -139,25 +149,54 @@ def train_bilevel(
         ``arch_data`` (FaDE's 1-1-4 split: :func:`archgraph.data.fade_split`). An epoch is one
         pass over ``weight_data``; ``arch_data`` is cycled, reshuffled on every pass.
     epochs, batch_size:
-        Passes over ``weight_data``; samples per batch for both splits.
-    lr, weight_decay, grad_clip:
-        Adam for ω; gradients are clipped to total 2-norm ``grad_clip`` (``None``: not clipped).
+        The epoch the schedules end at (training runs epochs ``start_epoch`` to
+        ``epochs - 1``); samples per batch for both splits.
+    optimizer:
+        For ω: ``"adam"`` (betas (0.9, 0.999), eps 1e-8) or ``"sgd"`` (momentum 0.9, as DARTS).
+    lr, lr_schedule, lr_min:
+        The weights' learning rate: ``"constant"``, or ``"cosine"``: ``lr_min + (lr - lr_min) ·
+        (1 + cos(π e / epochs)) / 2`` in epoch ``e`` (DARTS' ``CosineAnnealingLR`` with
+        ``T_max = epochs``, stepped once per epoch: ``lr`` in the first, approaching ``lr_min``).
+    weight_decay, grad_clip:
+        The optimiser's L2 factor for ω (RobustDARTS' "L2 factor", §5: R-DARTS(L2) raises it);
+        gradients of ω are clipped to total 2-norm ``grad_clip`` (``None``: not clipped).
     arch_lr, arch_betas, arch_weight_decay:
         Adam for α, with a constant learning rate (DARTS uses betas (0.5, 0.999) and
-        weight decay 1e-3).
+        weight decay 1e-3; DrNAS' default L2 penalty on α is this weight decay).
+    order:
+        ``1``: the α gradient at the current ω; ``2``: DARTS' second-order gradient through
+        the virtual step ``ω' = ω − ξ ∇_ω L_weight``, ξ the weights' current learning rate
+        (DARTS eq. 7–8, App. A; about four forwards per step instead of one, see
+        :mod:`archgraph.oneshot.steps`).
     regularizer:
         ``regularizer(model, epoch) -> Tensor`` added to the architecture loss, e.g.
-        :class:`~archgraph.oneshot.MaxNorm` (FaDE §2.2).
+        :class:`~archgraph.oneshot.MaxNorm` (FaDE §2.2); its gradient is added to α's in both orders.
     temperature:
         ``None`` keeps every Gumbel relaxation's ``tau`` (FaDE: 10 throughout), or
         ``(start, end)``: set ``tau`` of every :class:`~archgraph.relax.Gumbel` relaxation
         to ``(1 - f) · start + f · end``, ``f = e / (epochs - 1)``, in epoch ``e`` (GDAS anneals 10 → 0.1).
         The model keeps the last value.
     arch_warmup:
-        Epochs at the start in which only ω trains and α stays at its initial value (DrNAS's
-        reference code warms up for 10 epochs per stage), so that the first α gradients are
-        taken on weights that have learned something. Their history rows have ``None`` for
-        the architecture loss, accuracy and penalty.
+        Epochs ``e < arch_warmup`` train only ω while α stays as it is (DrNAS's reference
+        code warms up for 10 epochs per stage), so that the first α gradients are taken on
+        weights that have learned something. Their history rows have ``None`` for the
+        architecture loss, accuracy and penalty.
+    drop_path_prob:
+        ScheduledDropPath (RobustDARTS §5): in epoch ``e`` the trainer sets
+        ``model.drop_path_prob = drop_path_prob · e / (epochs - 1)`` (0 when ``epochs = 1``),
+        the schedule of RobustDARTS' reference code, from 0 to this maximum in the last
+        epoch; the model applies it in its training-mode forwards (of both splits). ``0``
+        leaves the model's attribute alone.
+    cutout:
+        A :class:`~archgraph.oneshot.regularize.Cutout` applied to the weight batches, its
+        probability growing linearly to ``cutout.prob`` in the last epoch (RobustDARTS §5).
+    start_epoch:
+        Resume at this absolute epoch: every schedule (learning rate, temperature,
+        regulariser epoch, drop-path, cutout, ``arch_warmup``) continues as if epochs 0 to
+        ``start_epoch - 1`` had run, e.g. for DARTS-ADA, which rolls the model back to an
+        earlier epoch and continues with a larger weight decay. Only the model carries
+        over: the optimisers start fresh (no momentum or Adam moments) and the shuffling and
+        noise streams restart from ``seed``.
     val_data:
         Evaluated after every epoch with :func:`archgraph.train.evaluate`: eval mode, the
         model's plain forward. That is the *relaxed* model: a soft Choice mixes its
@@ -166,9 +205,9 @@ def train_bilevel(
         supernet, not the accuracy of the preferred architecture.
     seed:
         Seeds the shuffling of ``weight_data`` (generator seeded with ``seed``) and
-        ``arch_data`` (``seed + 1``) and, for the run only, torch's global RNG on the CPU and
-        ``device``, which the Gumbel noise draws from; the caller's RNG state is restored
-        afterwards. Runs on the CPU are deterministic for a fixed seed.
+        ``arch_data`` (``seed + 1``), cutout (``seed + 2``) and, for the run only, torch's
+        global RNG on the CPU and ``device``, which the Gumbel noise draws from; the caller's
+        RNG state is restored afterwards. Runs on the CPU are deterministic for a fixed seed.
     device:
         Where to train; the model is moved there. ``None``: where its parameters are.
     progress:
@@ -199,9 +238,19 @@ def train_bilevel(
     ...                        progress=False)
     >>> [row["tau"] for row in result.history], model[1].relaxation.tau
     ([10.0, 5.05, 0.1], 0.1)
+
+    DARTS' second order with SGD and a cosine learning rate, resumed at epoch 1:
+
+    >>> model = nn.Sequential(nn.Linear(1, 2), Choice([nn.Identity(), nn.Tanh()]))
+    >>> result = train_bilevel(model, data, data, epochs=3, batch_size=16, order=2, optimizer="sgd",
+    ...                        lr=0.025, lr_schedule="cosine", lr_min=0.001, start_epoch=1, progress=False)
+    >>> [(row["epoch"], round(row["lr"], 6)) for row in result.history]
+    [(1, 0.019), (2, 0.007)]
     """
-    _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip, regularizer, temperature,
-                    arch_warmup)
+    _check_settings(model, weight_data, arch_data, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                    lr=lr, lr_schedule=lr_schedule, lr_min=lr_min, grad_clip=grad_clip, order=order,
+                    regularizer=regularizer, temperature=temperature, arch_warmup=arch_warmup,
+                    drop_path_prob=drop_path_prob, cutout=cutout, start_epoch=start_epoch)
     device = _device(model, device)
     model.to(device)
     rows = _rows(model)
@@ -214,35 +263,46 @@ def train_bilevel(
             "the model has no trainable weights besides its architecture parameters; bi-level training "
             "alternates α and weight steps, so give the candidates some weights (or train α alone by other means)"
         )
-    weight_opt = torch.optim.Adam(weights, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
+    if optimizer == "sgd":
+        weight_opt = torch.optim.SGD(weights, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    else:
+        weight_opt = torch.optim.Adam(weights, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
     arch_opt = torch.optim.Adam(alphas, lr=arch_lr, betas=arch_betas, eps=1e-8, weight_decay=arch_weight_decay)
     gumbels = [c.relaxation for c in choices(model) if isinstance(c.relaxation, Gumbel)]
     weight_loader = _loader(weight_data, batch_size, device, shuffle_seed=seed)
     arch_batches = _forever(_loader(arch_data, batch_size, device, shuffle_seed=seed + 1))
+    cutout_rng = torch.Generator().manual_seed(seed + 2)
     history: list[dict] = []
-    bar = tqdm(range(epochs), desc="bilevel", unit="epoch", disable=None if progress else True)
+    bar = tqdm(range(start_epoch, epochs), desc="bilevel", unit="epoch", disable=None if progress else True)
     with _seeded_rng(seed, device), bar:
         for epoch in bar:
             start = time.perf_counter()
-            tau = None
-            if temperature is not None:
-                tau = _linear(*temperature, epoch, epochs)
-                for relaxation in gumbels:
-                    relaxation.tau = tau
+            tau = None if temperature is None else _linear(*temperature, epoch, epochs)
+            for relaxation in gumbels if tau is not None else ():
+                relaxation.tau = tau
+            lr_now = lr if lr_schedule == "constant" else _cosine(lr, lr_min, epoch, epochs)
+            for group in weight_opt.param_groups:
+                group["lr"] = lr_now
+            if drop_path_prob > 0:
+                model.drop_path_prob = _linear(0.0, drop_path_prob, epoch, epochs)
             model.train()
             arch = _ArchMeter(device)
-            weight_step = _weight_step(weight_opt, weights, grad_clip)
             batches = weight_loader
+            if cutout is not None:
+                batches = _cut_out(weight_loader, cutout, cutout.probability(epoch, epochs), cutout_rng, device)
             if epoch >= arch_warmup:
-                arch_step = _FirstOrderStep(model, arch_opt, alphas, regularizer, epoch, device, arch)
-                batches = _interleave(weight_loader, arch_batches, arch_step)
-            fit = _run(model, batches, device, 0.0, weight_step)
+                args = (model, arch_opt, alphas, regularizer, epoch, device, arch)
+                arch_step = (_FirstOrderStep(*args) if order == 1
+                             else _SecondOrderStep(*args, weights=weights, weight_optimizer=weight_opt))
+                batches = _interleave(batches, arch_batches, arch_step)
+            fit = _run(model, batches, device, 0.0, _weight_step(weight_opt, weights, grad_clip))
             val = {"loss": None, "accuracy": None}
             if val_data is not None:
                 val = evaluate(model, val_data, batch_size=batch_size, device=device)
             coefficients = getattr(regularizer, "coefficients", None)
             row = {
                 "epoch": epoch,
+                "lr": lr_now,
                 "train_loss": fit["loss"],
                 "train_accuracy": fit["accuracy"],
                 "arch_loss": arch.loss,
@@ -261,75 +321,7 @@ def train_bilevel(
                              if row[k] is not None})
             if on_epoch is not None and on_epoch(row, model):
                 break
-    return BilevelResult(history, stopped_early=len(history) < epochs)
-
-
-class _ArchMeter:
-    """Sums of the architecture steps' cross-entropy, correct predictions and penalty.
-
-    Kept on the device, as :func:`archgraph.train._run` does, so that no step waits for a
-    transfer; read once per epoch.
-    """
-
-    def __init__(self, device: torch.device) -> None:
-        self.loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        self.penalty_sum = torch.zeros((), device=device, dtype=torch.float64)
-        self.correct = torch.zeros((), device=device, dtype=torch.long)
-        self.seen = 0
-        self.steps = 0
-
-    def add(self, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, penalty: torch.Tensor | None) -> None:
-        self.loss_sum += loss.detach() * len(y)
-        self.correct += (logits.detach().argmax(dim=1) == y).sum()
-        self.seen += len(y)
-        self.steps += 1
-        if penalty is not None:
-            self.penalty_sum += penalty.detach().reshape(())
-
-    @property
-    def loss(self) -> float | None:
-        return self.loss_sum.item() / self.seen if self.seen else None
-
-    @property
-    def accuracy(self) -> float | None:
-        return self.correct.item() / self.seen if self.seen else None
-
-    @property
-    def penalty(self) -> float | None:
-        return self.penalty_sum.item() / self.steps if self.steps else None
-
-
-class _FirstOrderStep:
-    """One α step at the current ω (DARTS §2.3, ξ = 0): ``∇_α [L_arch(α, ω) + regularizer]``.
-
-    Only the gradient of α is computed (``torch.autograd.grad``), not that of the weights,
-    which the α step does not use. Called with the architecture batch and the weight batch
-    that follows it; the first-order step ignores the latter. A second-order step (DARTS
-    eq. 7, appendix A) takes the same two batches — it needs ``L_weight`` for the virtual
-    step ω' = ω − ξ∇_ω L_weight — and plugs in here without changing the loop.
-    """
-
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, alphas: list[nn.Parameter],
-                 regularizer: Regularizer | None, epoch: int, device: torch.device, meter: _ArchMeter):
-        self.model, self.optimizer, self.alphas, self.regularizer = model, optimizer, alphas, regularizer
-        self.epoch, self.device, self.meter = epoch, device, meter
-
-    def __call__(self, arch_batch: Batch, weight_batch: Batch) -> None:
-        x, y = (t.to(self.device, non_blocking=True) for t in arch_batch)
-        logits, loss = _loss(_forward(self.model, x, with_aux=False), y, aux_weight=0.0)
-        penalty = None
-        if self.regularizer is not None:
-            penalty = self.regularizer(self.model, self.epoch)
-            if not isinstance(penalty, torch.Tensor) or penalty.numel() != 1:
-                got = f"a tensor of shape {tuple(penalty.shape)}" if isinstance(penalty, torch.Tensor) else repr(penalty)
-                raise TypeError(f"regularizer(model, epoch) must return a scalar tensor to add to the "
-                                f"architecture loss; got {got}")
-        total = loss if penalty is None else loss + penalty.reshape(())
-        grads = torch.autograd.grad(total, self.alphas, allow_unused=True)
-        for alpha, grad in zip(self.alphas, grads):
-            alpha.grad = grad  # None for an α this forward did not use: Adam leaves it alone
-        self.optimizer.step()
-        self.meter.add(logits, y, loss.detach(), penalty)
+    return BilevelResult(history, stopped_early=len(history) < epochs - start_epoch)
 
 
 def _weight_step(optimizer: torch.optim.Optimizer, weights: list[nn.Parameter],
@@ -337,14 +329,21 @@ def _weight_step(optimizer: torch.optim.Optimizer, weights: list[nn.Parameter],
     return lambda loss: _step(optimizer, weights, grad_clip, loss)
 
 
-def _interleave(weight_loader: DataLoader, arch_batches: Iterator[Batch],
+def _cut_out(loader: DataLoader, cutout: Cutout, prob: float, generator: torch.Generator,
+             device: torch.device) -> Iterator[Batch]:
+    """The loader's batches on ``device``, each image cut out with probability ``prob``."""
+    for x, y in loader:
+        yield cutout(x.to(device, non_blocking=True), prob=prob, generator=generator), y
+
+
+def _interleave(weight_batches: Iterable[Batch], arch_batches: Iterator[Batch],
                 arch_step: Callable[[Batch, Batch], None]) -> Iterator[Batch]:
     """The weight batches, with an α step on the next architecture batch before each is handed out.
 
     Fed to :func:`archgraph.train._run`, which does the weight forward, step and bookkeeping:
     the α step happens before the weight step sees the batch (DARTS Alg. 1).
     """
-    for weight_batch in weight_loader:
+    for weight_batch in weight_batches:
         arch_step(next(arch_batches), weight_batch)
         yield weight_batch
 
@@ -360,12 +359,9 @@ def _linear(start: float, end: float, epoch: int, epochs: int) -> float:
     return (1.0 - f) * start + f * end  # exactly start and end at the ends
 
 
-def _rows(module: nn.Module) -> list[Choice]:
-    """The Choices of ``module`` in module order, one per architecture parameter (shared ``alpha`` once)."""
-    rows: dict[int, Choice] = {}
-    for choice in choices(module):
-        rows.setdefault(id(choice.alpha), choice)
-    return list(rows.values())
+def _cosine(start: float, end: float, epoch: int, epochs: int) -> float:
+    """DARTS' cosine annealing (``CosineAnnealingLR``, ``T_max = epochs``) at ``epoch``."""
+    return end + (start - end) * (1 + math.cos(math.pi * epoch / epochs)) / 2
 
 
 def _probabilities(rows: Iterable[Choice]) -> list[list[float]]:
@@ -373,15 +369,36 @@ def _probabilities(rows: Iterable[Choice]) -> list[list[float]]:
         return [choice.probabilities().detach().cpu().tolist() for choice in rows]
 
 
-def _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip, regularizer,
-                    temperature, arch_warmup) -> None:
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimizer, lr, lr_schedule, lr_min,
+                    grad_clip, order, regularizer, temperature, arch_warmup, drop_path_prob, cutout,
+                    start_epoch) -> None:
+    if not _is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an int of at least 1, got {epochs!r}")
-    if isinstance(arch_warmup, bool) or not isinstance(arch_warmup, int) or not 0 <= arch_warmup < epochs:
-        raise ValueError(f"arch_warmup is the number of weight-only epochs before α learns, an int in "
-                         f"[0, epochs - 1] = [0, {epochs - 1}]; got {arch_warmup!r}")
+    for name, value, meaning in (("start_epoch", start_epoch, "the absolute epoch to resume at"),
+                                 ("arch_warmup", arch_warmup, "the number of weight-only epochs before α learns")):
+        if not _is_int(value) or not 0 <= value < epochs:
+            raise ValueError(f"{name} is {meaning}, an int in [0, epochs - 1] = [0, {epochs - 1}]; got {value!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if optimizer not in _OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r} for the weights; use 'adam' (FaDE) or 'sgd' (DARTS)")
+    if lr_schedule not in _LR_SCHEDULES:
+        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; use 'constant' (FaDE) or 'cosine' (DARTS)")
+    if not 0 <= lr_min <= lr:
+        raise ValueError(f"need 0 <= lr_min <= lr (the cosine schedule anneals lr to lr_min); got lr={lr!r}, "
+                         f"lr_min={lr_min!r}")
+    if order not in (1, 2) or isinstance(order, bool):
+        raise ValueError(f"order is 1 (first-order α gradient) or 2 (DARTS' second order, eq. 7); got {order!r}")
+    if not 0.0 <= drop_path_prob <= 1.0:
+        raise ValueError(f"drop_path_prob is the largest drop-path probability, in [0, 1]; got {drop_path_prob!r}")
+    if drop_path_prob > 0 and not hasattr(model, "drop_path_prob"):
+        raise ValueError(
+            f"drop_path_prob={drop_path_prob} schedules model.drop_path_prob, but {type(model).__name__} has no "
+            "such attribute; use a model whose forward applies drop-path with it (a DARTS supernet) or leave "
+            "drop_path_prob=0"
+        )
+    if cutout is not None and not isinstance(cutout, Cutout):
+        raise TypeError(f"cutout must be an archgraph.oneshot.regularize.Cutout or None, got {type(cutout).__name__}")
     if not choices(model):
         raise ValueError(
             f"the model ({type(model).__name__}) contains no archgraph.relax.Choice, so it has no architecture "
@@ -404,3 +421,7 @@ def _check_settings(model, weight_data, arch_data, epochs, batch_size, grad_clip
                 "temperature anneals Gumbel relaxations, but none of the model's Choices uses one; "
                 "build the Choices with Gumbel(...) or leave temperature=None"
             )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
