@@ -5,6 +5,11 @@ architecture consists of, how many vertices a cell may have, which ops it may ca
 embodiment's default parameters. An *architecture* of a space is a tuple of ArchGraphs, one
 per cell; architecture files are JSON (see :func:`save_architecture`).
 
+``ops`` lists the ops any edge or vertex may carry; an optional ``[edge_ops.<cell>]`` table
+narrows them edge by edge, keyed ``"u->v"`` (RobustDARTS S1 offers a different pair of ops
+on every edge, Zela et al. 2020, §3, Fig. 7). Without ``ops``, the space offers the ops its
+``edge_ops`` tables name.
+
 The spaces shipped with archgraph live in the top-level ``spaces/`` folder; more folders can
 be listed in the ``ARCHGRAPH_SPACES`` environment variable (``os.pathsep``-separated).
 
@@ -18,12 +23,16 @@ Examples
 >>> net = space.compile([cell] * 4, input_shape=(1, 8, 8), num_classes=10)
 >>> type(net).__name__
 'FadeNetwork'
+>>> s1 = spaces.load("s1")
+>>> s1.ops_for("normal", (0, 2)), s1.ops_for("reduce", (0, 2))
+(('skip_connect', 'dil_conv_3x3'), ('max_pool_3x3', 'avg_pool_3x3'))
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -41,6 +50,9 @@ from .graph import ArchGraph
 __all__ = ["Space", "load", "available", "load_architecture", "save_architecture"]
 
 Architecture = tuple[ArchGraph, ...]
+Edge = tuple[int, int]
+
+_EDGE_KEY = re.compile(r"^\s*(\d+)\s*->\s*(\d+)\s*$")
 
 
 # embodiment name → builder in archgraph.embody, each ``build(cells, *, input_shape, num_classes, **params)``
@@ -49,7 +61,11 @@ _EMBODIMENTS = {"fade": "build_fade", "mlp": "build_mlp", "darts": "build_darts"
 
 @dataclass(frozen=True)
 class Space:
-    """A search space: what an architecture may be and how it is compiled."""
+    """A search space: what an architecture may be and how it is compiled.
+
+    ``edge_ops`` maps a cell name to ``{(u, v): ops}``, the ops that edge may carry when
+    they are fewer than the space's ``ops`` (``"u->v"`` keys are accepted, as in the files).
+    """
 
     name: str
     embodiment: str
@@ -59,6 +75,7 @@ class Space:
     ops: tuple[str, ...] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    edge_ops: Mapping[str, Mapping[Edge, tuple[str, ...]]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.embodiment not in _EMBODIMENTS:
@@ -67,6 +84,52 @@ class Space:
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
         for op in self.ops or ():
             _ops.check(op)
+        if not isinstance(self.edge_ops, Mapping):
+            raise SpaceError(f"space {self.name!r}: edge_ops must map cell names to tables of 'u->v' = [ops], "
+                             f"got {type(self.edge_ops).__name__}")
+        edge_ops = MappingProxyType({cell: MappingProxyType(self._edge_table(cell, table))
+                                     for cell, table in self.edge_ops.items()})
+        object.__setattr__(self, "edge_ops", edge_ops)
+        if self.ops is None and edge_ops:
+            named = (op for table in edge_ops.values() for ops in table.values() for op in ops)
+            object.__setattr__(self, "ops", tuple(dict.fromkeys(named)))
+
+    def _edge_table(self, cell: str, table: Mapping) -> dict[Edge, tuple[str, ...]]:
+        """``table`` with ``"u->v"`` keys read as ``(u, v)``, every entry checked."""
+        if cell not in self.cells:
+            raise SpaceError(f"space {self.name!r}: edge_ops names cell {cell!r}, but the space's cells are "
+                             f"{', '.join(self.cells)}")
+        if not isinstance(table, Mapping):
+            raise SpaceError(f"space {self.name!r}: edge_ops.{cell} must be a table of 'u->v' = [ops], "
+                             f"got {type(table).__name__}")
+        offered = None if self.ops is None else {_ops.parse(op) for op in self.ops}
+        checked = {}
+        for key, ops in table.items():
+            u, v = edge = _edge_key(key, f"space {self.name!r}, edge_ops.{cell}")
+            if self.max_vertices is not None and v >= self.max_vertices:
+                raise SpaceError(f"space {self.name!r}: edge_ops.{cell} lists edge {u}->{v}, but cells have at "
+                                 f"most {self.max_vertices} vertices (0..{self.max_vertices - 1})")
+            ops = (ops,) if isinstance(ops, str) else tuple(ops)
+            if not ops:
+                raise SpaceError(f"space {self.name!r}: edge_ops.{cell} gives edge {u}->{v} no op; list at least one")
+            for op in ops:
+                _ops.check(op)
+                if offered is not None and _ops.parse(op) not in offered:
+                    raise SpaceError(f"space {self.name!r}: edge_ops.{cell} offers {op!r} on edge {u}->{v}, which "
+                                     f"the space's ops do not list; add it to ops ({', '.join(self.ops)})")
+            checked[edge] = ops
+        return checked
+
+    def ops_for(self, cell: str, edge: Edge) -> tuple[str, ...] | None:
+        """The ops edge ``(u, v)`` of ``cell`` may carry: its ``edge_ops`` entry, else the
+        space's ``ops`` (``None``: any registered op).
+
+        >>> load("darts").ops_for("normal", (0, 2))[:2]
+        ('none', 'max_pool_3x3')
+        """
+        if cell not in self.cells:
+            raise SpaceError(f"space {self.name!r} has no cell {cell!r}; its cells: {', '.join(self.cells)}")
+        return self.edge_ops.get(cell, {}).get(tuple(edge), self.ops)
 
     def validate(self, arch: ArchGraph | Sequence[ArchGraph]) -> Architecture:
         """Return the architecture as a tuple of cells, or raise :class:`SpaceError`
@@ -75,17 +138,21 @@ class Space:
         if len(cells) != len(self.cells) or not all(isinstance(c, ArchGraph) for c in cells):
             raise SpaceError(f"space {self.name!r} takes {len(self.cells)} ArchGraph cells "
                              f"({', '.join(self.cells)}), got {len(cells)}")
-        allowed = None if self.ops is None else {_ops.parse(op) for op in self.ops}
         for name, cell in zip(self.cells, cells):
             hi = self.max_vertices if self.max_vertices is not None else cell.num_nodes
             if not self.min_vertices <= cell.num_nodes <= hi:
                 raise SpaceError(f"space {self.name!r}: cell {name!r} has {cell.num_nodes} vertices, "
                                  f"the space allows {self.min_vertices}..{hi}")
-            for op in (*cell.node_ops.values(), *cell.edge_ops.values()):
-                if allowed is not None and _ops.parse(op) not in allowed:
-                    raise SpaceError(f"space {self.name!r}: cell {name!r} uses op {op!r}, "
-                                     f"which the space does not offer; choose from {', '.join(self.ops)}")
+            for op in cell.node_ops.values():
+                self._check_op(op, self.ops, f"cell {name!r} uses op {op!r}")
+            for (u, v), op in cell.edge_ops.items():
+                self._check_op(op, self.ops_for(name, (u, v)), f"cell {name!r} uses op {op!r} on edge {u}->{v}")
         return cells
+
+    def _check_op(self, op: str, allowed: Sequence[str] | None, what: str) -> None:
+        if allowed is not None and _ops.parse(op) not in {_ops.parse(a) for a in allowed}:
+            raise SpaceError(f"space {self.name!r}: {what}, which the space does not offer there; "
+                             f"choose from {', '.join(allowed)}")
 
     def compile(self, arch: ArchGraph | Sequence[ArchGraph], *, input_shape: Sequence[int],
                 num_classes: int, **params) -> nn.Module:
@@ -110,7 +177,8 @@ class Space:
             data = tomllib.loads(path.read_text())
         except tomllib.TOMLDecodeError as e:
             raise SpaceError(f"space file {path} is not valid TOML: {e}") from None
-        known = {"name", "embodiment", "cells", "min_vertices", "max_vertices", "ops", "params", "description"}
+        known = {"name", "embodiment", "cells", "min_vertices", "max_vertices", "ops", "params", "description",
+                 "edge_ops"}
         if unknown := set(data) - known:
             raise SpaceError(f"space file {path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(known)}")
         for key in ("embodiment", "cells"):
@@ -121,6 +189,18 @@ class Space:
         if "ops" in data:
             data["ops"] = tuple(data["ops"])
         return cls(**data)
+
+
+def _edge_key(key: str | Sequence[int], where: str) -> Edge:
+    """An ``edge_ops`` key, ``"u->v"`` or a pair ``(u, v)``, as a pair with ``u < v``."""
+    if isinstance(key, str):
+        m = _EDGE_KEY.match(key)
+        pair = (int(m.group(1)), int(m.group(2))) if m else ()
+    else:
+        pair = tuple(key)
+    if len(pair) != 2 or not all(isinstance(i, int) and i >= 0 for i in pair) or pair[0] >= pair[1]:
+        raise SpaceError(f"{where}: edge key {key!r} must name an edge 'u->v' with vertex ids u < v, e.g. '0->2'")
+    return pair
 
 
 def _search_path() -> list[Path]:

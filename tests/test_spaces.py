@@ -63,3 +63,65 @@ def test_architecture_files_round_trip(tmp_path):
         spaces.load_architecture(tmp_path / "broken.json")
     with pytest.raises(SpaceError, match="does not exist"):
         spaces.load_architecture(tmp_path / "missing.json")
+
+
+def test_robustdarts_spaces_ship_with_their_ops():
+    assert {"s1", "s2", "s3", "s4", "s5"} <= set(spaces.available())
+    assert spaces.load("s2").ops == ("skip_connect", "sep_conv_3x3")
+    assert spaces.load("s3").ops == ("none", "skip_connect", "sep_conv_3x3")
+    assert spaces.load("s4").ops == ("noise", "sep_conv_3x3")
+    s5 = spaces.load("s5")
+    assert (s5.min_vertices, s5.max_vertices, s5.ops) == (3, 3, ("sep_conv_3x3", "skip_connect", "max_pool_3x3"))
+    s1 = spaces.load("s1")
+    assert all(len(s1.edge_ops[cell]) == 14 for cell in s1.cells)
+    assert all(len(ops) == 2 for table in s1.edge_ops.values() for ops in table.values())
+    assert s1.ops_for("normal", (1, 5)) == ("max_pool_3x3", "skip_connect")
+    assert s1.ops_for("reduce", (1, 4)) == ("max_pool_3x3", "sep_conv_3x3")
+    assert set(s1.ops) == {"skip_connect", "sep_conv_3x3", "dil_conv_3x3", "dil_conv_5x5", "max_pool_3x3",
+                           "avg_pool_3x3"}  # without an ops list: the ops the tables name
+    assert spaces.load("darts").ops_for("reduce", (3, 5)) == spaces.load("darts").ops
+    with pytest.raises(SpaceError, match="has no cell 'cell'"):
+        s1.ops_for("cell", (0, 2))
+
+
+def test_edge_ops_narrow_what_an_edge_may_carry():
+    s1 = spaces.load("s1")
+    normal, reduce = (ArchGraph([(u, v, s1.ops_for(cell, (u, v))[-1]) for v in range(2, 6) for u in (0, 1)])
+                      for cell in s1.cells)  # every node fed by both inputs, the second op of each pair
+    assert s1.validate([normal, reduce]) == (normal, reduce)
+    with pytest.raises(SpaceError, match="'reduce' uses op 'dil_conv_3x3' on edge 0->2, .* max_pool_3x3, avg_pool_3x3"):
+        s1.validate([normal, normal])
+    net = s1.compile([normal, reduce], input_shape=(1, 8, 8), num_classes=10, C=4, layers=3)
+    assert type(net).__name__ == "DartsNetwork" and net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    s5 = spaces.load("s5")
+    cell = ArchGraph([(0, 2, "sep_conv_3x3"), (1, 2, "max_pool_3x3")])
+    assert s5.compile([cell, cell], input_shape=(1, 8, 8), num_classes=10, C=4, layers=3)(
+        torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_edge_ops_tables_in_files_and_their_errors(tmp_path):
+    head = 'embodiment = "darts"\ncells = ["normal", "reduce"]\nmax_vertices = 3\n'
+    (tmp_path / "pairs.toml").write_text(head + '[edge_ops.normal]\n"0->2" = ["skip_connect"]\n'
+                                         '" 1 -> 2 " = ["sep_conv_3x3", "skip_connect"]\n')
+    space = spaces.load(tmp_path / "pairs.toml")
+    assert dict(space.edge_ops["normal"]) == {(0, 2): ("skip_connect",), (1, 2): ("sep_conv_3x3", "skip_connect")}
+    assert space.ops == ("skip_connect", "sep_conv_3x3") and space.ops_for("reduce", (0, 2)) == space.ops
+    assert spaces.Space("p", "darts", ("normal", "reduce"), edge_ops={"normal": {(0, 2): ["none"]}}).ops == ("none",)
+    bad = {
+        '[edge_ops.normal]\n"2->0" = ["skip_connect"]\n': "edge key '2->0' must name an edge 'u->v' with .* u < v",
+        '[edge_ops.normal]\n"0-2" = ["skip_connect"]\n': "edge key '0-2'",
+        '[edge_ops.norm]\n"0->2" = ["skip_connect"]\n': "edge_ops names cell 'norm'",
+        '[edge_ops.normal]\n"0->3" = ["skip_connect"]\n': "lists edge 0->3, but cells have at most 3 vertices",
+        '[edge_ops.normal]\n"0->2" = []\n': "gives edge 0->2 no op",
+        'edge_ops = ["skip_connect"]\n': "edge_ops must map cell names to tables",
+        'edge_ops = {normal = 3}\n': "edge_ops.normal must be a table",
+        'ops = ["skip_connect"]\n[edge_ops.normal]\n"0->2" = ["sep_conv_3x3"]\n':
+            "offers 'sep_conv_3x3' on edge 0->2, which the space's ops do not list",
+    }
+    for i, (text, message) in enumerate(bad.items()):
+        (tmp_path / f"bad{i}.toml").write_text(head + text)
+        with pytest.raises(SpaceError, match=message):
+            spaces.load(tmp_path / f"bad{i}.toml")
+    (tmp_path / "unknown.toml").write_text(head + '[edge_ops.normal]\n"0->2" = ["sep_conv_9x9"]\n')
+    with pytest.raises(UnknownOpError, match="unknown op 'sep_conv_9x9'"):
+        spaces.load(tmp_path / "unknown.toml")
