@@ -370,7 +370,7 @@ def test_second_order_finds_the_better_candidate(digits):
     _, arch, weight = digits
     model = linear_or_zero()
     result = train_bilevel(model, weight, arch, epochs=3, batch_size=64, order=2, optimizer="sgd", lr=0.05,
-                           lr_schedule="cosine", lr_min=0.001, arch_lr=0.05, progress=False)
+                           schedule="cosine", min_lr=0.001, arch_lr=0.05, progress=False)
     p_linear = [row["alpha"][0][0] for row in result.history]
     assert p_linear == sorted(p_linear) and p_linear[-1] > 0.9
     assert result.history[-1]["arch_accuracy"] > result.history[0]["arch_accuracy"]
@@ -397,8 +397,8 @@ def test_sgd_with_cosine_learning_rate(digits, monkeypatch):
     sgds, adams = recording(monkeypatch, "SGD"), recording(monkeypatch, "Adam")
     lrs = []
     model = two_rows()
-    result = train_bilevel(model, weight, arch, epochs=5, optimizer="sgd", lr=0.025, lr_schedule="cosine",
-                           lr_min=0.001, weight_decay=3e-4, progress=False,
+    result = train_bilevel(model, weight, arch, epochs=5, optimizer="sgd", lr=0.025, schedule="cosine",
+                           min_lr=0.001, weight_decay=3e-4, progress=False,
                            on_epoch=lambda row, model: lrs.append(sgds[0].param_groups[0]["lr"]))
     assert len(sgds) == 1 and len(adams) == 1  # SGD for ω, Adam for α
     (group,) = sgds[0].param_groups
@@ -467,7 +467,7 @@ def test_start_epoch_resumes_every_schedule_at_the_absolute_epoch(digits):
     max_norm = Recording(6)
 
     result = train_bilevel(model, weight, arch, epochs=6, start_epoch=3, arch_warmup=4, batch_size=200,
-                           optimizer="sgd", lr=0.1, lr_schedule="cosine", lr_min=0.0, temperature=(10.0, 5.0),
+                           optimizer="sgd", lr=0.1, schedule="cosine", min_lr=0.0, temperature=(10.0, 5.0),
                            regularizer=max_norm, drop_path_prob=0.5, cutout=Cutout(length=2), progress=False,
                            on_epoch=lambda row, model: drop_paths.append(model.drop_path_prob))
     assert [row["epoch"] for row in result.history] == [3, 4, 5] and not result.stopped_early
@@ -523,10 +523,10 @@ def test_bad_settings_are_refused(digits):
         train_bilevel(two_rows(), weight, arch, epochs=1, order=3)
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'.*'adam'.*'sgd'"):
         train_bilevel(two_rows(), weight, arch, epochs=1, optimizer="rmsprop")
-    with pytest.raises(ValueError, match="unknown lr_schedule 'step'.*'constant'.*'cosine'"):
-        train_bilevel(two_rows(), weight, arch, epochs=1, lr_schedule="step")
-    with pytest.raises(ValueError, match=r"0 <= lr_min <= lr .*lr=0.001, lr_min=0.01"):
-        train_bilevel(two_rows(), weight, arch, epochs=1, lr_schedule="cosine", lr_min=0.01)
+    with pytest.raises(ValueError, match="unknown schedule 'step'.*None.*'cosine'"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, schedule="step")
+    with pytest.raises(ValueError, match=r"0 <= min_lr <= lr .*lr=0.001, min_lr=0.01"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, schedule="cosine", min_lr=0.01)
     with pytest.raises(ValueError, match=r"drop_path_prob .* in \[0, 1\]; got -0.1"):
         train_bilevel(DropPathNet(), weight, arch, epochs=1, drop_path_prob=-0.1)
     with pytest.raises(ValueError, match="Sequential has no such attribute.*drop_path_prob=0"):

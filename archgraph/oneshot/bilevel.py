@@ -50,7 +50,7 @@ from .steps import Batch, Regularizer, _ArchMeter, _FirstOrderStep, _SecondOrder
 __all__ = ["BilevelResult", "train_bilevel"]
 
 _OPTIMIZERS = ("adam", "sgd")
-_LR_SCHEDULES = ("constant", "cosine")
+_SCHEDULES = (None, "cosine")
 
 
 @dataclass
@@ -109,8 +109,8 @@ def train_bilevel(
     batch_size: int = 128,
     optimizer: str = "adam",
     lr: float = 1e-3,
-    lr_schedule: str = "constant",
-    lr_min: float = 0.0,
+    schedule: str | None = None,
+    min_lr: float = 0.0,
     weight_decay: float = 1e-4,
     grad_clip: float | None = 10.0,
     arch_lr: float = 1e-3,
@@ -135,7 +135,7 @@ def train_bilevel(
     eps 1e-8, weight decay 1e-4 and gradient clipping at norm 10; Adam for α with a constant
     lr 1e-3; first order. The paper prints β1 = 0.1, β2 = 1e-3, almost surely a typo for
     the usual 0.9 / 0.999, which we use. DARTS' search (§3.1.1; its reference code) is
-    ``optimizer="sgd", lr=0.025, lr_schedule="cosine", lr_min=0.001, weight_decay=3e-4,
+    ``optimizer="sgd", lr=0.025, schedule="cosine", min_lr=0.001, weight_decay=3e-4,
     grad_clip=5, arch_lr=3e-4, arch_betas=(0.5, 0.999), arch_weight_decay=1e-3`` with
     ``order=1`` or ``2``. The model is changed in place.
 
@@ -153,10 +153,10 @@ def train_bilevel(
         ``epochs - 1``); samples per batch for both splits.
     optimizer:
         For ω: ``"adam"`` (betas (0.9, 0.999), eps 1e-8) or ``"sgd"`` (momentum 0.9, as DARTS).
-    lr, lr_schedule, lr_min:
-        The weights' learning rate: ``"constant"``, or ``"cosine"``: ``lr_min + (lr - lr_min) ·
+    lr, schedule, min_lr:
+        The weights' learning rate: constant for ``None``, or ``"cosine"``: ``min_lr + (lr - min_lr) ·
         (1 + cos(π e / epochs)) / 2`` in epoch ``e`` (DARTS' ``CosineAnnealingLR`` with
-        ``T_max = epochs``, stepped once per epoch: ``lr`` in the first, approaching ``lr_min``).
+        ``T_max = epochs``, stepped once per epoch: ``lr`` in the first, approaching ``min_lr``).
     weight_decay, grad_clip:
         The optimiser's L2 factor for ω (RobustDARTS' "L2 factor", §5: R-DARTS(L2) raises it);
         gradients of ω are clipped to total 2-norm ``grad_clip`` (``None``: not clipped).
@@ -243,12 +243,12 @@ def train_bilevel(
 
     >>> model = nn.Sequential(nn.Linear(1, 2), Choice([nn.Identity(), nn.Tanh()]))
     >>> result = train_bilevel(model, data, data, epochs=3, batch_size=16, order=2, optimizer="sgd",
-    ...                        lr=0.025, lr_schedule="cosine", lr_min=0.001, start_epoch=1, progress=False)
+    ...                        lr=0.025, schedule="cosine", min_lr=0.001, start_epoch=1, progress=False)
     >>> [(row["epoch"], round(row["lr"], 6)) for row in result.history]
     [(1, 0.019), (2, 0.007)]
     """
     _check_settings(model, weight_data, arch_data, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
-                    lr=lr, lr_schedule=lr_schedule, lr_min=lr_min, grad_clip=grad_clip, order=order,
+                    lr=lr, schedule=schedule, min_lr=min_lr, grad_clip=grad_clip, order=order,
                     regularizer=regularizer, temperature=temperature, arch_warmup=arch_warmup,
                     drop_path_prob=drop_path_prob, cutout=cutout, start_epoch=start_epoch)
     device = _device(model, device)
@@ -280,7 +280,7 @@ def train_bilevel(
             tau = None if temperature is None else _linear(*temperature, epoch, epochs)
             for relaxation in gumbels if tau is not None else ():
                 relaxation.tau = tau
-            lr_now = lr if lr_schedule == "constant" else _cosine(lr, lr_min, epoch, epochs)
+            lr_now = lr if schedule is None else _cosine(lr, min_lr, epoch, epochs)
             for group in weight_opt.param_groups:
                 group["lr"] = lr_now
             if drop_path_prob > 0:
@@ -369,7 +369,7 @@ def _probabilities(rows: Iterable[Choice]) -> list[list[float]]:
         return [choice.probabilities().detach().cpu().tolist() for choice in rows]
 
 
-def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimizer, lr, lr_schedule, lr_min,
+def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimizer, lr, schedule, min_lr,
                     grad_clip, order, regularizer, temperature, arch_warmup, drop_path_prob, cutout,
                     start_epoch) -> None:
     if not _is_int(epochs) or epochs < 1:
@@ -382,11 +382,11 @@ def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimi
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     if optimizer not in _OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r} for the weights; use 'adam' (FaDE) or 'sgd' (DARTS)")
-    if lr_schedule not in _LR_SCHEDULES:
-        raise ValueError(f"unknown lr_schedule {lr_schedule!r}; use 'constant' (FaDE) or 'cosine' (DARTS)")
-    if not 0 <= lr_min <= lr:
-        raise ValueError(f"need 0 <= lr_min <= lr (the cosine schedule anneals lr to lr_min); got lr={lr!r}, "
-                         f"lr_min={lr_min!r}")
+    if schedule not in _SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; use None (constant lr, FaDE) or 'cosine' (DARTS)")
+    if not 0 <= min_lr <= lr:
+        raise ValueError(f"need 0 <= min_lr <= lr (the cosine schedule anneals lr to min_lr); got lr={lr!r}, "
+                         f"min_lr={min_lr!r}")
     if order not in (1, 2) or isinstance(order, bool):
         raise ValueError(f"order is 1 (first-order α gradient) or 2 (DARTS' second order, eq. 7); got {order!r}")
     if not 0.0 <= drop_path_prob <= 1.0:
