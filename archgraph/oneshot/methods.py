@@ -1,0 +1,258 @@
+"""DARTS and its robust variants side by side: each method a configuration of one search.
+
+:func:`search_darts` builds a DARTS supernet over a space (``darts``, RobustDARTS' ``s1`` ..
+``s5``), trains it bi-level with :func:`~archgraph.oneshot.train_bilevel` and discretises it.
+The methods (:data:`METHODS`) only change the relaxation, the trainer's settings, a
+regulariser or the driver around the trainer:
+
+========  ======================================================================================
+darts     softmax, DARTS' settings (Liu et al. 2019 §3.1.1; RobustDARTS' code: SGD 0.025 cosine
+          → 0.001, momentum 0.9, weight decay 3e-4, clip 5; α: Adam 3e-4, betas (0.5, 0.999),
+          weight decay 1e-3; batch 64)
+es        DARTS-ES (RobustDARTS §4.3): stop when λ_max grows too fast, keep epoch i − k
+ada       DARTS-ADA (§5.2): roll back and multiply the weights' L2 factor by η instead
+rdarts    R-DARTS(L2) (§5.1): one search per L2 factor, the best after a short retraining
+fair      FairDARTS (Chu et al. 2020): sigmoid, zero-one loss (w = 10), no ``none`` op,
+          threshold 0.85 discretisation
+drnas     DrNAS (Chen et al. 2021): Dirichlet relaxation, α Adam 6e-4, L2 1e-3 on α (the
+          reference code's default regulariser; its progressive partial-channel stages are not
+          reproduced)
+gdas      GDAS (Dong & Yang 2019): hard Gumbel-softmax (one op per edge runs), τ 10 → 0.1
+rsws      random search with weight sharing (Li & Talwalkar 2019 §4.2), the baseline
+========  ======================================================================================
+
+``select`` is ``"magnitude"`` (DARTS §2.4; FairDARTS' threshold for ``fair``) or ``"pt"``
+(DARTS-PT's perturbation-based selection, :func:`~archgraph.oneshot.perturb.perturbation_select`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from ..graph import ArchGraph
+from ..relax import Gumbel
+from ..spaces import Space, load
+from ..train import evaluate, train
+from .bilevel import train_bilevel
+from .early_stop import DartsES, EigenvalueTracker, chain_callbacks, darts_ada, rdarts
+from .hessian import arch_eigenvalue
+from .perturb import NONE, perturbation_select
+from .regularize import ZeroOneLoss
+from .rsws import random_search_ws
+from .select import magnitude, threshold
+from .supernet import build_supernet
+
+__all__ = ["DARTS_TRAINING", "METHODS", "SELECTIONS", "DartsSearch", "Method", "retrain", "search_darts"]
+
+#: DARTS' search settings for :func:`~archgraph.oneshot.train_bilevel` (RobustDARTS' code)
+DARTS_TRAINING: Mapping = {
+    "optimizer": "sgd", "lr": 0.025, "schedule": "cosine", "min_lr": 0.001, "weight_decay": 3e-4,
+    "grad_clip": 5.0, "arch_lr": 3e-4, "arch_betas": (0.5, 0.999), "arch_weight_decay": 1e-3,
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How one method differs from DARTS: its relaxation, trainer settings, α regulariser,
+    whether it drops the ``none`` op, and its magnitude-style discretisation."""
+
+    relaxation: Callable[[], object] | str = "softmax"
+    training: Mapping = field(default_factory=dict)
+    regularizer: Callable[[], object] | None = None
+    without_none: bool = False
+    discretise: Callable = magnitude
+
+
+METHODS: Mapping[str, Method] = {
+    "darts": Method(),
+    "es": Method(),
+    "ada": Method(),
+    "rdarts": Method(),
+    "fair": Method("sigmoid", regularizer=lambda: ZeroOneLoss(10.0), without_none=True, discretise=threshold),
+    "drnas": Method("dirichlet", training={"arch_lr": 6e-4}),
+    "gdas": Method(lambda: Gumbel(10.0, hard=True), training={"temperature": (10.0, 0.1)}),
+    "rsws": Method(),
+}
+SELECTIONS = ("magnitude", "pt")
+
+
+@dataclass
+class DartsSearch:
+    """The outcome of :func:`search_darts`.
+
+    Attributes
+    ----------
+    cells:
+        The discretised ``(normal, reduce)`` cells; compile them with the space.
+    history:
+        The trainer's rows, every epoch run (DARTS-ADA: again after each rollback; R-DARTS:
+        the best search's), plus ``eigenvalue`` where λ_max was tracked.
+    eigenvalue:
+        λ_max of ``∇²_α L_valid`` of the final supernet on one validation batch (``None`` for RS-ws).
+    seconds:
+        Wall time of the search and the discretisation.
+    details:
+        Method-specific facts: DARTS-ES's ``stop_epoch``, DARTS-ADA's ``rollbacks`` and final
+        ``weight_decay``, R-DARTS' ``scores`` per L2 factor.
+    """
+
+    method: str
+    select: str
+    cells: tuple[ArchGraph, ...]
+    history: list[dict]
+    eigenvalue: float | None
+    seconds: float
+    details: dict = field(default_factory=dict)
+
+
+def search_darts(
+    space: str | Space = "s2",
+    method: str = "darts",
+    *,
+    weight_data: Dataset,
+    arch_data: Dataset,
+    input_shape,
+    num_classes: int,
+    select: str = "magnitude",
+    epochs: int = 50,
+    C: int = 16,
+    layers: int = 8,
+    batch_size: int = 64,
+    order: int = 1,
+    tune_epochs: int = 5,
+    retrain_epochs: int = 10,
+    samples: int = 1000,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    progress: bool = True,
+    on_epoch: Callable | None = None,
+    **training,
+) -> DartsSearch:
+    """Search a DARTS space with ``method`` and discretise the result by ``select``.
+
+    Parameters
+    ----------
+    space:
+        A space with the DARTS embodiment: ``"darts"``, ``"s1"`` .. ``"s5"`` or a Space.
+    method:
+        A key of :data:`METHODS`.
+    weight_data, arch_data:
+        The weights' and α's splits (DARTS: halves of the training set).
+    input_shape, num_classes:
+        Of the task.
+    select:
+        ``"magnitude"`` or ``"pt"`` (DARTS-PT, with ``tune_epochs`` of tuning per projection).
+    epochs, C, layers, batch_size, order:
+        The search (DARTS §3.1.1: 50 epochs, 16 channels, 8 cells, batch 64, first order).
+    retrain_epochs:
+        R-DARTS' short retraining of each candidate, scored on ``arch_data``.
+    samples:
+        RS-ws: architectures scored with the shared weights (Li & Talwalkar: 1,000).
+    seed, device, progress, on_epoch:
+        As for :func:`~archgraph.oneshot.train_bilevel`.
+    **training:
+        Overrides of :data:`DARTS_TRAINING` and the method's settings.
+
+    Examples
+    --------
+    >>> from archgraph.data import fade_split, load
+    >>> _, arch, weight = fade_split(load("digits").train, seed=0)
+    >>> result = search_darts("s5", "darts", weight_data=weight, arch_data=arch, input_shape=(1, 8, 8),
+    ...                       num_classes=10, epochs=1, C=4, layers=3, progress=False)
+    >>> [cell.num_edges for cell in result.cells], result.eigenvalue > 0
+    ([2, 2], True)
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    if select not in SELECTIONS:
+        raise ValueError(f"unknown select {select!r}; choose 'magnitude' (DARTS §2.4) or 'pt' (DARTS-PT)")
+    spec = METHODS[method]
+    space = load(space) if isinstance(space, str) else space
+    if spec.without_none:
+        space = _without_none(space)
+    settings = {**DARTS_TRAINING, **spec.training, **training, "order": order, "batch_size": batch_size,
+                "seed": seed, "device": device, "progress": progress}
+    if spec.regularizer is not None:
+        settings.setdefault("regularizer", spec.regularizer())
+
+    def make_supernet():
+        relaxation = spec.relaxation() if callable(spec.relaxation) else spec.relaxation
+        torch.manual_seed(seed)
+        return build_supernet(space, input_shape=input_shape, num_classes=num_classes, C=C, layers=layers,
+                              relaxation=relaxation, generator=torch.Generator().manual_seed(seed))
+
+    def discretise(supernet):
+        if select == "pt":
+            tuning = {**settings, "lr": settings["lr"] / 10, "min_lr": min(settings["min_lr"], settings["lr"] / 10)}
+            return perturbation_select(supernet, weight_data, arch_data, tune_epochs=tune_epochs, **tuning).cells
+        return spec.discretise(supernet)
+
+    start = time.perf_counter()
+    supernet = make_supernet()
+    details: dict = {}
+    if method == "rsws":
+        found = random_search_ws(supernet, weight_data, arch_data, epochs=epochs, samples=samples,
+                                 batch_size=batch_size, seed=seed, device=device, progress=progress)
+        cells, history = found.cells, found.history
+    elif method == "rdarts":
+        def score(cells):
+            return retrain(space, cells, weight_data, arch_data, input_shape=input_shape, num_classes=num_classes,
+                           epochs=retrain_epochs, C=C, layers=layers, batch_size=batch_size, seed=seed, device=device)
+
+        settings.pop("weight_decay")
+        found = rdarts(make_supernet, weight_data, arch_data, select=discretise, retrain=score, epochs=epochs,
+                       on_epoch=on_epoch, **settings)
+        cells, history = found.best.architecture, found.best.search.history
+        details["scores"] = {c.weight_decay: c.score for c in found.candidates}
+        supernet = None
+    elif method == "ada":
+        found = darts_ada(supernet, weight_data, arch_data, epochs=epochs, on_epoch=on_epoch,
+                          early_stop=DartsES(EigenvalueTracker(arch_data, seed=seed)), **settings)
+        cells, history = discretise(supernet), found.history
+        details.update(rollbacks=found.rollbacks, weight_decay=found.weight_decay)
+    else:
+        stopper = DartsES(EigenvalueTracker(arch_data, seed=seed)) if method == "es" else None
+        found = train_bilevel(supernet, weight_data, arch_data, epochs=epochs,
+                              on_epoch=chain_callbacks(stopper, on_epoch), **settings)
+        if stopper is not None and stopper.stop_epoch is not None:
+            stopper.restore(supernet)
+            details["stop_epoch"] = stopper.stop_epoch
+        cells, history = discretise(supernet), found.history
+    eigenvalue = None
+    if supernet is not None and method != "rsws":
+        eigenvalue = arch_eigenvalue(supernet, _batch(arch_data, batch_size, seed), device=device)
+    return DartsSearch(method, select, tuple(cells), history, eigenvalue, time.perf_counter() - start, details)
+
+
+def retrain(space: str | Space, cells, train_data: Dataset, eval_data: Dataset, *, input_shape, num_classes: int,
+            epochs: int, C: int = 16, layers: int = 8, batch_size: int = 64, seed: int = 0, device=None,
+            progress: bool = False) -> float:
+    """Train the DARTS network of ``cells`` (``C`` channels, ``layers`` cells) from scratch on
+    ``train_data`` and return its accuracy on ``eval_data``: SGD 0.025, cosine, momentum 0.9,
+    weight decay 3e-4, clip 5 (DARTS §3.2 without the auxiliary head and drop-path)."""
+    space = load(space) if isinstance(space, str) else space
+    torch.manual_seed(seed)
+    model = space.compile(list(cells), input_shape=input_shape, num_classes=num_classes, C=C, layers=layers)
+    train(model, train_data, epochs=epochs, batch_size=batch_size, optimizer="sgd", lr=0.025, momentum=0.9,
+          weight_decay=3e-4, schedule="cosine", grad_clip=5.0, seed=seed, device=device, progress=progress)
+    return evaluate(model, eval_data, device=device)["accuracy"]
+
+
+def _without_none(space: Space) -> Space:
+    """``space`` without the ``none`` op (FairDARTS searches without it)."""
+    keep = lambda ops: tuple(op for op in ops if op != NONE)  # noqa: E731
+    edge_ops = {cell: {edge: keep(ops) for edge, ops in table.items()} for cell, table in space.edge_ops.items()}
+    return dataclasses.replace(space, ops=None if space.ops is None else keep(space.ops), edge_ops=edge_ops)
+
+
+def _batch(data: Dataset, batch_size: int, seed: int):
+    """A random batch of ``data`` as ``(x, y)`` tensors."""
+    index = np.random.default_rng(seed).permutation(len(data))[:batch_size].tolist()
+    return default_collate([data[i] for i in index])

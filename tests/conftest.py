@@ -1,4 +1,0 @@
-import torch
-
-# The tests' models are tiny: one thread avoids oversubscribing a small CI machine.
-torch.set_num_threads(1)
