@@ -2,7 +2,9 @@
 
 ``archgraph train`` compiles an architecture of a space and trains it on a dataset, writing
 the weights, the architecture and the learning curve to a run folder; ``archgraph show``
-summarises an architecture file and draws it; ``archgraph spaces`` lists the spaces.
+summarises an architecture file and draws it; ``archgraph search`` runs a resumable search;
+``archgraph darts`` runs DARTS or one of its robust variants on a DARTS space;
+``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ EPILOG = """examples:
   archgraph show examples/fade_arch.json --space fade --picture fade_arch.png
   archgraph search --strategy fade --trials 12 --epochs 3 --out runs/fade
   archgraph ranks runs/fade/hyper/trial-0.json
+  archgraph darts --space s2 --method es --select pt --epochs 10 --out runs/darts-es
   archgraph spaces
 """
 
@@ -114,6 +117,28 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--top", type=int, default=10, help="paths to list (default: 10)")
     r.add_argument("--picture", type=Path, default=None, help="draw each row's weights over the epochs (.png)")
     r.set_defaults(run=_ranks)
+
+    d = sub.add_parser("darts", help="DARTS or a robust variant on a DARTS space (s1..s5, darts)",
+                       description="Search SPACE with a DARTS supernet trained bi-level by METHOD, discretise it by "
+                                   "SELECT, then retrain the found cells from scratch and report test accuracy. "
+                                   "The training split is halved: weights learn on one half, α on the other.")
+    d.add_argument("--space", default="s2", help="s1..s5 (RobustDARTS) or darts (default: s2)")
+    d.add_argument("--method", default="darts", choices=["darts", "es", "ada", "rdarts", "fair", "drnas", "gdas",
+                                                         "rsws"])
+    d.add_argument("--select", default="magnitude", choices=["magnitude", "pt"],
+                   help="magnitude (DARTS §2.4) or pt (DARTS-PT perturbation; default: magnitude)")
+    _add_data_args(d)
+    d.add_argument("--epochs", type=int, default=10, help="search epochs (DARTS: 50; default: 10)")
+    d.add_argument("--C", type=int, default=8, help="initial channels of the supernet (DARTS: 16; default: 8)")
+    d.add_argument("--layers", type=int, default=5, help="cells of the supernet (DARTS: 8; default: 5)")
+    d.add_argument("--batch-size", type=int, default=64)
+    d.add_argument("--order", type=int, choices=[1, 2], default=1, help="first or second order α gradient")
+    d.add_argument("--retrain-epochs", type=int, default=10, help="retraining of the found cells (0: skip)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default=None, help="torch device (default: cuda if available)")
+    d.add_argument("--out", type=Path, default=None, help="run folder (default: runs/darts-<method>-<time>)")
+    d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.set_defaults(run=_darts)
 
     sp = sub.add_parser("spaces", help="list the available search spaces")
     sp.set_defaults(run=_spaces)
@@ -233,6 +258,54 @@ def _search(args) -> int:
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
         outcome = search(config, out, progress=not args.no_progress)
     _print_results(outcome)
+    return 0
+
+
+def _darts(args) -> int:
+    from . import data, spaces
+    from .data import train_val_split
+    from .oneshot import retrain, search_darts
+
+    space = spaces.load(args.space)
+    if space.embodiment != "darts":
+        raise ArchGraphError(f"space {space.name!r} is not a DARTS space; use s1..s5 or darts")
+    task = data.load(args.dataset, root=args.data_root)
+    arch, weight = train_val_split(task.train, val_fraction=0.5, seed=args.seed)
+    out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.mkdir(parents=True, exist_ok=True)
+    info = {"space": space.name, "method": args.method, "select": args.select, "dataset": task.name,
+            "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers}
+    history: list[dict] = []
+
+    def checkpoint(row: dict, model) -> None:  # after every epoch: an interrupted search keeps its curve
+        history.append(row)
+        _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps({**info, "history": history},
+                                                                                default=str)))
+
+    device = _default_device(args.device)
+    print(f"{args.method} on {space.name} ({args.select} selection), {task.name}: {len(weight)} weight / "
+          f"{len(arch)} α samples, {args.epochs} epochs, C={args.C}, {args.layers} cells, device {device}")
+    found = search_darts(space, args.method, weight_data=weight, arch_data=arch, input_shape=task.input_shape,
+                         num_classes=task.num_classes, select=args.select, epochs=args.epochs, C=args.C,
+                         layers=args.layers, batch_size=args.batch_size, order=args.order, seed=args.seed,
+                         device=device, progress=not args.no_progress, on_epoch=checkpoint)
+    spaces.save_architecture(found.cells, out / "arch.json", space=space.name)
+    for name, cell in zip(space.cells, found.cells):
+        print(f"{name:>7}: " + ", ".join(f"{u}→{v} {op}" for (u, v), op in sorted(cell.edge_ops.items())))
+    eigenvalue = "—" if found.eigenvalue is None else f"{found.eigenvalue:.4g}"
+    print(f"search {found.seconds:.0f} s, λ_max of ∇²_α L_valid at the end: {eigenvalue}"
+          + "".join(f", {k}: {v}" for k, v in found.details.items()))
+    metrics = {**info, "history": found.history, "eigenvalue": found.eigenvalue, "details": found.details,
+               "search_seconds": found.seconds}
+    if args.retrain_epochs > 0:
+        accuracy = retrain(space, found.cells, task.train, task.test, input_shape=task.input_shape,
+                           num_classes=task.num_classes, epochs=args.retrain_epochs, C=args.C, layers=args.layers,
+                           batch_size=args.batch_size, seed=args.seed, device=device, progress=not args.no_progress)
+        print(f"retrained {args.retrain_epochs} epochs from scratch: test accuracy {accuracy:.4f}")
+        metrics["test_accuracy"] = accuracy
+    _atomic_write(out / "metrics.json", lambda tmp: tmp.write_text(json.dumps(metrics, indent=1, default=str)))
+    print(f"run saved to {out}/ (arch.json: archgraph train --space {space.name} --arch {out / 'arch.json'}; "
+          "metrics.json)")
     return 0
 
 

@@ -30,6 +30,25 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert metrics["parameters"] == sum(p.numel() for p in model.parameters())
 
 
+def test_darts_searches_retrains_and_keeps_the_run(tmp_path, capsys):
+    out = tmp_path / "darts"
+    code = main(["darts", "--space", "s5", "--method", "darts", "--epochs", "2", "--C", "4", "--layers", "3",
+                 "--retrain-epochs", "1", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert " normal: 0→2 " in printed and "λ_max of ∇²_α L_valid at the end" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["history"]] == [0, 1] and metrics["eigenvalue"] > 0
+    assert f"test accuracy {metrics['test_accuracy']:.4f}" in printed
+    cells, space = spaces.load_architecture(out / "arch.json")
+    assert space == "s5" and [cell.num_edges for cell in cells] == [2, 2]
+
+
+def test_darts_refuses_a_space_that_is_not_a_darts_space(tmp_path, capsys):
+    assert main(["darts", "--space", "fade", "--out", str(tmp_path / "x")]) == 2
+    assert "space 'fade' is not a DARTS space; use s1..s5 or darts" in capsys.readouterr().err
+
+
 def test_show_summarises_counts_parameters_and_draws(tmp_path, capsys):
     picture = tmp_path / "arch.png"
     assert main(["show", FADE_ARCH, "--picture", str(picture)]) == 0
