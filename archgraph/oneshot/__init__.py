@@ -7,6 +7,7 @@ parameters are the Choices' ``alpha``, the weights everything else.
 """
 
 from .bilevel import BilevelResult, train_bilevel
+from .dscd import DSCD
 from .early_stop import (
     L2_FACTORS, DartsAdaResult, DartsES, EigenvalueTracker, RDartsCandidate, RDartsResult, chain_callbacks, darts_ada,
     rdarts,
@@ -20,7 +21,7 @@ from .select import magnitude, threshold
 from .supernet import CELL_TYPES, MixedOp, SearchCell, Supernet, build_supernet
 
 __all__ = [
-    "CELL_TYPES", "DARTS_TRAINING", "L2_FACTORS", "METHODS", "SELECTIONS",
+    "CELL_TYPES", "DARTS_TRAINING", "DSCD", "L2_FACTORS", "METHODS", "SELECTIONS",
     "BilevelResult", "Cutout", "DartsAdaResult", "DartsES", "DartsSearch", "Decision", "DirichletKL",
     "EigenvalueTracker", "MaxNorm", "Method", "MixedOp", "PerturbationResult", "RDartsCandidate", "RDartsResult",
     "RandomSearchResult", "SearchCell", "Supernet", "ZeroOneLoss",
