@@ -75,12 +75,19 @@ class TrialEvaluator:
     epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
     :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
     test accuracy and loss, and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
-    (``model`` and ``optimizer`` state, ``epochs`` trained in total, ``curve``).
+    (``model`` and ``optimizer`` state, ``rng`` state, ``epochs`` trained in total, ``curve``).
 
     A trial with ``resume_from`` loads that trial's checkpoint and trains only the
     remaining ``trial.budget - epochs`` epochs; its curve continues the earlier one.
-    The optimizer's state (Adam's moments) is restored too; the batch order is not: it
-    restarts from ``trial.seed``.
+    The optimizer's state (Adam's moments) and the random state (batch order, dropout) are
+    restored too, so the resumed trial ends with the weights and curve that training from
+    scratch to its budget with the checkpoint's seed gives (NOSH's paused candidates
+    continue their learning curves; Wang's thesis, ch. 4).
+
+    A trial with ``info["init_from"] = {parameter: [source trial id, source parameter]}``
+    starts from those tensors of earlier trials' checkpoints instead of fresh ones (weight
+    sharing, as the controller search asks it); the other parameters keep their seeded
+    initialisation.
 
     Parameters
     ----------
@@ -151,12 +158,14 @@ class TrialEvaluator:
             model = spaces.load(self.space).compile(
                 trial.arch, input_shape=task.input_shape, num_classes=task.num_classes, **self.space_params
             )
+            _initialise(model, trial, self.run_dir)
             resumed = self._restore(model, trial) if trial.resume_from is not None else _FRESH
             done, curve = resumed["epochs"], list(resumed["curve"])
             fit = train(
                 model, train_part, val_data=val_part, epochs=trial.budget - done, batch_size=self.batch_size,
                 optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
                 seed=trial.seed, device=self.device, progress=False, optimizer_state=resumed["optimizer"],
+                rng_state=resumed.get("rng"),
             )
             test = evaluate(model, task.test, batch_size=self.batch_size, device=self.device)
         curve += [{**row, "epoch": done + row["epoch"]} for row in fit.history]
@@ -168,7 +177,8 @@ class TrialEvaluator:
             "parameters": sum(p.numel() for p in model.parameters()),
             "epochs": trial.budget,
         }
-        state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "epochs": trial.budget, "curve": curve}
+        state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,
+                 "epochs": trial.budget, "curve": curve}
         checkpoint = save_checkpoint(self.run_dir, trial.id, state)
         return Result(trial.id, metrics, tuple(curve), checkpoint, time.perf_counter() - start)
 
@@ -186,6 +196,24 @@ class TrialEvaluator:
 
 
 _FRESH = {"epochs": 0, "curve": [], "optimizer": None}  # what a trial trained from scratch starts from
+
+
+def _initialise(model: torch.nn.Module, trial: Trial, run_dir: str) -> None:
+    """Copy the parameters ``trial.info["init_from"]`` names from the source trials' checkpoints."""
+    by_source: dict[int, list[tuple[str, str]]] = {}
+    for name, (source, source_name) in trial.info.get("init_from", {}).items():
+        by_source.setdefault(int(source), []).append((name, source_name))
+    own = model.state_dict()
+    for source, pairs in by_source.items():
+        state = load_checkpoint(run_dir, checkpoint_path(source))["model"]
+        for name, source_name in pairs:
+            if name not in own or source_name not in state:
+                raise ValueError(f"trial {trial.id}: init_from maps {name!r} to {source_name!r} of trial {source}, "
+                                 f"but {'the model' if name not in own else f'trial {source}'} has no such parameter")
+            if own[name].shape != state[source_name].shape:
+                raise ValueError(f"trial {trial.id}: {name!r} has shape {tuple(own[name].shape)}, {source_name!r} of "
+                                 f"trial {source} {tuple(state[source_name].shape)}; init_from needs equal shapes")
+            own[name].copy_(state[source_name])
 
 
 @lru_cache(maxsize=4)

@@ -2,7 +2,10 @@
 
 :func:`train` is deterministic on the CPU for a fixed ``seed``: batches are shuffled by
 a :class:`torch.Generator` seeded from it, and torch's global RNG (which dropout and other
-random layers draw from) is seeded from it for the run and restored afterwards. The
+random layers draw from) is seeded from it for the run and restored afterwards. A run can
+be continued exactly: ``train(..., epochs=k)`` and then ``train(..., epochs=k,
+optimizer_state=r.optimizer_state, rng_state=r.rng_state)`` from its result ``r`` give the
+weights of ``train(..., epochs=2 * k)`` (with a constant learning rate). The
 device flows from the caller: ``device=None`` keeps the model where its parameters are.
 
 Examples
@@ -78,6 +81,11 @@ class TrainResult:
     optimizer_state:
         The optimizer's ``state_dict()`` at the end, to continue training later
         (``train(..., optimizer_state=...)``).
+    rng_state:
+        The random state at the end (``"shuffle"``: the batch-order generator's, ``"cpu"`` and,
+        on an accelerator, ``"device"``: torch's global RNG's), to continue training later
+        with the batches and dropout masks an uninterrupted run would have drawn
+        (``train(..., rng_state=...)``).
     """
 
     history: list[dict]
@@ -85,6 +93,7 @@ class TrainResult:
     restored_best: bool
     stopped_early: bool
     optimizer_state: dict | None = field(default=None, repr=False)
+    rng_state: dict | None = field(default=None, repr=False)
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -125,6 +134,7 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[dict, nn.Module], bool | None] | None = None,
     optimizer_state: dict | None = None,
+    rng_state: dict | None = None,
 ) -> TrainResult:
     """Train ``model`` with cross-entropy on ``train_data``; the model is changed in place.
 
@@ -167,6 +177,11 @@ def train(
     optimizer_state:
         A ``state_dict()`` of an earlier run's optimizer (``TrainResult.optimizer_state``)
         to continue from, e.g. Adam's moments when a paused trial is resumed.
+    rng_state:
+        A ``TrainResult.rng_state`` of an earlier run to continue from instead of ``seed``'s
+        fresh state: with ``optimizer_state`` too, continuing a run for more epochs trains
+        as the uninterrupted run would have (NOSH resumes paused candidates so; Wang's
+        thesis, ch. 4).
 
     Returns
     -------
@@ -203,11 +218,13 @@ def train(
         opt.load_state_dict(copy.deepcopy(optimizer_state))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=min_lr) if schedule else None
     loader = _loader(train_data, batch_size, device, shuffle_seed=seed)
+    if rng_state is not None:
+        loader.generator.set_state(rng_state["shuffle"])
     step = partial(_step, opt, params, grad_clip)
     history: list[dict] = []
     best_epoch, best_score, best_state, since_best = None, float("-inf"), None, 0
     bar = tqdm(range(epochs), desc="train", unit="epoch", disable=None if progress else True)
-    with _seeded_rng(seed, device), bar:
+    with _seeded_rng(seed, device, rng_state), bar:
         for epoch in bar:
             start, lr_now = time.perf_counter(), opt.param_groups[0]["lr"]
             model.train()
@@ -237,10 +254,11 @@ def train(
             patience_ran_out = early_stop is not None and since_best >= early_stop
             if (on_epoch is not None and on_epoch(row, model)) or patience_ran_out:
                 break
+        end_state = {"shuffle": loader.generator.get_state(), **_rng_state(device)}
     if best_state is not None:
         model.load_state_dict(best_state)
     return TrainResult(history, best_epoch, restored_best=best_state is not None, stopped_early=len(history) < epochs,
-                       optimizer_state=opt.state_dict())
+                       optimizer_state=opt.state_dict(), rng_state=end_state)
 
 
 def evaluate(
@@ -313,14 +331,27 @@ def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle_seed: 
 
 
 @contextmanager
-def _seeded_rng(seed: int, device: torch.device):
-    """Seed torch's global RNG (CPU and ``device``) for the block, then restore its state."""
+def _seeded_rng(seed: int, device: torch.device, state: dict | None = None):
+    """Seed torch's global RNG (CPU and ``device``) for the block, or set it to ``state``
+    (a :func:`_rng_state`), then restore the caller's state."""
     on_accelerator = device.type != "cpu"
     with torch.random.fork_rng(
         devices=[device] if on_accelerator else [], device_type=device.type if on_accelerator else None
     ):
         torch.manual_seed(seed)
+        if state is not None:
+            torch.set_rng_state(state["cpu"])
+            if on_accelerator and "device" in state:
+                getattr(torch, device.type).set_rng_state(state["device"], device)
         yield
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """Torch's global RNG state: the CPU's and, on an accelerator, ``device``'s."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type != "cpu":
+        state["device"] = getattr(torch, device.type).get_rng_state(device)
+    return state
 
 
 def _step(

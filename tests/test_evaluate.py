@@ -7,6 +7,7 @@ import torch
 
 import archgraph.evaluate as evaluate_module
 from archgraph import ArchGraph, spaces
+from archgraph.embody import mlp_graph
 from archgraph.errors import ArchGraphError, SpaceError
 from archgraph.evaluate import (
     Evaluator,
@@ -106,6 +107,28 @@ def test_resume_trains_only_the_remaining_epochs_from_the_checkpoint(tmp_path, m
     assert epochs == 2 and all(torch.equal(start[k], saved[k]) for k in saved)
     assert [row["epoch"] for row in resumed.curve] == [0, 1, 2] and resumed.curve[0] == first.curve[0]
     assert resumed.metrics["epochs"] == 3 and load_checkpoint(tmp_path, resumed.checkpoint)["epochs"] == 3
+
+
+def test_init_from_starts_named_parameters_from_earlier_checkpoints(tmp_path, monkeypatch):
+    fn = TrialEvaluator("mlp", "digits", tmp_path, batch_size=64)
+    source = fn(Trial(id=0, arch=mlp_graph([(16, "relu"), (8, "tanh")]), budget=1, seed=0))
+    starts, train = [], evaluate_module.train
+
+    def spy(model, *args, **kwargs):
+        starts.append({k: v.clone() for k, v in model.state_dict().items()})
+        return train(model, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate_module, "train", spy)
+    shared = {"layers.1.0.weight": [0, "layers.1.0.weight"], "head.bias": [0, "head.bias"]}
+    fn(Trial(id=1, arch=mlp_graph([(16, "relu"), (32, "elu"), (8, "tanh")]), budget=1, seed=0,
+             info={"init_from": shared}))
+    saved, (start,) = load_checkpoint(tmp_path, source.checkpoint)["model"], starts
+    assert all(torch.equal(start[name], saved[name]) for name in shared)
+    assert not torch.equal(start["layers.1.0.bias"], saved["layers.1.0.bias"])  # not named: fresh
+    wrong = Trial(id=2, arch=mlp_graph([(32, "relu")]), budget=1, seed=0,
+                  info={"init_from": {"layers.1.0.weight": [0, "layers.1.0.weight"]}})
+    with pytest.raises(ValueError, match=r"'layers.1.0.weight' has shape \(32, 64\).*\(16, 64\)"):
+        fn(wrong)
 
 
 def test_data_is_loaded_once_per_process(tmp_path, monkeypatch):

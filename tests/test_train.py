@@ -265,3 +265,22 @@ def test_evaluate_leaves_the_global_rng_alone():
     torch.manual_seed(5)
     evaluate(model, data)
     assert torch.equal(torch.rand(1), expected)
+
+
+def test_a_run_continued_with_its_optimizer_and_rng_state_equals_the_uninterrupted_run(digits):
+    train_data, _ = digits
+    straight = mlp(dropout=0.3)
+    whole = train(straight, train_data, epochs=4, batch_size=32, seed=5, progress=False)
+    paused = mlp(dropout=0.3)
+    first = train(paused, train_data, epochs=2, batch_size=32, seed=5, progress=False)
+    second = train(paused, train_data, epochs=2, batch_size=32, seed=5, progress=False,
+                   optimizer_state=first.optimizer_state, rng_state=first.rng_state)
+    assert all(torch.equal(v, paused.state_dict()[k]) for k, v in straight.state_dict().items())
+    losses = [row["train_loss"] for row in whole.history]
+    assert [row["train_loss"] for row in first.history + second.history] == losses
+    # without the random state, the continuation repeats the first epochs' batches and dropout masks
+    restarted = mlp(dropout=0.3)
+    train(restarted, train_data, epochs=2, batch_size=32, seed=5, progress=False)
+    train(restarted, train_data, epochs=2, batch_size=32, seed=5, progress=False,
+          optimizer_state=first.optimizer_state)
+    assert not torch.equal(restarted[1].weight, straight[1].weight)
