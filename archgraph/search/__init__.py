@@ -4,14 +4,17 @@ from ..trial import OBJECTIVE, Result, Trial
 from .base import Strategy
 from .evolution import RegularizedEvolution
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
+from .nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
 from .runner import Budget, ResumeError, Runner
 from .session import STRATEGIES, SearchConfig, SearchOutcome, resume, search
 
 __all__ = [
     "OBJECTIVE",
     "STRATEGIES",
+    "NOSH",
     "BayesianFeatureSearch",
     "Budget",
+    "PredictorSearch",
     "RandomFeatureSearch",
     "RegularizedEvolution",
     "Result",
@@ -20,9 +23,11 @@ __all__ = [
     "SearchConfig",
     "SearchOutcome",
     "Strategy",
+    "SuccessiveHalving",
     "Trial",
     "cell_feature_space",
     "resume",
+    "pyramid_budgets",
     "search",
     "trial_seed",
 ]

@@ -31,13 +31,14 @@ from ..trial import HYPER, Result, Trial
 from .evolution import RegularizedEvolution
 from .fade import FadeSearch
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
+from .nosh import NOSH, PredictorSearch, SuccessiveHalving
 from .runner import Budget, Runner
 
 __all__ = ["STRATEGIES", "SearchConfig", "SearchOutcome", "search", "resume"]
 
 #: strategy name → class taking ``(space, *, epochs, seed, **strategy_params)``
 STRATEGIES = {"random": RandomFeatureSearch, "bo": BayesianFeatureSearch, "evolution": RegularizedEvolution,
-              "fade": FadeSearch}
+              "fade": FadeSearch, "nosh": NOSH, "sh": SuccessiveHalving, "predictor": PredictorSearch}
 EVALUATORS = ("inprocess", "process", "ray")
 
 
