@@ -28,6 +28,8 @@ EPILOG = """examples:
   archgraph search --strategy fade --trials 12 --epochs 3 --out runs/fade
   archgraph ranks runs/fade/hyper/trial-0.json
   archgraph darts --space s2 --method es --select pt --epochs 10 --out runs/darts-es
+  archgraph predict --fit runs/nosh --model runs/nosh/predictor.pt
+  archgraph predict --pool pool.json --model runs/nosh/predictor.pt --top 5
   archgraph spaces
 """
 
@@ -79,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                                     "a killed run continues with --resume RUN_DIR.")
     se.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     se.add_argument("--space", default="fade", help="space name or .toml path (default: fade)")
-    se.add_argument("--strategy", default="random", help="random, bo, evolution or fade (default: random)")
+    se.add_argument("--strategy", default="random",
+                    help="random, bo, evolution, fade, nosh, sh (successive halving) or predictor (default: random)")
     _add_data_args(se)
     se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
     se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")
@@ -139,6 +142,19 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--out", type=Path, default=None, help="run folder (default: runs/darts-<method>-<time>)")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
     d.set_defaults(run=_darts)
+
+    pr = sub.add_parser("predict", help="fit a GNN ranking predictor to a search run, or rank a pool with one",
+                        description="With --fit RUN_DIR: fit the pairwise-ranking GNN (RANK-NOSH) to every told "
+                                    "trial of the run (architecture, epochs trained, validation accuracy) and save it "
+                                    "to MODEL. With --pool POOL.json: rank the pool's architectures with MODEL.")
+    pr.add_argument("--model", required=True, type=Path, help="predictor file (.pt)")
+    pr.add_argument("--fit", type=Path, default=None, metavar="RUN_DIR", help="a search run folder to learn from")
+    pr.add_argument("--pool", type=Path, default=None,
+                    help='architectures to rank: {"space": NAME, "architectures": [[cell, ...], ...]}')
+    pr.add_argument("--space", default=None, help="the pool's space (default: the one the file names)")
+    pr.add_argument("--top", type=int, default=10, help="architectures to list (default: 10)")
+    pr.add_argument("--epochs", type=int, default=200, help="training epochs of the predictor (default: 200)")
+    pr.set_defaults(run=_predict)
 
     sp = sub.add_parser("spaces", help="list the available search spaces")
     sp.set_defaults(run=_spaces)
@@ -385,6 +401,50 @@ def _ranks(args) -> int:
     if args.picture:
         plot.draw_row_probabilities(hyper.history, args.picture)
         print(f"row weights over the epochs drawn to {args.picture}")
+    return 0
+
+
+def _predict(args) -> int:
+    from . import spaces
+    from .graph import ArchGraph
+    from .predict.gnn import RankingPredictor
+    from .store import STORE_FILE, SQLiteStore
+    from .trial import OBJECTIVE
+
+    if (args.fit is None) == (args.pool is None):
+        raise ArchGraphError("give either --fit RUN_DIR (learn and save MODEL) or --pool POOL.json (rank with MODEL)")
+    if args.fit is not None:
+        if not (args.fit / STORE_FILE).exists():
+            raise ArchGraphError(f"{args.fit} holds no search run ({STORE_FILE} is missing)")
+        with SQLiteStore(args.fit / STORE_FILE) as store:
+            space = spaces.load(store.config()["space"])
+            results = store.results()
+            observations = [(t.arch, t.budget, results[t.id].metrics[OBJECTIVE]) for t in store.trials()
+                            if t.id in results and results[t.id].scored]
+        predictor = RankingPredictor(space, epochs=args.epochs).fit(observations)
+        predictor.save(args.model)
+        print(f"fitted to {len(observations)} trials of {args.fit} (space {space.name}); "
+              f"final ranking loss {predictor.losses[-1]:.4f}; saved to {args.model}")
+        return 0
+    try:
+        data = json.loads(args.pool.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ArchGraphError(f"cannot read the pool {args.pool}: {e}") from None
+    named = data.get("space") if isinstance(data, dict) else None
+    if args.space is None and named is None:
+        raise ArchGraphError(f"{args.pool} names no space; pass --space")
+    space = spaces.load(args.space or named)
+    listed = data.get("architectures", []) if isinstance(data, dict) else data
+    archs = [tuple(ArchGraph.from_dict(c) for c in arch) for arch in listed]
+    if not archs:
+        raise ArchGraphError(f"{args.pool} lists no architectures")
+    scores = RankingPredictor.load(args.model, space).score(archs)
+    order = sorted(range(len(archs)), key=lambda i: -scores[i])
+    print(f"{len(archs)} architectures of space {space.name}, best predicted first:")
+    print(f"{'rank':>4} {'index':>5} {'score':>9}  cells (vertices/edges)")
+    for rank, i in enumerate(order[:args.top], 1):
+        shapes = " ".join(f"{c.num_nodes}/{c.num_edges}" for c in archs[i])
+        print(f"{rank:>4} {i:>5} {scores[i]:>9.4f}  {shapes}")
     return 0
 
 

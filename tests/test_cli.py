@@ -49,6 +49,24 @@ def test_darts_refuses_a_space_that_is_not_a_darts_space(tmp_path, capsys):
     assert "space 'fade' is not a DARTS space; use s1..s5 or darts" in capsys.readouterr().err
 
 
+def test_nosh_search_then_a_predictor_fitted_to_it_ranks_a_pool(tmp_path, capsys):
+    run = tmp_path / "nosh"
+    assert main(["search", "--space", "mlp", "--strategy", "nosh", "--dataset", "breast_cancer", "--epochs", "2",
+                 "--trials", "8", "--out", str(run), "--no-progress"]) == 0
+    model = tmp_path / "predictor.pt"
+    assert main(["predict", "--fit", str(run), "--model", str(model), "--epochs", "20"]) == 0
+    assert "fitted to 8 trials" in capsys.readouterr().out
+    layer = lambda op: {"num_nodes": 1, "edges": [], "node_ops": {"0": op}}  # noqa: E731
+    pool = tmp_path / "pool.json"
+    pool.write_text(json.dumps({"space": "mlp", "architectures": [[layer("dense(8, relu)")],
+                                                                  [layer("dense(512, tanh)")]]}))
+    assert main(["predict", "--pool", str(pool), "--model", str(model)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "2 architectures of space mlp, best predicted first:" and len(printed) == 4
+    assert main(["predict", "--model", str(model)]) == 2
+    assert "give either --fit RUN_DIR" in capsys.readouterr().err
+
+
 def test_show_summarises_counts_parameters_and_draws(tmp_path, capsys):
     picture = tmp_path / "arch.png"
     assert main(["show", FADE_ARCH, "--picture", str(picture)]) == 0
