@@ -82,7 +82,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR")
     se.add_argument("--space", default="fade", help="space name or .toml path (default: fade)")
     se.add_argument("--strategy", default="random",
-                    help="random, bo, evolution, fade, nosh, sh (successive halving) or predictor (default: random)")
+                    help="random, bo, evolution, fade, nosh, sh (successive halving), predictor or controller "
+                         "(default: random)")
     _add_data_args(se)
     se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
     se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")

@@ -2,6 +2,7 @@
 
 from ..trial import OBJECTIVE, Result, Trial
 from .base import Strategy
+from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
@@ -14,6 +15,7 @@ __all__ = [
     "NOSH",
     "BayesianFeatureSearch",
     "Budget",
+    "ControllerSearch",
     "PredictorSearch",
     "RandomFeatureSearch",
     "RegularizedEvolution",

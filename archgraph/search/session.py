@@ -28,6 +28,7 @@ from ..features import FADE_FEATURES
 from ..plot import accuracy_by_step, best_over_time, draw_trajectories
 from ..store import STORE_FILE, SQLiteStore
 from ..trial import HYPER, Result, Trial
+from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
 from .fade import FadeSearch
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
@@ -38,7 +39,8 @@ __all__ = ["STRATEGIES", "SearchConfig", "SearchOutcome", "search", "resume"]
 
 #: strategy name → class taking ``(space, *, epochs, seed, **strategy_params)``
 STRATEGIES = {"random": RandomFeatureSearch, "bo": BayesianFeatureSearch, "evolution": RegularizedEvolution,
-              "fade": FadeSearch, "nosh": NOSH, "sh": SuccessiveHalving, "predictor": PredictorSearch}
+              "fade": FadeSearch, "nosh": NOSH, "sh": SuccessiveHalving, "predictor": PredictorSearch,
+              "controller": ControllerSearch}
 EVALUATORS = ("inprocess", "process", "ray")
 
 
