@@ -85,6 +85,7 @@ def test_rdarts_keeps_the_search_whose_cells_retrain_best(digits):
     best = max(scores, key=scores.get)
     assert retrain("s5", result.cells, weight, arch, input_shape=(1, 8, 8), num_classes=10, epochs=1, C=4,
                    layers=3, batch_size=32) == pytest.approx(scores[best])
+    assert result.eigenvalue > 0                        # measured on the chosen search's supernet
 
 
 def test_perturbation_selection_decides_every_edge(digits):

@@ -81,6 +81,8 @@ METHODS: Mapping[str, Method] = {
     "rsws": Method(),
 }
 SELECTIONS = ("magnitude", "pt")
+#: validation samples λ_max is measured on, during DARTS-ES and at the end alike (RobustDARTS' code: a batch of 64)
+EIGEN_BATCH = 64
 
 
 @dataclass
@@ -95,7 +97,8 @@ class DartsSearch:
         The trainer's rows, every epoch run (DARTS-ADA: again after each rollback; R-DARTS:
         the best search's), plus ``eigenvalue`` where λ_max was tracked.
     eigenvalue:
-        λ_max of ``∇²_α L_valid`` of the final supernet on one validation batch (``None`` for RS-ws).
+        λ_max of ``∇²_α L_valid`` of the final supernet (R-DARTS: the chosen search's) on one
+        validation batch of :data:`EIGEN_BATCH` samples (``None`` for RS-ws).
     seconds:
         Wall time of the search and the discretisation.
     details:
@@ -195,7 +198,7 @@ def search_darts(
         return spec.discretise(supernet)
 
     start = time.perf_counter()
-    supernet = make_supernet()
+    supernet = make_supernet() if method != "rdarts" else None
     details: dict = {}
     if method == "rsws":
         found = random_search_ws(supernet, weight_data, arch_data, epochs=epochs, samples=samples,
@@ -207,18 +210,21 @@ def search_darts(
                            epochs=retrain_epochs, C=C, layers=layers, batch_size=batch_size, seed=seed, device=device)
 
         settings.pop("weight_decay")
-        found = rdarts(make_supernet, weight_data, arch_data, select=discretise, retrain=score, epochs=epochs,
-                       on_epoch=on_epoch, **settings)
+        searched = []
+        found = rdarts(lambda: searched.append(make_supernet()) or searched[-1], weight_data, arch_data,
+                       select=discretise, retrain=score, epochs=epochs, on_epoch=on_epoch, **settings)
         cells, history = found.best.architecture, found.best.search.history
         details["scores"] = {c.weight_decay: c.score for c in found.candidates}
-        supernet = None
+        supernet = searched[found.candidates.index(found.best)]
     elif method == "ada":
         found = darts_ada(supernet, weight_data, arch_data, epochs=epochs, on_epoch=on_epoch,
-                          early_stop=DartsES(EigenvalueTracker(arch_data, seed=seed)), **settings)
+                          early_stop=DartsES(EigenvalueTracker(arch_data, batch_size=EIGEN_BATCH, seed=seed)),
+                          **settings)
         cells, history = discretise(supernet), found.history
         details.update(rollbacks=found.rollbacks, weight_decay=found.weight_decay)
     else:
-        stopper = DartsES(EigenvalueTracker(arch_data, seed=seed)) if method == "es" else None
+        tracker = EigenvalueTracker(arch_data, batch_size=EIGEN_BATCH, seed=seed)
+        stopper = DartsES(tracker) if method == "es" else None
         found = train_bilevel(supernet, weight_data, arch_data, epochs=epochs,
                               on_epoch=chain_callbacks(stopper, on_epoch), **settings)
         if stopper is not None and stopper.stop_epoch is not None:
@@ -226,8 +232,8 @@ def search_darts(
             details["stop_epoch"] = stopper.stop_epoch
         cells, history = discretise(supernet), found.history
     eigenvalue = None
-    if supernet is not None and method != "rsws":
-        eigenvalue = arch_eigenvalue(supernet, _batch(arch_data, batch_size, seed), device=device)
+    if method != "rsws":
+        eigenvalue = arch_eigenvalue(supernet, _batch(arch_data, EIGEN_BATCH, seed), device=device)
     return DartsSearch(method, select, tuple(cells), history, eigenvalue, time.perf_counter() - start, details)
 
 
