@@ -124,13 +124,13 @@ def run_adam(problem: Problem, starts: np.ndarray, lr: float | None, budget: int
 
 
 def run_dscd(problem: Problem, starts: np.ndarray, lr: float | None, budget: int,
-             seeds: list[np.random.SeedSequence]) -> np.ndarray:
+             seeds: list[np.random.SeedSequence], tol: float = 0.0) -> np.ndarray:
     """Projected Adam wrapped in DSCD, one run at a time (a global step must see one run's loss)."""
     trace = np.empty((len(starts), budget))
     for run, (start, seed) in enumerate(zip(starts, seeds)):
         z = torch.nn.Parameter(torch.from_numpy(start.copy()))
         adam = torch.optim.Adam([z], lr=learning_rate(lr, 0, budget))
-        dscd = DSCD([z], adam, total_steps=budget, bounds=(-BOX, BOX), generator=np.random.default_rng(seed))
+        dscd = DSCD([z], adam, total_steps=budget, bounds=(-BOX, BOX), tol=tol, generator=np.random.default_rng(seed))
         for t in range(budget):
             adam.param_groups[0]["lr"] = learning_rate(lr, t, budget)
             trace[run, t] = float(dscd.step(partial(problem, z)))
@@ -165,11 +165,11 @@ def run_cma(problem: Problem, starts: np.ndarray, budget: int, seeds: list[np.ra
     return trace
 
 
-def methods(lrs: list[float]) -> dict[str, tuple[Callable[..., np.ndarray], str, str]]:
+def methods(lrs: list[float], tol: float = 0.0) -> dict[str, tuple[Callable[..., np.ndarray], str, str]]:
     """Every method by name, with its colour and line style in the figure (one colour per Adam setting)."""
     settings = [(f"lr={lr:g}", lr) for lr in lrs] + [("linear", None)]
     table = {f"adam {label}": (partial(run_adam, lr=lr), f"C{k}", "--") for k, (label, lr) in enumerate(settings)}
-    table |= {f"adam+dscd {label}": (partial(run_dscd, lr=lr), f"C{k}", "-") for k, (label, lr) in enumerate(settings)}
+    table |= {f"adam+dscd {label}": (partial(run_dscd, lr=lr, tol=tol), f"C{k}", "-") for k, (label, lr) in enumerate(settings)}
     table["random"] = (run_random, "0.5", ":")
     table["cma-es"] = (run_cma, "k", ":")
     return table
@@ -195,7 +195,7 @@ def trace(name: str, dim: int, method: str, args: argparse.Namespace) -> np.ndar
     (seed, function, dimension) only, so every method starts from the same points in any process."""
     root = np.random.SeedSequence([args.seed, list(FUNCTIONS).index(name), dim])
     starts = np.random.default_rng(root).uniform(-BOX, BOX, (args.runs, dim)).astype(np.float32)
-    run = methods(args.lrs)[method][0]
+    run = methods(args.lrs, args.tol)[method][0]
     return run(Problem(name, dim), starts, budget=args.budget, seeds=root.spawn(args.runs))
 
 
@@ -207,6 +207,8 @@ def main() -> None:
     parser.add_argument("--lrs", type=float, nargs="+", default=[0.01, 0.1],
                         help="Adam's constant learning rates (the linear 0.001→0.1 schedule is always added)")
     parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
+    parser.add_argument("--tol", type=float, default=0.0,
+                        help="DSCD's relative improvement threshold for switching phases (the paper: 0, strict)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="processes, each running whole (function, dim, "
                         "method) cells; results do not depend on it")

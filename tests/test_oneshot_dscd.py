@@ -207,3 +207,15 @@ def test_bad_input_is_refused_with_a_clear_message():
         DSCD([x], total_steps=10).step(lambda: torch.tensor(1.0))
     with pytest.raises(ValueError, match="state_dict"):
         dscd.load_state_dict({"step": 3})
+
+
+def test_tol_makes_tiny_improvements_count_as_none_for_switching():
+    phases = {}
+    for tol in (0.0, 1e-3):
+        z = torch.nn.Parameter(torch.zeros(1))
+        losses = iter([10.0, 9.999, 9.998])          # creeping down by 1e-4 relative per step
+        dscd = DSCD([z], total_steps=10, T=2, tol=tol)
+        for _ in range(3):
+            dscd.step(lambda: z.sum() * 0 + next(losses))
+        phases[tol] = dscd.phase
+    assert phases == {0.0: "local", 1e-3: "global"}

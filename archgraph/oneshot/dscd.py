@@ -175,6 +175,10 @@ class DSCD:
         Consecutive non-improving steps after which the phase switches (§3: 50).
     K:
         Length of the window of past steps that a proposal must beat (Alg. 1: 1000).
+    tol:
+        For the switching rule only: a step improves when its loss is below
+        ``best - tol · |best|``. The paper's rule is strict (``tol = 0``); with it, an optimiser
+        that keeps creeping down by tiny amounts never hands over to global steps.
     generator:
         A ``numpy.random.Generator`` (used as is), or a ``torch.Generator`` (which seeds a fresh
         numpy Generator once), for the coordinates and proposals. ``None``: an unseeded one.
@@ -192,13 +196,15 @@ class DSCD:
 
     def __init__(self, params: Iterable[torch.Tensor], local: torch.optim.Optimizer | None = None, *,
                  total_steps: int, bounds: tuple[float, float] = (-3.0, 3.0), T: int = 50, K: int = 1000,
-                 generator: np.random.Generator | torch.Generator | None = None):
+                 tol: float = 0.0, generator: np.random.Generator | torch.Generator | None = None):
         self.params = _check_params(params)
         self.local = torch.optim.Adam(self.params) if local is None else _check_local(local, self.params)
         for name, value in (("total_steps", total_steps), ("T", T), ("K", K)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
-        self.total_steps, self.T, self.K = total_steps, T, K
+        if not tol >= 0:
+            raise ValueError(f"tol is a relative improvement, at least 0; got {tol!r}")
+        self.total_steps, self.T, self.K, self.tol = total_steps, T, K, float(tol)
         self.bounds = _check_bounds(bounds)
         self._rng = _numpy_generator(generator)
         self._ends = np.cumsum([p.numel() for p in self.params])
@@ -238,7 +244,8 @@ class DSCD:
         loss = self._local_step(closure) if self._phase == "local" else self._global_step(closure, best)
         value = float(loss)
         value = math.inf if math.isnan(value) else value
-        self._streak = 0 if value < best else self._streak + 1
+        margin = self.tol * abs(best) if math.isfinite(best) else 0.0
+        self._streak = 0 if value < best - margin else self._streak + 1
         if self._streak >= self.T:
             self._phase = _PHASES[1 - _PHASES.index(self._phase)]
             self._streak = 0
