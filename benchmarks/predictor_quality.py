@@ -1,0 +1,140 @@
+"""How well do performance predictors rank unseen architectures? GNN vs random forest vs zero-cost proxies.
+
+Reads the tabular ground truth written by ``benchmarks/ground_truth.py`` (``fade`` architectures
+trained on digits). Per seed, the architectures are shuffled; the first ``max(--sizes)`` form the
+training pool (a training set of size n is its first n) and all the others are held out. On the
+held-out architectures, ranked by their **test accuracy** (the final validation accuracy is what a
+search sees, so predictors train on it and are judged on the test accuracy), it measures:
+
+- ``gnn``: ``archgraph.predict.RankingPredictor`` (GIN, pairwise hinge loss) fitted on
+  ``(arch, epochs, final validation accuracy)`` of the training set;
+- ``forest``: scikit-learn's ``RandomForestRegressor`` (``--trees``) on graph features — every
+  feature of ``archgraph.features.FEATURES`` per cell, the four cells' vectors concatenated —
+  regressing the final validation accuracy;
+- each zero-cost proxy of ``archgraph.predict.proxies`` and the parameter count, computed once per
+  architecture on the freshly initialised compiled model (``torch.manual_seed(0)``) and one batch
+  of 64 digits training samples; they need no training set, so they get one row each, judged on
+  the same held-out sets.
+
+Prints Kendall τ, Spearman ρ and top-10 precision (``--top``: the share of the predicted ten best
+that are among the true ten best) as mean ± std over seeds, per method and training-set size, and the
+wall time. Runs on ``--threads`` torch threads (default 1).
+
+    python benchmarks/predictor_quality.py [--table benchmarks/data/fade_digits.json] [--sizes 25 50 100]
+        [--seeds 0 1 2] [--gnn-epochs 200] [--trees 200] [--top 10] [--threads 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau, spearmanr
+from sklearn.ensemble import RandomForestRegressor
+
+from archgraph import ArchGraph, spaces
+from archgraph.data import load
+from archgraph.features import FEATURES, feature_vector
+from archgraph.predict import proxies
+from archgraph.predict.gnn import RankingPredictor
+
+DEFAULT_TABLE = Path(__file__).parent / "data" / "fade_digits.json"
+
+def metrics(pred: np.ndarray, true: np.ndarray, top: int) -> tuple[float, float, float]:
+    """Kendall τ, Spearman ρ and top-``top`` precision of ``pred`` against ``true``."""
+    pred = np.nan_to_num(pred, nan=-np.inf)  # a proxy that fails ranks last
+    top_pred = set(np.argsort(-pred, kind="stable")[:top])
+    top_true = set(np.argsort(-true, kind="stable")[:top])
+    return kendalltau(pred, true)[0], spearmanr(pred, true)[0], len(top_pred & top_true) / top
+
+
+def zero_cost(space, archs, table: dict, batch: int = 64) -> dict[str, np.ndarray]:
+    """Every proxy and the parameter count of every architecture, at initialisation, on one batch."""
+    task = load("digits")
+    idx = torch.randperm(len(task.train), generator=torch.Generator().manual_seed(0))[:batch]
+    x = torch.stack([task.train[int(i)][0] for i in idx])
+    y = torch.stack([torch.as_tensor(task.train[int(i)][1]) for i in idx])
+    settings = table["settings"]
+    out: dict[str, list[float]] = {}
+    for arch in archs:
+        torch.manual_seed(0)
+        model = space.compile(arch, input_shape=task.input_shape, num_classes=task.num_classes,
+                              kernel_size=settings["kernel_size"], channels=settings["channels"])
+        for name, value in {**proxies.score(model, x, y), "params": sum(p.numel() for p in model.parameters())}.items():
+            out.setdefault(name, []).append(float(value))
+    return {name: np.array(values) for name, values in out.items()}
+
+
+def features(arch) -> np.ndarray:
+    return np.concatenate([feature_vector(cell, tuple(FEATURES)) for cell in arch])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--gnn-epochs", type=int, default=200)
+    parser.add_argument("--trees", type=int, default=200)
+    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+
+    table = json.loads(args.table.read_text())
+    space = spaces.load(table["space"])
+    rows = table["architectures"]
+    archs = [tuple(ArchGraph.from_dict(c) for c in r["cells"]) for r in rows]
+    val = np.array([r["val_accuracy"][-1] for r in rows])
+    test = np.array([r["test_accuracy"] for r in rows])
+    epochs = len(rows[0]["val_accuracy"])
+    pool = max(args.sizes)
+    if len(rows) - pool < args.top:
+        raise SystemExit(f"{args.table} holds {len(rows)} architectures; training sets up to {pool} need at least "
+                         f"{pool + args.top} (held-out ones to rank); build more or pass smaller --sizes")
+    print(f"{args.table}: {len(rows)} architectures, {len(rows) - pool} held out per seed; "
+          f"test accuracy {test.min():.3f} .. {test.max():.3f}")
+
+    t0 = time.perf_counter()
+    zc = zero_cost(space, archs, table)
+    print(f"zero-cost proxies: {time.perf_counter() - t0:.1f} s")
+    x = np.stack([features(a) for a in archs])
+
+    results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
+    timing = {"gnn": 0.0, "forest": 0.0}
+    for seed in args.seeds:
+        order = np.random.default_rng(seed).permutation(len(rows))
+        held = order[pool:]
+        for name, values in zc.items():
+            results.setdefault((name, "-"), []).append(metrics(values[held], test[held], args.top))
+        for n in args.sizes:
+            train = order[:n]
+            t0 = time.perf_counter()
+            gnn = RankingPredictor(space, epochs=args.gnn_epochs, seed=seed)
+            gnn.fit([(archs[i], epochs, val[i]) for i in train])
+            results.setdefault(("gnn", str(n)), []).append(metrics(gnn.score([archs[i] for i in held]), test[held], args.top))
+            t1 = time.perf_counter()
+            forest = RandomForestRegressor(n_estimators=args.trees, random_state=seed).fit(x[train], val[train])
+            results.setdefault(("forest", str(n)), []).append(metrics(forest.predict(x[held]), test[held], args.top))
+            timing["gnn"] += t1 - t0
+            timing["forest"] += time.perf_counter() - t1
+
+    held_out = len(rows) - pool
+    print(f"\nheld-out ranking ({held_out} architectures) by test accuracy, mean ± std over seeds {args.seeds}; "
+          f"chance top-{args.top} precision {args.top / held_out:.2f}")
+    print(f"{'method':<10} {'train':>5} {'kendall tau':>15} {'spearman rho':>15} {f'top-{args.top} prec':>15}")
+    for (name, n), values in sorted(results.items(), key=lambda kv: (kv[0][1] == "-", kv[0][0], len(kv[0][1]), kv[0][1])):
+        cols = np.array(values)
+        cells = [f"{m:+.3f} ± {s:.3f}" for m, s in zip(np.nanmean(cols, 0), np.nanstd(cols, 0))]
+        print(f"{name:<10} {n:>5} {cells[0]:>15} {cells[1]:>15} {cells[2]:>15}")
+    print(f"\nfitting: gnn {timing['gnn']:.1f} s, forest {timing['forest']:.1f} s (all seeds and sizes)")
+    print(f"wall time {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
