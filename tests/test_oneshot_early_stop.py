@@ -199,7 +199,7 @@ def test_rdarts_keeps_the_architecture_that_retrains_best(digits, monkeypatch):
     searched = []
 
     def spy(model, *args, **kwargs):
-        searched.append((id(model), kwargs["weight_decay"]))
+        searched.append((model, kwargs["weight_decay"]))  # kept alive: ids of freed models get reused
         return train_bilevel(model, *args, **kwargs)
 
     monkeypatch.setattr(early_stop, "train_bilevel", spy)
@@ -207,7 +207,7 @@ def test_rdarts_keeps_the_architecture_that_retrains_best(digits, monkeypatch):
     selected, retrained = [], []
 
     def select(model):
-        selected.append(id(model))
+        selected.append(model)
         return f"architecture {len(selected)}"
 
     def retrain(architecture):
@@ -216,7 +216,8 @@ def test_rdarts_keeps_the_architecture_that_retrains_best(digits, monkeypatch):
 
     result = rdarts(two_rows, weight, arch, select=select, retrain=retrain, epochs=1, batch_size=256, progress=False)
     assert [wd for _, wd in searched] == list(L2_FACTORS) == pytest.approx([3e-4, 9e-4, 2.7e-3, 8.1e-3, 2.43e-2])
-    assert selected == [model for model, _ in searched] and len(set(selected)) == 5  # a fresh model per search
+    assert all(s is m for s, (m, _) in zip(selected, searched))
+    assert len({id(m) for m in selected}) == 5                 # a fresh model per search
     assert retrained == [f"architecture {i}" for i in range(1, 6)]
     assert [c.weight_decay for c in result.candidates] == list(L2_FACTORS)
     assert result.best.architecture == "architecture 2" and result.best.weight_decay == 9e-4  # the first of a tie
