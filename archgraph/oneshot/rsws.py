@@ -16,7 +16,6 @@ architecture on its own mini-batch; here all share one, so that they are compare
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from dataclasses import dataclass
 
@@ -29,6 +28,7 @@ from tqdm.auto import tqdm
 from ..graph import ArchGraph
 from ..relax import weight_parameters
 from ..train import _device, _loader, _run, _seeded_rng, _step
+from .bilevel import _cosine
 from .perturb import NONE, _Accuracy
 from .supernet import Supernet
 
@@ -115,7 +115,7 @@ def random_search_ws(
     with _seeded_rng(seed, device):
         for epoch in tqdm(range(epochs), desc="rs-ws", unit="epoch", disable=None if progress else True):
             start = time.perf_counter()
-            lr_now = min_lr + (lr - min_lr) * (1 + math.cos(math.pi * epoch / epochs)) / 2
+            lr_now = _cosine(lr, min_lr, epoch, epochs)
             for group in optimizer.param_groups:
                 group["lr"] = lr_now
             supernet.train()
