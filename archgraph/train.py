@@ -346,6 +346,19 @@ def _seeded_rng(seed: int, device: torch.device, state: dict | None = None):
         yield
 
 
+@contextmanager
+def _kept_buffers(model: nn.Module):
+    """Within the block the model may run in train mode; afterwards its buffers (batch-norm
+    running statistics) hold their old values again, so measuring leaves no trace."""
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for name, buffer in model.named_buffers():
+                buffer.copy_(buffers[name])
+
+
 def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
     """Torch's global RNG state: the CPU's and, on an accelerator, ``device``'s."""
     state = {"cpu": torch.get_rng_state()}

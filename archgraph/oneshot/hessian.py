@@ -27,7 +27,7 @@ from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
 
 from ..relax import arch_parameters, choices
-from ..train import _device, _forward, _loss
+from ..train import _device, _forward, _kept_buffers, _loss
 
 __all__ = ["arch_eigenvalue", "dominant_eigenvalue", "hessian"]
 
@@ -161,19 +161,17 @@ def arch_eigenvalue(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], 
     device = _device(model, device)
     model.to(device)
     x, y = (t.to(device) for t in batch)
-    was_training, buffers = model.training, {k: b.clone() for k, b in model.named_buffers()}
+    was_training = model.training
     on_accelerator = device.type != "cpu"
-    try:
-        with torch.random.fork_rng(devices=[device] if on_accelerator else [],
-                                   device_type=device.type if on_accelerator else None), torch.enable_grad():
-            model.train()
-            _, loss = _loss(_forward(model, x, with_aux=False), y, aux_weight=0.0)
-        return dominant_eigenvalue(loss, alphas, generator=generator) + weight_decay
-    finally:
-        model.train(was_training)
-        with torch.no_grad():
-            for name, buffer in model.named_buffers():
-                buffer.copy_(buffers[name])
+    with _kept_buffers(model):
+        try:
+            with torch.random.fork_rng(devices=[device] if on_accelerator else [],
+                                       device_type=device.type if on_accelerator else None), torch.enable_grad():
+                model.train()
+                _, loss = _loss(_forward(model, x, with_aux=False), y, aux_weight=0.0)
+            return dominant_eigenvalue(loss, alphas, generator=generator) + weight_decay
+        finally:
+            model.train(was_training)
 
 
 def _check(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:

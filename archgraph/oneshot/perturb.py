@@ -37,7 +37,7 @@ from torch.utils.data import Dataset
 
 from ..graph import ArchGraph
 from ..relax import choices
-from ..train import _device, _loader, _run
+from ..train import _device, _kept_buffers, _loader, _run
 from .bilevel import train_bilevel
 
 __all__ = ["Decision", "PerturbationResult", "perturbation_select"]
@@ -158,12 +158,9 @@ class _Accuracy:
         self.loader = _loader(data, batch_size, device)
 
     def __call__(self) -> float:
-        buffers = {name: b.clone() for name, b in self.supernet.named_buffers()}
         self.supernet.train()
-        with torch.no_grad():
-            accuracy = _run(self.supernet, self.loader, self.device, 0.0)["accuracy"]
-        self.supernet.load_state_dict(buffers, strict=False)
-        return accuracy
+        with _kept_buffers(self.supernet), torch.no_grad():
+            return _run(self.supernet, self.loader, self.device, 0.0)["accuracy"]
 
 
 def _project_op(supernet: nn.Module, cell_type: str, edge: tuple[int, int], measure: _Accuracy) -> Decision:
