@@ -12,9 +12,11 @@ weights. A :class:`Choice` holds the candidate modules and a :class:`Relaxation`
 * :class:`Dirichlet` — a reparameterised sample ``theta ~ Dir(elu(alpha) + 1)`` (DrNAS, Chen et al. 2021).
 
 A hard Choice runs only the sampled candidate (the GDAS trick): its output is
-``w[k] * candidate_k(x)`` with ``w[k] = 1`` in value, and since ``w[k]`` depends on every
-``alpha`` through ``p = softmax((alpha + g) / tau)``, gradients still reach all of them. A
-soft Choice runs every candidate and sums their weighted outputs.
+``w[k] * candidate_k(x) + sum(w[i] for i != k)``, ``w[k] = 1`` and the other weights 0 in
+value. As in the GDAS reference code, the unchosen weights are added (see :func:`unchosen`)
+so that gradients reach every ``alpha`` through them as well as through ``w[k]``. A soft
+Choice runs every candidate except the ``none`` op (:class:`~archgraph.ops.Zero`, whose
+weighted zeros add nothing to the output or any gradient) and sums their weighted outputs.
 
 ``Choice.probabilities()`` is the noise-free preference a relaxation ranks candidates by
 (``softmax(alpha)`` for softmax, Gumbel and Dirichlet, ``sigmoid(alpha)`` for sigmoid): what
@@ -45,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ops import Zero
+
 __all__ = [
     "RELAXATIONS",
     "Choice",
@@ -56,6 +60,7 @@ __all__ = [
     "arch_parameters",
     "as_relaxation",
     "choices",
+    "unchosen",
     "concentration",
     "weight_parameters",
 ]
@@ -257,13 +262,30 @@ class Choice(nn.Module):
         finally:
             self._mask = previous
 
+    def active(self, w: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
+        """The candidates a forward pass with weights ``w`` runs, and the term it adds to their
+        weighted sum (:func:`unchosen` for a hard relaxation, else ``None``): the fixed one, the
+        sampled one, or every unmasked candidate but :class:`~archgraph.ops.Zero` (whose weighted
+        zeros add nothing to the output or any gradient) unless nothing else is left.
+
+        >>> choice = Choice([Zero(), nn.Identity(), nn.Tanh()])
+        >>> choice.active(choice.weights())
+        ([1, 2], None)
+        """
+        if self.fixed is not None:
+            return [self.fixed], None
+        if self.relaxation.hard:
+            k = int(w.argmax())
+            return [k], unchosen(w, k)
+        runs = [k for k in range(len(self)) if self._mask is None or self._mask[k] != 0]
+        live = [k for k in runs if not isinstance(self.candidates[k], Zero)]
+        return live or runs[:1] or [0], None
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         w = self.weights()
-        if self.relaxation.hard or self.fixed is not None:
-            k = int(w.argmax()) if self.fixed is None else self.fixed
-            return w[k] * self.candidates[k](*inputs)
-        active = [k for k in range(len(self)) if self._mask is None or self._mask[k] != 0] or [0]
-        return sum(w[k] * self.candidates[k](*inputs) for k in active)
+        ks, extra = self.active(w)
+        out = sum(w[k] * self.candidates[k](*inputs) for k in ks)
+        return out if extra is None else out + extra
 
     def _one_hot(self, k: int) -> torch.Tensor:
         return F.one_hot(torch.tensor(k, device=self.alpha.device), len(self)).to(self.alpha.dtype)
@@ -271,6 +293,19 @@ class Choice(nn.Module):
     def extra_repr(self) -> str:
         fixed = "" if self.fixed is None else f", fixed={self.fixed}"
         return f"candidates={len(self)}, relaxation={self.relaxation!r}{fixed}"
+
+
+def unchosen(w: torch.Tensor, k: int) -> torch.Tensor:
+    """The sum of the hard weights other than ``w[k]``: zero in value, but with gradient 1
+    to each of them. The GDAS reference code (D-X-Y/AutoDL-Projects, ``forward_gdas``) adds
+    it to the chosen op's output so that every ``alpha`` also gets ``sum(dL/dout)``.
+
+    >>> w = torch.tensor([0.0, 1.0, 0.0], requires_grad=True)
+    >>> out = unchosen(w, 1)
+    >>> out.backward(); out.item(), w.grad.tolist()
+    (0.0, [1.0, 0.0, 1.0])
+    """
+    return torch.cat((w[:k], w[k + 1:])).sum()
 
 
 def choices(module: nn.Module) -> list[Choice]:

@@ -38,6 +38,7 @@ from ..graph import ArchGraph
 from ._plan import PlannedCell, image_shape, node_plan
 
 __all__ = [
+    "EDGES",
     "NB201_OPS",
     "check_nb201_cell",
     "from_nb201_string",
@@ -51,7 +52,8 @@ __all__ = [
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 
 _NUM_NODES = 4
-_EDGES = tuple((j, i) for i in range(1, _NUM_NODES) for j in range(i))
+#: the 6 edges ``(j, i)`` of a cell, ``j < i``, in the order of a NAS-Bench-201 string
+EDGES = tuple((j, i) for i in range(1, _NUM_NODES) for j in range(i))
 
 
 def check_nb201_cell(graph: ArchGraph) -> None:
@@ -77,7 +79,7 @@ def check_nb201_cell(graph: ArchGraph) -> None:
     if graph.node_ops:
         raise SpaceError(f"a NAS-Bench-201 cell carries ops on its edges, but vertex {next(iter(graph.node_ops))} "
                          "has one; move it onto the edges")
-    for edge in _EDGES:
+    for edge in EDGES:
         op = graph.edge_op(*edge)
         if not graph.has_edge(*edge):
             raise SpaceError(f"a NAS-Bench-201 cell has all 6 edges j → i (j < i), but edge {edge} is missing; "
@@ -109,7 +111,7 @@ def from_nb201_string(arch: str) -> ArchGraph:
             if not j.isdigit():
                 raise SpaceError(f"NAS-Bench-201 string {arch!r}: expected 'op~input' in group {i}, got {token!r}")
             edges.append((int(j), i, op))
-    if sorted((j, i) for j, i, _ in edges) != sorted(_EDGES):
+    if sorted((j, i) for j, i, _ in edges) != sorted(EDGES):
         raise SpaceError(f"NAS-Bench-201 string {arch!r}: group k lists the inputs 0..k-1 of node k once each; "
                          "write '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|'")
     graph = ArchGraph(edges, num_nodes=_NUM_NODES)
@@ -194,11 +196,15 @@ class NB201Network(nn.Module):
             if stage:
                 layers.append(_ResidualBlock(c, 2 * c))
                 c *= 2
-            layers += [NB201Cell(cell, c) for _ in range(N)]
+            layers += [self.make_cell(cell, c) for _ in range(N)]
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(c, num_classes)
+
+    def make_cell(self, cell: ArchGraph, C: int) -> nn.Module:
+        """One cell of ``C`` channels (the search supernet builds its own)."""
+        return NB201Cell(cell, C)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.lastact(self.cells(self.stem(x)))

@@ -14,6 +14,7 @@ from .early_stop import (
 )
 from .hessian import arch_eigenvalue, dominant_eigenvalue, hessian
 from .methods import DARTS_TRAINING, METHODS, SELECTIONS, DartsSearch, Method, retrain, search_darts
+from .nb201 import NB201SearchCell, NB201Supernet, build_nb201_supernet
 from .perturb import Decision, PerturbationResult, perturbation_select
 from .regularize import Cutout, DirichletKL, MaxNorm, ZeroOneLoss
 from .rsws import RandomSearchResult, random_cells, random_search_ws
@@ -23,9 +24,9 @@ from .supernet import CELL_TYPES, MixedOp, SearchCell, Supernet, build_supernet
 __all__ = [
     "CELL_TYPES", "DARTS_TRAINING", "DSCD", "L2_FACTORS", "METHODS", "SELECTIONS",
     "BilevelResult", "Cutout", "DartsAdaResult", "DartsES", "DartsSearch", "Decision", "DirichletKL",
-    "EigenvalueTracker", "MaxNorm", "Method", "MixedOp", "PerturbationResult", "RDartsCandidate", "RDartsResult",
+    "EigenvalueTracker", "MaxNorm", "Method", "MixedOp", "NB201SearchCell", "NB201Supernet", "PerturbationResult", "RDartsCandidate", "RDartsResult",
     "RandomSearchResult", "SearchCell", "Supernet", "ZeroOneLoss",
-    "arch_eigenvalue", "build_supernet", "chain_callbacks", "darts_ada", "dominant_eigenvalue", "hessian",
+    "arch_eigenvalue", "build_nb201_supernet", "build_supernet", "chain_callbacks", "darts_ada", "dominant_eigenvalue", "hessian",
     "magnitude", "perturbation_select", "random_cells", "random_search_ws", "rdarts", "retrain", "search_darts",
     "threshold", "train_bilevel",
 ]

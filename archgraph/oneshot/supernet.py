@@ -42,7 +42,8 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -68,6 +69,15 @@ class _Draws:
 
     def __init__(self):
         self.values: dict[tuple[str, int], torch.Tensor] | None = None
+
+    @contextmanager
+    def scope(self) -> Iterator[None]:
+        """One forward pass: draws made inside are shared, and forgotten on leaving."""
+        self.values = {}
+        try:
+            yield
+        finally:
+            self.values = None
 
 
 class MixedOp(Choice):
@@ -220,13 +230,10 @@ class Supernet(nn.Module):
         self.classifier = nn.Linear(c_prev, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._draws.values = {}
-        try:
+        with self._draws.scope():
             s0 = s1 = self.stem(x)
             for cell in self.cells:
                 s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-        finally:
-            self._draws.values = None
         return self.classifier(self.global_pooling(s1).flatten(1))
 
     # --- introspection, for selection ------------------------------------------------------
