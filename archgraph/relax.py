@@ -109,7 +109,15 @@ class Gumbel(Relaxation):
     def weights(self, alpha, generator=None):
         on = generator.device if generator is not None else alpha.device  # a generator draws on its own device
         u = torch.rand(alpha.shape, generator=generator, dtype=alpha.dtype, device=on).to(alpha.device)
-        gumbel = -torch.log(-torch.log(u.clamp_min(torch.finfo(alpha.dtype).tiny)))
+        return self.mix(alpha, -torch.log(-torch.log(u.clamp_min(torch.finfo(alpha.dtype).tiny))))
+
+    def mix(self, alpha: torch.Tensor, gumbel: torch.Tensor) -> torch.Tensor:
+        """The weights for given Gumbel noise ``gumbel`` (shaped as ``alpha``):
+        ``softmax((alpha + gumbel) / tau)``, made straight-through one-hot when ``hard``.
+
+        >>> Gumbel(tau=1.0, hard=True).mix(torch.zeros(3), torch.tensor([0.0, 2.0, 1.0]))
+        tensor([0., 1., 0.])
+        """
         p = F.softmax((alpha + gumbel) / self.tau, dim=-1)
         if not self.hard:
             return p
