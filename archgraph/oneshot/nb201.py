@@ -115,7 +115,11 @@ class NB201SearchCell(nn.Module):
         for u in range(3):
             out_edges = [j for j, (source, _) in enumerate(EDGES) if source == u]
             wanted = {(j, k): weights[j][k] for j in out_edges for k in active[j][0]}
-            for (j, _), y in self._weighted_outputs(nodes[u], wanted).items():
+            outputs = self._weighted_outputs(nodes[u], wanted)
+            if not outputs:  # only `none` reads node u: keep it in the graph with zero gradients, as w · 0 · x does
+                anchor = nodes[u].sum() * 0
+                outputs = {(j, k): w * anchor for (j, k), w in wanted.items()}
+            for (j, _), y in outputs.items():
                 terms[EDGES[j][1]].append(y)
             terms[u + 1] += [active[j][1] for j in range(len(EDGES)) if EDGES[j][1] == u + 1 and active[j][1] is not None]
             nodes.append(_node_sum(terms[u + 1], x))
