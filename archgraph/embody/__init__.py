@@ -4,7 +4,8 @@ from .darts import (DARTS_V1, DARTS_V2, DartsCell, DartsNetwork, Genotype, build
                     genotype_to_graphs, graphs_to_genotype)
 from .fade import FadeCell, FadeNetwork, build_fade, chain_channels
 from .mlp import MLPNetwork, build_mlp, mlp_graph, mlp_layers
-from .nb201 import EDGES, NB201_OPS, NB201Cell, NB201Network, build_nb201, check_nb201_cell, from_nb201_string, to_nb201_string
+from .nb201 import (EDGES, NB201_OPS, NB201Cell, NB201Network, build_nb201, check_nb201_cell, from_nb201_string,
+                    to_nb201_string, xautodl_names)
 
 __all__ = [
     "DARTS_V1",
@@ -24,6 +25,7 @@ __all__ = [
     "genotype_to_graphs",
     "graphs_to_genotype",
     "to_nb201_string",
+    "xautodl_names",
     "FadeCell",
     "FadeNetwork",
     "MLPNetwork",

@@ -46,6 +46,7 @@ __all__ = [
     "NB201Cell",
     "NB201Network",
     "build_nb201",
+    "xautodl_names",
 ]
 
 #: The operations of NAS-Bench-201 (§2.1), in the benchmark's order.
@@ -238,3 +239,53 @@ def build_nb201(arch: ArchGraph | str, *, input_shape: Sequence[int], num_classe
         raise SpaceError("the nb201 space takes one ArchGraph cell or a NAS-Bench-201 string, "
                          f"got {type(arch).__name__}")
     return NB201Network(arch, C=C, N=N, num_classes=num_classes, input_channels=channels)
+
+
+def xautodl_names(net: NB201Network) -> dict[str, str]:
+    """The state-dict names of ``net`` in the NAS-Bench-201 authors' ``TinyNetwork`` of the same
+    cell (``xautodl.models.cell_infers.tiny_network``): archgraph key → xautodl key.
+
+    Both networks hold the same tensors under different names:
+
+    * the stem, ``lastact``, the classifier and the residual blocks' ``downsample`` keep theirs;
+    * the residual blocks' ``conv_a`` and ``conv_b`` and every ReLU-conv-BN on a cell edge are
+      ``nn.Sequential`` s here, ``ReLUConvBN`` modules holding one in ``.op`` there: ``.1``
+      (conv) and ``.2`` (batch norm) become ``.op.1`` and ``.op.2``;
+    * a cell's ``edge_ops.k``, its ``k``-th compiled edge ``u → v`` (sorted by ``(v, u)``,
+      ``none`` edges left out), is xautodl's ``layers.L``, ``L`` the index of ``u → v`` in the
+      NAS-Bench-201 string (:data:`EDGES`), where every edge has a layer, ``none`` ones too.
+
+    Load ``net``'s weights into xautodl's network with
+    ``tiny.load_state_dict({names[k]: v for k, v in net.state_dict().items()})``.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` holds cells other than compiled :class:`NB201Cell` s (a search supernet).
+
+    Examples
+    --------
+    >>> net = build_nb201("|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+    ...                   input_shape=(3, 32, 32), num_classes=10, C=4, N=1)
+    >>> names = xautodl_names(net)
+    >>> names["cells.0.edge_ops.3.1.weight"]                  # the 4th live edge, 2 → 3, is the 6th
+    'cells.0.layers.5.op.1.weight'
+    >>> names["cells.1.conv_a.2.running_mean"], names["cells.1.downsample.1.weight"]
+    ('cells.1.conv_a.op.2.running_mean', 'cells.1.downsample.1.weight')
+    """
+    names = {}
+    for key in net.state_dict():
+        parts = key.split(".")
+        if parts[0] == "cells":
+            cell = net.cells[int(parts[1])]
+            if isinstance(cell, NB201Cell):
+                k = int(parts[3])
+                edge = (cell.sources[k], sum(cell.opens[: k + 1]))  # node v's edges open the v-th group
+                parts[2:4] = ["layers", str(EDGES.index(edge)), "op"]
+            elif not isinstance(cell, _ResidualBlock):
+                raise TypeError(f"xautodl_names maps a network of compiled NB201Cells; cell {parts[1]} is a "
+                                f"{type(cell).__name__}")
+            elif parts[2] != "downsample":
+                parts.insert(3, "op")
+        names[key] = ".".join(parts)
+    return names

@@ -116,9 +116,10 @@ class NB201SearchCell(nn.Module):
             out_edges = [j for j, (source, _) in enumerate(EDGES) if source == u]
             wanted = {(j, k): weights[j][k] for j in out_edges for k in active[j][0]}
             outputs = self._weighted_outputs(nodes[u], wanted)
-            if not outputs:  # only `none` reads node u: keep it in the graph with zero gradients, as w · 0 · x does
-                anchor = nodes[u].sum() * 0
-                outputs = {(j, k): w * anchor for (j, k), w in wanted.items()}
+            nones = [key for key in wanted if key not in outputs]
+            if nones:  # w · none(x) as a scalar: zero gradients to w, and to x if nothing else reads it
+                anchor = nodes[u].new_zeros(()) if outputs else nodes[u].sum() * 0
+                outputs.update((key, wanted[key] * anchor) for key in nones)
             for (j, _), y in outputs.items():
                 terms[EDGES[j][1]].append(y)
             terms[u + 1] += [active[j][1] for j in range(len(EDGES)) if EDGES[j][1] == u + 1 and active[j][1] is not None]
