@@ -122,8 +122,10 @@ class NB201SearchCell(nn.Module):
                 outputs.update((key, wanted[key] * anchor) for key in nones)
             for (j, _), y in outputs.items():
                 terms[EDGES[j][1]].append(y)
-            terms[u + 1] += [active[j][1] for j in range(len(EDGES)) if EDGES[j][1] == u + 1 and active[j][1] is not None]
-            nodes.append(_node_sum(terms[u + 1], x))
+            for j in out_edges:
+                if active[j][1] is not None:  # a hard edge's unchosen weights (relax.unchosen)
+                    terms[EDGES[j][1]].append(active[j][1])
+            nodes.append(_node_sum(terms[u + 1], x))  # every edge into node u + 1 leaves a node ≤ u
         return nodes[-1]
 
     def _weighted_outputs(self, h: torch.Tensor, wanted: dict[tuple[int, int], torch.Tensor]
