@@ -161,6 +161,19 @@ def nni_contenders(method: str, C: int, N: int, device: torch.device) -> list[Co
                       list({id(p): p for p in alphas}.values()), False)]
 
 
+def explain(c: Contender, ours: int, C: int, N: int) -> str:
+    """Whether ``c``'s weight count differs from archgraph's by what its cells' 12 convolutions
+    (6 edges × 1×1 and 3×3, at C, 2C, 4C channels in N cells each) carry in addition."""
+    per_channel = 12 * N * (C + 2 * C + 4 * C)
+    extra = {"xautodl": (per_channel, "a bias per conv channel, cancelled by the non-affine BN after it"),
+             "NNI": (2 * per_channel, "an affine BN (weight and bias per channel) after each conv")}
+    library = c.library.split()[0]
+    if library not in extra:
+        return ""
+    weights, what = extra[library]
+    return f"+{weights:,}: {what}" + ("" if count(c.weights) - ours == weights else " (does NOT account for it)")
+
+
 def count(params: Sequence[torch.Tensor]) -> int:
     return sum(p.numel() for p in params)
 
@@ -227,9 +240,11 @@ def main() -> None:
         contenders = (archgraph_contenders(method, args.C, args.N, device)
                       + xautodl_contenders(method, args.C, args.N, device)
                       + nni_contenders(method, args.C, args.N, device))
-        print(f"\n{method}: weights (α apart)")
+        print(f"\n{method}: weights (α apart), and the difference to archgraph's explained")
+        ours = count(contenders[0].weights)
         for c in contenders:
-            print(f"  {c.library:<28} {count(c.weights):>10,}   α {count(c.alphas)}")
+            print(f"  {c.library:<28} {count(c.weights):>10,}   α {count(c.alphas)}   {explain(c, ours, args.C, args.N)}"
+                  .rstrip())
         race(contenders, steps=args.steps, warmup=args.warmup, batch=args.batch, device=device, rng=rng)
         results[method] = report(method, contenders)
     if args.out:
