@@ -58,7 +58,7 @@ from torch import nn
 
 from .. import ops
 from ..embody._plan import image_shape
-from ..embody.nb201 import EDGES, NB201_OPS, NB201Network, from_nb201_string
+from ..embody.nb201 import EDGES, NB201_OPS, NB201Network
 from ..graph import ArchGraph
 from ..relax import Relaxation, as_relaxation
 from .supernet import MixedOp, _Draws
@@ -229,12 +229,9 @@ class NB201Supernet(NB201Network):
 
     def arch(self) -> ArchGraph:
         """The discrete cell: each edge's most preferred op (§5: the argmax of α)."""
-        groups = ["|" + "|".join(f"{self._best(u, i)}~{u}" for u in range(i)) + "|" for i in range(1, 4)]
-        return from_nb201_string("+".join(groups))
-
-    def _best(self, u: int, v: int) -> str:
-        choice = self.choice(CELL, (u, v))
-        return choice.names[int(choice.probabilities().argmax())]
+        best = [self.choice(CELL, edge) for edge in EDGES]
+        return ArchGraph([(u, v, c.names[int(c.probabilities().argmax())]) for (u, v), c in zip(EDGES, best)],
+                         num_nodes=4)
 
     # --- introspection, as Supernet's ------------------------------------------------------
 
