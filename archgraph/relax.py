@@ -11,12 +11,23 @@ weights. A :class:`Choice` holds the candidate modules and a :class:`Relaxation`
 * :class:`Sigmoid` — ``sigmoid(alpha)`` per candidate, no competition (FairDARTS, Chu et al. 2020);
 * :class:`Dirichlet` — a reparameterised sample ``theta ~ Dir(elu(alpha) + 1)`` (DrNAS, Chen et al. 2021).
 
-A hard Choice runs only the sampled candidate (the GDAS trick): its output is
-``w[k] * candidate_k(x) + sum(w[i] for i != k)``, ``w[k] = 1`` and the other weights 0 in
-value. As in the GDAS reference code, the unchosen weights are added (see :func:`unchosen`)
-so that gradients reach every ``alpha`` through them as well as through ``w[k]``. A soft
-Choice runs every candidate except the ``none`` op (:class:`~archgraph.ops.Zero`, whose
-weighted zeros add nothing to the output or any gradient) and sums their weighted outputs.
+A hard Choice's output is the sampled candidate's, and :class:`Gumbel`'s ``estimator`` says
+how ``alpha`` gets its gradient:
+
+* ``"sampled"`` (the GDAS trick, Dong & Yang 2019, §3.2): only the sampled candidate runs; the
+  output is ``w[k] * candidate_k(x) + sum(w[i] for i != k)``, ``w[k] = 1`` and the other
+  weights 0 in value. As in the GDAS reference code, the unchosen weights are added (see
+  :func:`unchosen`) so that gradients reach every ``alpha`` through them as well as through
+  ``w[k]``;
+* ``"all"`` (the straight-through Gumbel-softmax of Jang et al. 2017, §2.2, as DARTS' mixed op
+  computes it): while ``alpha``'s gradient is taken (grad mode on and ``alpha.requires_grad``),
+  every candidate runs and the output is ``sum(w[i] * candidate_i(x))``, so each ``w[i]`` gets
+  ``<dL/dout, candidate_i(x)>``, the first-order change of the loss had ``i`` been drawn; a
+  forward that does not need ``alpha``'s gradient (a weight step with ``alpha`` frozen, an
+  evaluation) runs the sampled candidate alone, as the other weights are 0 in value.
+
+A soft Choice runs every candidate except the ``none`` op (:class:`~archgraph.ops.Zero`,
+whose weighted zeros add nothing to the output or any gradient) and sums their weighted outputs.
 
 ``Choice.probabilities()`` is the noise-free preference a relaxation ranks candidates by
 (``softmax(alpha)`` for softmax, Gumbel and Dirichlet, ``sigmoid(alpha)`` for sigmoid): what
@@ -71,6 +82,8 @@ class Relaxation(ABC):
 
     #: whether :meth:`weights` is one-hot in value, so that only one candidate needs to run
     hard: bool = False
+    #: for a hard relaxation, which candidates run while α's gradient is taken: ``"sampled"`` or ``"all"``
+    estimator: str = "sampled"
 
     @abstractmethod
     def weights(self, alpha: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -98,13 +111,25 @@ class Gumbel(Relaxation):
     ``hard=True`` returns the straight-through one-hot ``onehot(argmax) - p.detach() + p``
     (GDAS; FaDE §3: hard, ``tau = 10``). ``tau`` may be changed between steps (GDAS anneals
     it from 10 to 0.1). Noise comes from ``generator`` when given, else torch's default one.
+    ``estimator`` (hard only): ``"sampled"`` or ``"all"``, which candidates run while α's
+    gradient is taken (see the module docstring).
     """
 
-    def __init__(self, tau: float = 1.0, hard: bool = False):
+    ESTIMATORS = ("sampled", "all")
+
+    def __init__(self, tau: float = 1.0, hard: bool = False, estimator: str = "sampled"):
         if not tau > 0:
             raise ValueError(f"the Gumbel temperature tau must be positive, got {tau}")
+        if estimator not in self.ESTIMATORS:
+            raise ValueError(f"estimator is 'sampled' (GDAS: only the drawn candidate runs) or 'all' "
+                             f"(straight-through over every candidate); got {estimator!r}")
         self.tau = float(tau)
         self.hard = bool(hard)
+        self.estimator = estimator
+
+    def __repr__(self) -> str:
+        tail = f", estimator={self.estimator!r}" if self.estimator != "sampled" else ""
+        return f"Gumbel(tau={self.tau}, hard={self.hard}{tail})"
 
     def weights(self, alpha, generator=None):
         on = generator.device if generator is not None else alpha.device  # a generator draws on its own device
@@ -272,9 +297,11 @@ class Choice(nn.Module):
 
     def active(self, w: torch.Tensor) -> tuple[list[int], torch.Tensor | None]:
         """The candidates a forward pass with weights ``w`` runs, and the term it adds to their
-        weighted sum (:func:`unchosen` for a hard relaxation, else ``None``): the fixed one, the
-        sampled one, or every unmasked candidate but :class:`~archgraph.ops.Zero` (whose weighted
-        zeros add nothing to the output or any gradient) unless nothing else is left.
+        weighted sum (:func:`unchosen` for a hard relaxation running the sampled candidate alone,
+        else ``None``): the fixed one, the sampled one, or every unmasked candidate but
+        :class:`~archgraph.ops.Zero` (whose weighted zeros add nothing to the output or any
+        gradient) unless nothing else is left. The last for soft relaxations, and for hard ones
+        with ``estimator="all"`` while ``alpha``'s gradient is taken.
 
         >>> choice = Choice([Zero(), nn.Identity(), nn.Tanh()])
         >>> choice.active(choice.weights())
@@ -282,7 +309,8 @@ class Choice(nn.Module):
         """
         if self.fixed is not None:
             return [self.fixed], None
-        if self.relaxation.hard:
+        if self.relaxation.hard and not (self.relaxation.estimator == "all" and torch.is_grad_enabled()
+                                         and self.alpha.requires_grad):
             k = int(w.argmax())
             return [k], unchosen(w, k)
         runs = [k for k in range(len(self)) if self._mask is None or self._mask[k] != 0]

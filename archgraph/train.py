@@ -370,6 +370,8 @@ def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
 def _step(
     optimizer: torch.optim.Optimizer, params: list[nn.Parameter], grad_clip: float | None, loss: torch.Tensor
 ) -> None:
+    if not loss.requires_grad:  # the sampled path carries no trainable weight: nothing to step
+        return
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if grad_clip is not None:

@@ -186,6 +186,21 @@ def test_alpha_step_on_arch_batch_then_weight_step(digits):
     assert arch_sizes == (per_pass * 10)[: 2 * steps]  # arch_data is cycled
 
 
+def test_weight_steps_run_with_alpha_frozen_so_straight_through_runs_all_candidates_only_in_alpha_steps(digits):
+    _, arch, weight = digits
+    log, ran = [], []
+    candidates = [nn.Linear(64, 10), nn.Sequential(nn.Linear(64, 10), nn.Tanh()), Zero()]
+    for k, c in enumerate(candidates):
+        c.register_forward_hook(lambda m, i, o, k=k: ran.append((log[-1][0], k)))
+    choice = Choice(candidates, Gumbel(tau=10.0, hard=True, estimator="all"), init_std=0.5)
+    model = nn.Sequential(Spy(log), choice)
+    train_bilevel(model, tagged(weight, 0), tagged(arch, 1), epochs=1, batch_size=100, progress=False)
+    steps = -(-len(weight) // 100)
+    assert sorted(k for tag, k in ran if tag == 1) == sorted([0, 1, 2] * steps)  # α steps: every candidate
+    assert len([k for tag, k in ran if tag == 0]) == steps  # weight steps: the drawn one
+    assert choice.alpha.requires_grad and choice.alpha.grad is not None
+
+
 def test_each_optimiser_moves_only_its_parameters(digits):
     _, arch, weight = digits
     model = two_rows()

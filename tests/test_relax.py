@@ -141,6 +141,48 @@ def test_hard_gumbel_weight_is_one_with_the_soft_gradient():
     torch.testing.assert_close(alpha.grad, soft_alpha.grad)
 
 
+def test_straight_through_over_all_candidates_gives_each_alpha_its_own_output():
+    # estimator="all": the value is the drawn candidate's, and dL/dw_i = <dL/dout, candidate_i(x)>
+    # for every i, through the soft sample's Jacobian (Jang et al. 2017, §2.2)
+    calls = []
+    candidates = scales(1.0, 2.0, -3.0)
+    for k, c in enumerate(candidates):
+        c.register_forward_hook(lambda m, i, o, k=k: calls.append(k))
+    tau = 2.0
+    choice = Choice(candidates, Gumbel(tau=tau, hard=True, estimator="all"), init_std=0.5,
+                    generator=torch.Generator().manual_seed(7))
+    x, target = torch.randn(5), torch.randn(5)
+    state = choice.generator.get_state()
+    chosen = int(choice.weights().argmax())
+    choice.generator.set_state(state)
+    out = choice(x)
+    assert sorted(calls) == [0, 1, 2]
+    torch.testing.assert_close(out, candidates[chosen](x))
+    (out - target).pow(2).sum().backward()
+    choice.generator.set_state(state)
+    u = torch.rand(3, generator=choice.generator)
+    soft = torch.softmax((choice.alpha.detach() - torch.log(-torch.log(u))) / tau, 0)
+    dw = torch.tensor([float((2 * (out.detach() - target) * c * x).sum()) for c in (1.0, 2.0, -3.0)])
+    expected = (torch.diag(soft) - torch.outer(soft, soft)) @ dw / tau   # softmax Jacobian, symmetric
+    torch.testing.assert_close(choice.alpha.grad, expected)
+
+
+def test_straight_through_runs_the_drawn_candidate_alone_when_alpha_needs_no_gradient():
+    calls = []
+    candidates = scales(1.0, 2.0, 3.0)
+    for k, c in enumerate(candidates):
+        c.register_forward_hook(lambda m, i, o, k=k: calls.append(k))
+    choice = Choice(candidates, Gumbel(tau=10.0, hard=True, estimator="all"), init_std=0.5)
+    with torch.no_grad():
+        choice(torch.randn(4))
+    assert len(calls) == 1
+    choice.alpha.requires_grad_(False)
+    calls.clear()
+    choice(torch.randn(4)).sum().backward()     # a weight step: the drawn candidate's weight learns
+    assert len(calls) == 1 and candidates[calls[0]].c.grad is not None
+    assert repr(choice.relaxation) == "Gumbel(tau=10.0, hard=True, estimator='all')"
+
+
 def test_sigmoid_weights_are_independent():
     alpha = torch.tensor([0.0, 2.0, -1.0])
     torch.testing.assert_close(Sigmoid().weights(alpha), 1 / (1 + torch.exp(-alpha)))
@@ -195,4 +237,6 @@ def test_bad_input_gets_clear_errors():
         as_relaxation("gdas")
     with pytest.raises(ValueError, match="must be positive"):
         Gumbel(tau=0.0)
+    with pytest.raises(ValueError, match="estimator is 'sampled'"):
+        Gumbel(tau=1.0, hard=True, estimator="every")
     assert set(RELAXATIONS) == {"softmax", "gumbel", "sigmoid", "dirichlet"}

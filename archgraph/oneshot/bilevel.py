@@ -45,7 +45,7 @@ from ..errors import ShapeError
 from ..relax import Choice, Gumbel, arch_parameters, choices, weight_parameters
 from ..train import _device, _loader, _run, _seeded_rng, _step, evaluate
 from .regularize import Cutout, _rows
-from .steps import Batch, Regularizer, _ArchMeter, _FirstOrderStep, _SecondOrderStep
+from .steps import Batch, Regularizer, _ArchMeter, _FirstOrderStep, _SecondOrderStep, requiring_grad
 
 __all__ = ["BilevelResult", "train_bilevel"]
 
@@ -137,7 +137,9 @@ def train_bilevel(
     the usual 0.9 / 0.999, which we use. DARTS' search (§3.1.1; its reference code) is
     ``optimizer="sgd", lr=0.025, schedule="cosine", min_lr=0.001, weight_decay=3e-4,
     grad_clip=5, arch_lr=3e-4, arch_betas=(0.5, 0.999), arch_weight_decay=1e-3`` with
-    ``order=1`` or ``2``. The model is changed in place.
+    ``order=1`` or ``2``. The model is changed in place. The weight steps run with α frozen
+    (``requires_grad=False``): they do not use its gradient, and a hard Gumbel Choice with
+    ``estimator="all"`` then runs its sampled candidate alone (:mod:`archgraph.relax`).
 
     Parameters
     ----------
@@ -295,7 +297,8 @@ def train_bilevel(
                 arch_step = (_FirstOrderStep(*args) if order == 1
                              else _SecondOrderStep(*args, weights=weights, weight_optimizer=weight_opt))
                 batches = _interleave(batches, arch_batches, arch_step)
-            fit = _run(model, batches, device, 0.0, _weight_step(weight_opt, weights, grad_clip))
+            with requiring_grad(alphas, False):  # weight steps do not use α's gradient
+                fit = _run(model, batches, device, 0.0, _weight_step(weight_opt, weights, grad_clip))
             val = {"loss": None, "accuracy": None}
             if val_data is not None:
                 val = evaluate(model, val_data, batch_size=batch_size, device=device)

@@ -37,7 +37,8 @@ differ:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -105,11 +106,12 @@ class _FirstOrderStep:
         self.epoch, self.device, self.meter = epoch, device, meter
 
     def __call__(self, arch_batch: Batch, weight_batch: Batch) -> None:
-        grads, logits, y, loss = self._gradients(arch_batch, weight_batch)
-        penalty = self._penalty()
-        if penalty is not None and penalty.requires_grad:
-            penalty_grads = torch.autograd.grad(penalty, self.alphas, allow_unused=True)
-            grads = [_add(g, r) for g, r in zip(grads, penalty_grads)]
+        with requiring_grad(self.alphas, True):  # the weight steps around it may run with α frozen
+            grads, logits, y, loss = self._gradients(arch_batch, weight_batch)
+            penalty = self._penalty()
+            if penalty is not None and penalty.requires_grad:
+                penalty_grads = torch.autograd.grad(penalty, self.alphas, allow_unused=True)
+                grads = [_add(g, r) for g, r in zip(grads, penalty_grads)]
         for alpha, grad in zip(self.alphas, grads):
             alpha.grad = grad  # None for an α that nothing used: Adam leaves it alone
         self.optimizer.step()
@@ -212,6 +214,19 @@ class _RngState:
             getattr(torch, self.device.type).set_rng_state(self.accelerator, self.device)
         for generator, state in self.generators:
             generator.set_state(state)
+
+
+@contextmanager
+def requiring_grad(params: list[nn.Parameter], flag: bool) -> Iterator[None]:
+    """Within the block, ``params`` have ``requires_grad = flag``; their own flags after it."""
+    before = [p.requires_grad for p in params]
+    for p in params:
+        p.requires_grad_(flag)
+    try:
+        yield
+    finally:
+        for p, b in zip(params, before):
+            p.requires_grad_(b)
 
 
 def _to(batch: Batch, device: torch.device) -> Batch:
