@@ -4,8 +4,13 @@ Neumeier, Stier & Granitzer, "Efficient NAS with FaDE on Hierarchical Spaces", �
 Fig. 1: in a chained space S^d, a hyper-architecture H ∈ S^{d×w} holds a pool of w cells
 per depth; it stands for the w^d architectures of the cross product of its rows. Row i is a
 :class:`~archgraph.relax.Choice` over its w cells, relaxed by hard Gumbel-softmax with
-temperature 10 (FaDE §3), so a training step runs one sampled path yet moves every α. The
-rows are chained as in :class:`~archgraph.embody.FadeNetwork` (max pooling between rows,
+temperature 10 (FaDE §3), trained "with DARTS": a weight step runs one sampled path; an α step
+runs every cell of each row on its input along the sampled path, and the straight-through
+one-hot weights give each α the first-order change of the loss had its cell been drawn
+(``Gumbel(estimator="all")``, see :mod:`archgraph.relax`). The GDAS trick of running the
+sampled cells alone in α steps too (``estimator="sampled"``) gives every unchosen α the same
+gradient: on digits its FaDE-ranks came out anti-correlated with trained accuracy
+(benchmarks/fade_correlation.py). The rows are chained as in :class:`~archgraph.embody.FadeNetwork` (max pooling between rows,
 global average pooling, one linear classifier shared by all paths).
 
 Two implementations (``shared``):
@@ -133,7 +138,7 @@ class HyperArchitecture(nn.Module):
         As for :func:`~archgraph.embody.build_fade`.
     relaxation:
         A :class:`~archgraph.relax.Relaxation` or its name, shared by every row; default
-        ``Gumbel(tau=10, hard=True)`` (FaDE §3).
+        ``Gumbel(tau=10, hard=True, estimator="all")`` (FaDE §3, see the module docstring).
     shared:
         One weight-shared :class:`HyperCell` per row instead of a FadeCell per pool DAG.
     init_std:
@@ -160,7 +165,7 @@ class HyperArchitecture(nn.Module):
         self.num_classes = int(num_classes)
         self.params = {**_FADE_DEFAULTS, **params}
         dim = _spatial_dim(self.input_shape)
-        relaxation = Gumbel(tau=10.0, hard=True) if relaxation is None else as_relaxation(relaxation)
+        relaxation = Gumbel(tau=10.0, hard=True, estimator="all") if relaxation is None else as_relaxation(relaxation)
 
         kernel_size, widths = self.params["kernel_size"], chain_channels(self.params["channels"], len(self.pool))
         self.hyper_cells = nn.ModuleList()  # shared=True: the G_max of each row

@@ -6,8 +6,9 @@ import torch
 from archgraph import ArchGraph, cli
 from archgraph.evaluate import TrialEvaluator
 from archgraph.hyper import HyperArchitecture
-from archgraph.oneshot.hyper_trial import hyper_pool, load_hyper
+from archgraph.oneshot.hyper_trial import _build, hyper_pool, load_hyper
 from archgraph.search.session import SearchConfig, search
+from archgraph.relax import choices
 from archgraph.store import load_checkpoint
 from archgraph.trial import HYPER, Trial
 
@@ -27,6 +28,13 @@ def test_hyper_pool_reads_the_rows_back():
         hyper_pool(Trial(id=0, arch=ROW, budget=1, seed=0))
     with pytest.raises(ValueError, match="7 cells do not fill 2 rows of 3"):
         hyper_pool(Trial(id=0, arch=ROW * 2 + ROW[:1], budget=1, seed=0, info={**hyper_trial().info, "rows": 2}))
+
+
+@pytest.mark.parametrize("estimator", [None, "sampled", "all"])
+def test_a_hyper_trial_builds_its_estimator_and_one_stored_without_it_the_gdas_one(estimator):
+    info = {**hyper_trial().info, **({} if estimator is None else {"estimator": estimator})}
+    hyper = _build("fade", [list(ROW)] * 4, info, (1, 8, 8), 10, TINY)
+    assert {c.relaxation.estimator for c in choices(hyper)} == {estimator or "sampled"}
 
 
 def test_a_hyper_trial_trains_the_hyper_architecture_and_reports_its_row_weights(tmp_path):

@@ -27,6 +27,7 @@ def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
     assert search.width == 7 and len(hyper.arch) == 4 * 7
     assert hyper.info["kind"] == HYPER and hyper.info["rows"] == 4 and hyper.info["width"] == 7
     assert hyper.budget == 5 and hyper.seed == trial_seed(0, 0)
+    assert hyper.info["tau"] == 10.0 and hyper.info["estimator"] == "all"
     anchors = np.array(hyper.info["anchors"])
     assert anchors.shape == (4, 3) and ((0 <= anchors) & (anchors <= 1)).all()
     offsets = search.offsets()
@@ -104,6 +105,8 @@ def test_warm_start_names_the_previous_hyper_trial():
 def test_bad_settings_and_reports_get_clear_errors():
     with pytest.raises(ValueError, match="gamma > 0"):
         FadeSearch(FADE, epochs=1, gamma=0)
+    with pytest.raises(ValueError, match="estimator is 'all' or 'sampled'"):
+        FadeSearch(FADE, epochs=1, estimator="gdas")
     with pytest.raises(SpaceError, match="topology-only"):
         FadeSearch(spaces.load("nb201"), epochs=1)
     search = FadeSearch(FADE, epochs=1, draws=0)

@@ -3,7 +3,8 @@
 A trial whose ``info["kind"]`` is :data:`~archgraph.trial.HYPER` carries its pools row by row
 in ``arch`` (``info["rows"]`` × ``info["width"]`` cells). :func:`train_hyper_trial` builds the
 hyper-architecture (:func:`archgraph.hyper.build_hyper`, hard Gumbel-softmax at
-``info["tau"]``, separate paths or shared hyper-cells after ``info["shared"]``), trains it
+``info["tau"]`` with ``info["estimator"]``, ``"sampled"`` if absent, as runs stored before it
+existed trained, separate paths or shared hyper-cells after ``info["shared"]``), trains it
 bi-level (:func:`archgraph.oneshot.train_bilevel`: weights on the run's training split,
 architecture weights on its validation split, FaDE §3's Adam settings) for ``trial.budget``
 epochs under the max-norm schedule (:class:`archgraph.oneshot.MaxNorm`, cell-dependent after
@@ -123,7 +124,8 @@ def load_hyper(path: str | Path) -> HyperSummary:
 
 def _build(space, pool, info, input_shape, num_classes, space_params) -> HyperArchitecture:
     return build_hyper(space, pool, input_shape=input_shape, num_classes=num_classes,
-                       relaxation=Gumbel(tau=info["tau"], hard=True), shared=info["shared"], **space_params)
+                       relaxation=Gumbel(tau=info["tau"], hard=True, estimator=info.get("estimator", "sampled")),
+                       shared=info["shared"], **space_params)
 
 
 def _previous(space, info, input_shape, num_classes, space_params, run_dir) -> HyperArchitecture:

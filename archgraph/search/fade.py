@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..generate import BucketGenerator
+from ..relax import Gumbel
 from ..spaces import Space
 from ..trial import HYPER, Result, Trial
 from .feature_search import cell_feature_space, trial_seed
@@ -80,11 +81,14 @@ class FadeSearch:
         Cell-dependent max-norm schedule (shallower rows regularised earlier, §2.2, Fig. 2a).
     tau:
         Gumbel-softmax temperature (§3: 10, hard).
+    estimator:
+        Which cells an α step runs: ``"all"`` of each row (straight-through, the default) or
+        the ``"sampled"`` path alone (GDAS); see :mod:`archgraph.hyper`.
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, hyper_epochs: int = 5, gamma: float = 0.25,
                  step: float = 1.0, draws: int = 1, shared: bool = True, warm_start: bool = True,
-                 cell_dependent: bool = False, tau: float = 10.0):
+                 cell_dependent: bool = False, tau: float = 10.0, estimator: str = "all"):
         if hyper_epochs < 1 or draws < 0 or not gamma > 0 or not step > 0:
             raise ValueError(f"need hyper_epochs >= 1, draws >= 0, gamma > 0 and step > 0; got hyper_epochs="
                              f"{hyper_epochs}, draws={draws}, gamma={gamma}, step={step}")
@@ -95,7 +99,10 @@ class FadeSearch:
         self.gamma = float(gamma)
         self.step = float(step)
         self.draws = draws
-        self.hyper = {"shared": bool(shared), "cell_dependent": bool(cell_dependent), "tau": float(tau)}
+        if estimator not in Gumbel.ESTIMATORS:
+            raise ValueError(f"estimator is 'all' or 'sampled', got {estimator!r}")
+        self.hyper = {"shared": bool(shared), "cell_dependent": bool(cell_dependent), "tau": float(tau),
+                      "estimator": estimator}
         self.warm_start = warm_start
         features = cell_feature_space(space)
         self.generator = BucketGenerator(features)
