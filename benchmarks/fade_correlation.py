@@ -6,7 +6,8 @@ Per seed:
 2. train one hyper-architecture of d = 4 rows × w = 5 DAGs (the same five hand-picked DAGs
    in every row, below), bi-level: weights on the weight split, architecture weights on the
    architecture split, hard Gumbel-softmax at temperature 10, Adam, max-norm schedule
-   (FaDE §2.2–§3);
+   (FaDE §2.2–§3); ``--estimator all`` (default): α steps run every cell of each row
+   (straight-through), ``sampled``: the sampled path alone (GDAS), see archgraph.hyper;
 3. rank its w^d = 625 architectures by FaDE-rank ψ = ∏_i α_{i,k_i} (§2.3) and train
    ``--archs`` (16 in the paper) of them from scratch on the weight split ``--repeats`` times
    (different seeds): with ``--pick spaced`` (default) evenly spaced over the rank order, from
@@ -42,7 +43,8 @@ outputs of five unrelated cells. Hence 150 hyper epochs by default; with the pap
 the row weights are mostly their random initialisation and the correlation is noise.
 
     python benchmarks/fade_correlation.py [--seeds 0 1] [--hyper-epochs 150] [--epochs 30] [--repeats 1]
-        [--archs 16] [--pick spaced|random] [--modes separate shared] [--batch 32] [--threads 1]
+        [--archs 16] [--pick spaced|random] [--modes separate shared] [--estimator all|sampled] [--batch 32]
+        [--threads 1]
         [--out fade_correlation.png]
 """
 
@@ -89,7 +91,7 @@ def run_seed(seed: int, shared: bool, args: argparse.Namespace) -> tuple[np.ndar
     test, arch_split, weight_split = fade_split(ConcatDataset([task.train, task.test]), seed=seed)
     torch.manual_seed(seed)
     hyper = build_hyper("fade", [POOL] * 4, input_shape=task.input_shape, num_classes=task.num_classes,
-                        relaxation=Gumbel(tau=10.0, hard=True), shared=shared, **PARAMS)
+                        relaxation=Gumbel(tau=10.0, hard=True, estimator=args.estimator), shared=shared, **PARAMS)
     fit = train_bilevel(hyper, weight_split, arch_split, epochs=args.hyper_epochs, batch_size=args.batch, seed=seed,
                   arch_lr=args.arch_lr, regularizer=MaxNorm(args.hyper_epochs, cell_dependent=args.cell_dependent),
                   progress=False)
@@ -142,6 +144,8 @@ def main() -> None:
                         help="architectures evenly spaced over the rank order, or drawn at random")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--modes", nargs="+", default=["separate", "shared"], choices=["separate", "shared"])
+    parser.add_argument("--estimator", choices=["all", "sampled"], default="all",
+                        help="cells an α step runs: every cell of each row, or the sampled path alone (GDAS)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--arch-lr", type=float, default=1e-3, help="Adam's constant learning rate for α")
     parser.add_argument("--cell-dependent", action="store_true", help="cell-dependent max-norm schedule")
@@ -154,8 +158,8 @@ def main() -> None:
     start = time.perf_counter()
     for ax, shared in zip(axes[0], modes):
         name = "shared hyper-cells" if shared else "separate paths"
-        print(f"\n{name}: 4 × 5 hyper-architecture, {args.hyper_epochs} epochs; {args.archs} architectures × "
-              f"{args.epochs} epochs")
+        print(f"\n{name}: 4 × 5 hyper-architecture, {args.hyper_epochs} epochs, estimator {args.estimator}; "
+              f"{args.archs} architectures × {args.epochs} epochs")
         print(f"{'seed':>4} {'spearman':>9} {'kendall':>8} {'acc min':>8} {'acc max':>8} {'hyper acc':>9} "
               f"{'ceiling':>8} {'of mean':>8} {'seconds':>8}")
         rhos, taus = [], []

@@ -4,14 +4,17 @@ A d×w hyper-architecture (FaDE §2.2) relaxed by hard Gumbel-softmax (temperatu
 one sampled path per step, so its step should cost about one architecture's. Here d = 4 rows
 of w = 5 connected DAGs with 2–5 vertices (drawn with a seeded numpy Generator), FaDE's scale
 (§3): CIFAR-10-shaped random data 3×32×32, batch 128, 5×5 kernels, the fade space's channels
-4, 8, 16, 32 (32 in the deepest cell). A step is forward, cross-entropy, backward, Adam
-(weights and α for the hyper-architecture). Each hyper step is followed by a step of the
-standalone compiled network (``build_fade``, via ``extract``) of the path that step sampled;
+4, 8, 16, 32 (32 in the deepest cell). A step is forward, cross-entropy, gradients, Adam, as
+:func:`archgraph.oneshot.train_bilevel` takes them: the hyper-architecture's weight step with
+α frozen (one sampled path runs), its α step on α alone (with the default straight-through
+estimator every cell of each row runs, see archgraph.hyper). Each hyper weight step is followed
+by a step of the standalone compiled network (``build_fade``, via ``extract``) of the path that
+step sampled, then by a hyper α step;
 standalone networks are built when their path is first sampled and get one untimed step
 then (the hyper step goes first: its path is known once it ran). Printed: median step time
 of each, the median of the per-pair ratios (the ratio: like with like, robust to a machine
 whose speed drifts) and the ratio of the medians, for separate paths and the weight-shared
-hyper-cell. Goal: ratio ≤ 1.3.
+hyper-cell, for the weight step (goal: ratio ≤ 1.3) and the α step.
 
     python benchmarks/hyper_step.py [--steps 20] [--threads 2] [--device cpu] [--batch 128]
 """
@@ -30,6 +33,8 @@ from torch import nn
 from archgraph import ArchGraph, spaces
 from archgraph.generate import enumerate_dags
 from archgraph.hyper import HyperArchitecture, build_hyper
+from archgraph.oneshot.steps import requiring_grad
+from archgraph.relax import arch_parameters
 
 SHAPE = (3, 32, 32)
 D, W = 4, 5
@@ -51,11 +56,13 @@ def draw_pool(rng: np.random.Generator) -> list[list[ArchGraph]]:
 
 
 class Stepper:
-    """One training step of a model with its own Adam: time in seconds, peak memory in bytes."""
+    """One training step of ``params`` (default: every parameter of ``model``) with their own
+    Adam: time in seconds, peak memory in bytes."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, params: list[nn.Parameter] | None = None):
         self.model, self.x, self.y = model, x, y
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+        self.params = list(model.parameters()) if params is None else params
+        self.optimiser = torch.optim.Adam(self.params, lr=1e-3)
 
     def __call__(self) -> tuple[float, int]:
         device = self.x.device
@@ -64,8 +71,9 @@ class Stepper:
             torch.cuda.reset_peak_memory_stats(device)
             base = torch.cuda.memory_allocated(device)
         start = time.perf_counter()
-        self.optimiser.zero_grad(set_to_none=True)
-        F.cross_entropy(self.model(self.x), self.y).backward()
+        grads = torch.autograd.grad(F.cross_entropy(self.model(self.x), self.y), self.params, allow_unused=True)
+        for p, g in zip(self.params, grads):
+            p.grad = g
         self.optimiser.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -88,30 +96,36 @@ def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: 
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(batch, *SHAPE, generator=gen).to(device)
     y = torch.randint(0, 10, (batch,), generator=gen).to(device)
-    hyper_step, sampled = Stepper(hyper, x, y), record_paths(hyper)
+    alphas = arch_parameters(hyper)
+    weight_step = Stepper(hyper, x, y, [p for p in hyper.parameters() if all(p is not a for a in alphas)])
+    alpha_step, sampled = Stepper(hyper, x, y, alphas), record_paths(hyper)
     singles: dict[tuple[int, ...], Stepper] = {}
-    times: dict[str, list[float]] = {"hyper": [], "single": []}
-    memory: dict[str, list[int]] = {"hyper": [], "single": []}
+    times: dict[str, list[float]] = {"hyper": [], "alpha": [], "single": []}
+    memory: dict[str, list[int]] = {"hyper": [], "alpha": [], "single": []}
     for i in range(warmup + steps):
-        t_hyper, m_hyper = hyper_step()
+        with requiring_grad(alphas, False):
+            t_hyper, m_hyper = weight_step()
         path = tuple(sampled)
         if path not in singles:
             singles[path] = Stepper(hyper.extract(path), x, y)
             singles[path]()  # untimed first step: the hyper-architecture's paths are warm too
         t_single, m_single = singles[path]()
+        t_alpha, m_alpha = alpha_step()
         if i >= warmup:
-            times["hyper"].append(t_hyper), times["single"].append(t_single)
-            memory["hyper"].append(m_hyper), memory["single"].append(m_single)
-    h, s = statistics.median(times["hyper"]), statistics.median(times["single"])
-    paired = statistics.median(a / b for a, b in zip(times["hyper"], times["single"]))
+            for key, t, m in (("hyper", t_hyper, m_hyper), ("alpha", t_alpha, m_alpha), ("single", t_single, m_single)):
+                times[key].append(t), memory[key].append(m)
+    h, a, s = (statistics.median(times[key]) for key in ("hyper", "alpha", "single"))
+    paired = statistics.median(t / u for t, u in zip(times["hyper"], times["single"]))
+    alpha_paired = statistics.median(t / u for t, u in zip(times["alpha"], times["single"]))
     n_path = statistics.mean(sum(p.numel() for p in st.model.parameters()) for st in singles.values())
     print(f"{'shared hyper-cell' if shared else 'separate paths'}: {sum(p.numel() for p in hyper.parameters()):,} "
           f"parameters (a path: {n_path:,.0f} on average), {len(singles)} distinct paths sampled\n"
-          f"  median step: hyper {1e3 * h:8.2f} ms   single {1e3 * s:8.2f} ms   "
-          f"ratio {paired:.3f} (ratio of the medians {h / s:.3f})")
+          f"  median step: hyper weights {1e3 * h:8.2f} ms   single {1e3 * s:8.2f} ms   "
+          f"ratio {paired:.3f} (ratio of the medians {h / s:.3f})\n"
+          f"               hyper α       {1e3 * a:8.2f} ms   ratio to single {alpha_paired:.3f}")
     if device.type == "cuda":
-        print(f"  peak step memory above the resident parameters: hyper {max(memory['hyper']) / 2**20:.1f} MiB   "
-              f"single {max(memory['single']) / 2**20:.1f} MiB")
+        print(f"  peak step memory above the resident parameters: hyper weights {max(memory['hyper']) / 2**20:.1f} "
+              f"MiB   hyper α {max(memory['alpha']) / 2**20:.1f} MiB   single {max(memory['single']) / 2**20:.1f} MiB")
     return paired
 
 
@@ -134,7 +148,7 @@ def main() -> None:
           f"channels {list(spaces.load('fade').params['channels'])}, kernel 5\n")
     ratios = [measure(pool, shared=shared, steps=args.steps, warmup=args.warmup, batch=args.batch, device=device)
               for shared in (False, True)]
-    print(f"\nratios hyper / single: separate {ratios[0]:.3f}, shared {ratios[1]:.3f} (goal ≤ 1.3)")
+    print(f"\nweight-step ratios hyper / single: separate {ratios[0]:.3f}, shared {ratios[1]:.3f} (goal ≤ 1.3)")
 
 
 if __name__ == "__main__":
