@@ -10,8 +10,9 @@ one-hot weights give each α the first-order change of the loss had its cell bee
 (``Gumbel(estimator="all")``, see :mod:`archgraph.relax`). The GDAS trick of running the
 sampled cells alone in α steps too (``estimator="sampled"``) gives every unchosen α the same
 gradient: on digits its FaDE-ranks came out anti-correlated with trained accuracy
-(benchmarks/fade_correlation.py). The rows are chained as in :class:`~archgraph.embody.FadeNetwork` (max pooling between rows,
-global average pooling, one linear classifier shared by all paths).
+(benchmarks/fade_correlation.py). The rows are chained as in
+:class:`~archgraph.embody.FadeNetwork` (max pooling between rows, global average pooling, one
+linear classifier shared by all paths).
 
 Two implementations (``shared``):
 

@@ -44,14 +44,14 @@ the row weights are mostly their random initialisation and the correlation is no
 
 Measured on the 2-core CPU (``--seeds 0 1 --repeats 2 --modes separate``, the two seeds side
 by side, 23 minutes each): Spearman 0.07 and 0.42, seed-to-seed ceilings 0.69 and 0.47 — short
-of the paper's 0.8 and of 0.6. Under max-norm every row ends on one cell with p ≈ 0.96, so ψ mostly counts the rows in
-which a path leaves the winners, and which cell wins a row varies with the seed. With 16
-architectures, a Spearman has a standard deviation of about 0.26 when there is no correlation.
+of the paper's 0.8 and of 0.6. Under max-norm every row ends on one cell with p ≈ 0.96, so ψ
+mostly counts the rows in which a path leaves the winners, and which cell wins a row varies
+with the seed. With 16 architectures, a Spearman has a standard deviation of about 0.26 when
+there is no correlation.
 
     python benchmarks/fade_correlation.py [--seeds 0 1] [--hyper-epochs 150] [--epochs 30] [--repeats 1]
         [--archs 16] [--pick spaced|random] [--modes separate shared] [--estimator all|sampled] [--batch 32]
-        [--threads 1]
-        [--out fade_correlation.png]
+        [--threads 1] [--out fade_correlation.png]
 """
 
 from __future__ import annotations

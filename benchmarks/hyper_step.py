@@ -34,7 +34,7 @@ from archgraph import ArchGraph, spaces
 from archgraph.generate import enumerate_dags
 from archgraph.hyper import HyperArchitecture, build_hyper
 from archgraph.oneshot.steps import requiring_grad
-from archgraph.relax import arch_parameters
+from archgraph.relax import arch_parameters, weight_parameters
 
 SHAPE = (3, 32, 32)
 D, W = 4, 5
@@ -97,7 +97,7 @@ def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: 
     x = torch.randn(batch, *SHAPE, generator=gen).to(device)
     y = torch.randint(0, 10, (batch,), generator=gen).to(device)
     alphas = arch_parameters(hyper)
-    weight_step = Stepper(hyper, x, y, [p for p in hyper.parameters() if all(p is not a for a in alphas)])
+    weight_step = Stepper(hyper, x, y, weight_parameters(hyper))
     alpha_step, sampled = Stepper(hyper, x, y, alphas), record_paths(hyper)
     singles: dict[tuple[int, ...], Stepper] = {}
     times: dict[str, list[float]] = {"hyper": [], "alpha": [], "single": []}

@@ -99,8 +99,7 @@ class FadeSearch:
         self.gamma = float(gamma)
         self.step = float(step)
         self.draws = draws
-        if estimator not in Gumbel.ESTIMATORS:
-            raise ValueError(f"estimator is 'all' or 'sampled', got {estimator!r}")
+        Gumbel(tau, hard=True, estimator=estimator)  # refuses a bad tau or estimator now, not in the first hyper trial
         self.hyper = {"shared": bool(shared), "cell_dependent": bool(cell_dependent), "tau": float(tau),
                       "estimator": estimator}
         self.warm_start = warm_start
