@@ -42,21 +42,22 @@ separate cell is trained on a fifth of the steps, and the next row must learn to
 outputs of five unrelated cells. Hence 150 hyper epochs by default; with the paper's few epochs
 the row weights are mostly their random initialisation and the correlation is noise.
 
-Measured on the 2-core CPU (``--seeds 0 1 2 --repeats 2 --modes separate``, two seeds side
-by side, 23 minutes each): Spearman 0.07, 0.42 and −0.04, seed-to-seed ceilings 0.69, 0.47 and
+Measured on the 2-core CPU (``--seeds 0 1 2 --repeats 2 --modes separate``, two seeds side by
+side, 23 minutes each): Spearman 0.07, 0.42 and −0.04, seed-to-seed ceilings 0.69, 0.47 and
 0.69 — short of the paper's 0.8 and of 0.6. While r > 0 the max-norm term holds each row's α
 equal (to 5e-4 from epoch 30 of 150 on, seed 2); the row winners are the leaders of epoch 74,
 where r crosses 0 and the hyper-architecture's training accuracy is 0.24 (the loss's gradient
 in α, 0.002 per batch on average, outweighs max-norm's, 0.064·|r|, only while |r| < 0.03, about
-two epochs), and r < 0 then drives every row to one cell with p ≈ 0.96. So ψ mostly counts the rows in which a path leaves the
-winners, and which cell wins a row varies with the seed. With 16 architectures, a Spearman has
-a standard deviation of about 0.26 when there is no correlation. Variants measured on hyper
-seeds 0 and 2 against the mean of 4 trainings of 16 random paths (0.44 and 0.09 with the
-defaults) stay within that spread: α learning rate 3e-3 (0.20, −0.06); max-norm on the softmax
-at the Gumbel temperature (0.15, −0.23); 50 weight-only warm-up epochs (0.05, 0.38); 150
-weight-only epochs before the 150-epoch schedule (0.29, 0.20); batch 128 as in FaDE §3 (−0.20,
-0.38). Training the paths with a cosine learning rate does not steady them: two such trainings
-rank the 16 paths at Spearman 0.36 (0.52 for two at the constant rate, averaged over pairs).
+two epochs), and r < 0 then drives every row to one cell with p ≈ 0.96. So ψ mostly counts the
+rows in which a path leaves the winners, and which cell wins a row varies with the seed. With
+16 architectures, a Spearman has a standard deviation of about 0.26 when there is no
+correlation. Variants measured on hyper seeds 0 and 2 against the mean of 4 trainings of 16
+random paths (0.44 and 0.09 with the defaults) stay within that spread: α learning rate 3e-3
+(0.20, −0.06); max-norm on the softmax at the Gumbel temperature (0.15, −0.23); 50 weight-only
+warm-up epochs (0.05, 0.38); 150 weight-only epochs before the 150-epoch schedule (0.29, 0.20);
+batch 128 as in FaDE §3 (−0.20, 0.38). Training the paths with a cosine learning rate does not
+steady them: two such trainings rank the 16 paths at Spearman 0.36 (0.52 for two at the
+constant rate, averaged over pairs).
 
     python benchmarks/fade_correlation.py [--seeds 0 1] [--hyper-epochs 150] [--epochs 30] [--repeats 1]
         [--archs 16] [--pick spaced|random] [--modes separate shared] [--estimator all|sampled] [--batch 32]

@@ -115,8 +115,8 @@ def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: 
             for key, t, m in (("hyper", t_hyper, m_hyper), ("alpha", t_alpha, m_alpha), ("single", t_single, m_single)):
                 times[key].append(t), memory[key].append(m)
     h, a, s = (statistics.median(times[key]) for key in ("hyper", "alpha", "single"))
-    paired = statistics.median(t / u for t, u in zip(times["hyper"], times["single"]))
-    alpha_paired = statistics.median(t / u for t, u in zip(times["alpha"], times["single"]))
+    paired, alpha_paired = (statistics.median(t / u for t, u in zip(times[key], times["single"]))
+                            for key in ("hyper", "alpha"))
     n_path = statistics.mean(sum(p.numel() for p in st.model.parameters()) for st in singles.values())
     print(f"{'shared hyper-cell' if shared else 'separate paths'}: {sum(p.numel() for p in hyper.parameters()):,} "
           f"parameters (a path: {n_path:,.0f} on average), {len(singles)} distinct paths sampled\n"
