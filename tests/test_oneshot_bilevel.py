@@ -555,3 +555,15 @@ def test_bad_settings_are_refused(digits):
     with pytest.raises(ShapeError, match=r"Cutout masks squares of images.*got shape \(128, 64\)"):
         model = nn.Sequential(Choice([nn.Linear(64, 10), Zero()]))
         train_bilevel(model, flat_weight, flat(arch), epochs=1, cutout=Cutout(), progress=False)
+
+
+def test_requiring_grad_sets_flags_within_and_restores_each_one_after_an_error():
+    a, b = nn.Parameter(torch.zeros(2)), nn.Parameter(torch.zeros(2), requires_grad=False)
+    with pytest.raises(RuntimeError, match="inside"):
+        with steps.requiring_grad([a, b], True):
+            assert a.requires_grad and b.requires_grad
+            raise RuntimeError("inside")
+    assert a.requires_grad and not b.requires_grad
+    with steps.requiring_grad([a, b], False):
+        assert not a.requires_grad and not b.requires_grad
+    assert a.requires_grad and not b.requires_grad
