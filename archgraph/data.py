@@ -21,6 +21,7 @@ TaskData('digits', train=1437, test=360, input_shape=(1, 8, 8), num_classes=10)
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import random
@@ -52,7 +53,7 @@ _CIFAR_HOWTO = (
     "download the CIFAR-10 python version (https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz), "
     "unpack it and pass root=<the folder holding cifar-10-batches-py>; archgraph never downloads"
 )
-_MNIST1D_FILE = "mnist1d.npz"
+_MNIST1D_DEFAULT_SAMPLES = 5000  # mnist1d's get_dataset_args(): 4000 train + 1000 test
 
 
 @dataclass(frozen=True, repr=False)
@@ -87,14 +88,14 @@ class TaskData:
         )
 
 
-def load(name: str, *, root: PathLike | None = None) -> TaskData:
+def load(name: str, *, root: PathLike | None = None, num_samples: int | None = None) -> TaskData:
     """Load a named task; nothing is downloaded.
 
     ========================  ===============  =====  ==========================================
     name                      input_shape      train  source
     ========================  ===============  =====  ==========================================
     ``digits``                ``(1, 8, 8)``    1437   scikit-learn ``load_digits``, pixels / 16
-    ``mnist1d``               ``(1, 40)``      4000   ``mnist1d`` default args, generated offline
+    ``mnist1d``               ``(1, 40)``      4000   ``mnist1d``'s generator, offline (``num_samples``)
     ``cifar10``               ``(3, 32, 32)``  50000  the CIFAR-10 python batch files in ``root``
     ``wine``                  ``(13,)``        142    scikit-learn ``load_wine``
     ``breast_cancer``         ``(30,)``        455    scikit-learn ``load_breast_cancer``
@@ -103,7 +104,8 @@ def load(name: str, *, root: PathLike | None = None) -> TaskData:
     The scikit-learn sets use a fixed stratified 80/20 train/test partition
     (``train_test_split(..., test_size=0.2, stratify=y, random_state=SPLIT_SEED)``);
     ``wine`` and ``breast_cancer`` are standardised with the train split's mean and std.
-    ``mnist1d`` keeps the package's own 4000/1000 split. ``cifar10`` is normalised per
+    ``mnist1d`` keeps the package's own 80/20 split of ``num_samples`` samples (default 5000, the
+    package's default arguments). ``cifar10`` is normalised per
     channel with the usual mean/std (as DARTS).
 
     Parameters
@@ -115,6 +117,10 @@ def load(name: str, *, root: PathLike | None = None) -> TaskData:
         ``data_batch_5``, ``test_batch``), directly or inside ``cifar-10-batches-py/``.
         For ``mnist1d``: the cache folder for the generated arrays, by default
         ``$ARCHGRAPH_DATA`` or else ``~/.cache/archgraph``. Ignored by the embedded sets.
+    num_samples:
+        For ``mnist1d``: how many samples the generator makes (train and test together, split
+        80/20; a multiple of 10, one tenth per class). Each set of generator arguments and
+        ``mnist1d`` version is cached in a file of its own. Other tasks refuse it.
 
     Raises
     ------
@@ -139,7 +145,11 @@ def load(name: str, *, root: PathLike | None = None) -> TaskData:
             f"unknown dataset {name!r}; known: {', '.join(DATASETS)}; "
             "wrap your own Dataset with archgraph.data.from_dataset(...)"
         )
-    return _LOADERS[key](root)
+    if num_samples is None:
+        return _LOADERS[key](root)
+    if key != "mnist1d":
+        raise ArchGraphError(f"num_samples sets the size of the generated mnist1d only; {name!r} has a fixed size")
+    return _mnist1d(root, num_samples)
 
 
 def from_dataset(
@@ -299,24 +309,51 @@ def _cache_dir(root: PathLike | None) -> Path:
     return folder
 
 
-def _mnist1d(root: PathLike | None) -> TaskData:
-    path = _cache_dir(root) / _MNIST1D_FILE
+def _mnist1d(root: PathLike | None, num_samples: int = _MNIST1D_DEFAULT_SAMPLES) -> TaskData:
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 10 or num_samples % 10:
+        raise ArchGraphError(f"mnist1d's num_samples must be a whole multiple of 10 (one tenth per class), "
+                             f"at least 10; got {num_samples!r}, e.g. {_MNIST1D_DEFAULT_SAMPLES}")
+    args = _mnist1d_args(num_samples)
+    path = _cache_dir(root) / _mnist1d_file(args)
     if not path.is_file():
-        _save_atomically(path, _generate_mnist1d())
+        _save_atomically(path, _generate_mnist1d(args))
     with np.load(path) as arrays:
         train = _tensors(arrays["x"][:, None], arrays["y"])
         test = _tensors(arrays["x_test"][:, None], arrays["y_test"])
     return TaskData(train, test, tuple(train.tensors[0].shape[1:]), 10, "mnist1d")
 
 
-def _generate_mnist1d() -> dict[str, np.ndarray]:
-    """MNIST-1D with the package's default arguments (about 9 s)."""
-    from mnist1d.data import get_dataset_args, make_dataset
+def _mnist1d_args(num_samples: int):
+    """The package's default generator arguments with ``num_samples`` set."""
+    from mnist1d.data import get_dataset_args
+
+    args = get_dataset_args()
+    args.num_samples = num_samples
+    return args
+
+
+def _mnist1d_file(args) -> str:
+    """The cache file of one set of generator arguments and package version: the arguments that
+    shape the data (not the download address) and the version, hashed.
+
+    >>> _mnist1d_file(_mnist1d_args(5000)).startswith("mnist1d-5000-")
+    True
+    """
+    from importlib.metadata import version
+
+    shaping = {k: v for k, v in sorted(vars(args).items()) if k != "url"}
+    digest = hashlib.sha256(repr((version("mnist1d"), shaping)).encode()).hexdigest()[:12]
+    return f"mnist1d-{args.num_samples}-{digest}.npz"
+
+
+def _generate_mnist1d(args) -> dict[str, np.ndarray]:
+    """MNIST-1D made by the package's generator from ``args`` (about 9 s for 5000 samples)."""
+    from mnist1d.data import make_dataset
 
     # make_dataset reseeds numpy's and Python's global RNGs; give the caller theirs back
     numpy_state, python_state = np.random.get_state(), random.getstate()
     try:
-        data = make_dataset(get_dataset_args())
+        data = make_dataset(args)
     finally:
         np.random.set_state(numpy_state)
         random.setstate(python_state)

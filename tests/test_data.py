@@ -66,7 +66,7 @@ def mnist1d_cache(tmp_path_factory):
 def test_mnist1d_is_generated_offline_and_cached(mnist1d_cache):
     folder, task, rng_untouched = mnist1d_cache
     assert (len(task.train), len(task.test), task.input_shape, task.num_classes) == (4000, 1000, (1, 40), 10)
-    assert [p.name for p in folder.iterdir()] == ["mnist1d.npz"]
+    assert [p.name[:13] for p in folder.iterdir()] == ["mnist1d-5000-"]
     assert rng_untouched, "make_dataset reseeds the global RNGs; load must restore them"
 
 
@@ -86,8 +86,9 @@ def _fake_mnist1d(calls):
     def make_dataset(args=None):
         calls.append(args)
         rng = np.random.default_rng(0)
-        x, x_test = rng.normal(size=(8, 40)), rng.normal(size=(2, 40))
-        return {"x": x, "y": np.arange(8) % 10, "x_test": x_test, "y_test": np.arange(2)}
+        n_train = int(args.num_samples * args.train_split)
+        x, x_test = rng.normal(size=(n_train, 40)), rng.normal(size=(args.num_samples - n_train, 40))
+        return {"x": x, "y": np.arange(n_train) % 10, "x_test": x_test, "y_test": np.arange(len(x_test)) % 10}
 
     return make_dataset
 
@@ -96,10 +97,46 @@ def test_mnist1d_cache_folder_comes_from_the_environment(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(mnist1d.data, "make_dataset", _fake_mnist1d(calls))
     monkeypatch.setenv("ARCHGRAPH_DATA", str(tmp_path / "cache"))
-    first, second = load("mnist1d"), load("mnist1d")
+    first, second = load("mnist1d", num_samples=10), load("mnist1d", num_samples=10)
     assert len(calls) == 1
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == ["mnist1d.npz"]
+    assert [p.name[:11] for p in (tmp_path / "cache").iterdir()] == ["mnist1d-10-"]
     assert first.train.tensors[0].shape == (8, 1, 40) and torch.equal(first.train.tensors[0], second.train.tensors[0])
+
+
+def test_mnist1d_size_is_the_generators_and_each_size_is_cached_apart(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(mnist1d.data, "make_dataset", _fake_mnist1d(calls))
+    small, large = load("mnist1d", root=tmp_path, num_samples=20), load("mnist1d", root=tmp_path, num_samples=50)
+    assert (len(small.train), len(small.test), len(large.train), len(large.test)) == (16, 4, 40, 10)
+    assert [args.num_samples for args in calls] == [20, 50]
+    assert all(vars(args)["seed"] == 42 for args in calls), "the package's other default arguments are kept"
+    assert len(list(tmp_path.iterdir())) == 2
+    load("mnist1d", root=tmp_path, num_samples=20)
+    assert len(calls) == 2, "the first size's file is reused"
+
+
+def test_mnist1d_cache_is_keyed_by_the_package_version(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    calls = []
+    monkeypatch.setattr(mnist1d.data, "make_dataset", _fake_mnist1d(calls))
+    load("mnist1d", root=tmp_path, num_samples=10)
+    real_version = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda name: "99.0" if name == "mnist1d" else real_version(name))
+    load("mnist1d", root=tmp_path, num_samples=10)
+    assert len(calls) == 2 and len(list(tmp_path.iterdir())) == 2
+
+
+@pytest.mark.parametrize("bad", [0, 15, -10, 2.5, "100", True])
+def test_mnist1d_refuses_a_size_that_is_not_a_multiple_of_ten(tmp_path, bad):
+    with pytest.raises(ArchGraphError, match="multiple of 10"):
+        load("mnist1d", root=tmp_path, num_samples=bad)
+
+
+def test_num_samples_is_for_mnist1d_only():
+    with pytest.raises(ArchGraphError, match="mnist1d only"):
+        load("digits", num_samples=100)
 
 
 def test_mnist1d_failed_write_leaves_no_file(tmp_path, monkeypatch):
@@ -111,7 +148,7 @@ def test_mnist1d_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "savez", savez_then_crash)
     with pytest.raises(OSError, match="disk full"):
-        load("mnist1d", root=tmp_path)
+        load("mnist1d", root=tmp_path, num_samples=10)
     assert list(tmp_path.iterdir()) == []
 
 
