@@ -13,10 +13,13 @@ Examples
 True
 >>> Result(trial_id=0, metrics={"val_accuracy": 0.9}).score
 0.9
+>>> Result.failure(1, "ValueError: boom").state
+<TrialState.FAILED: 'failed'>
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,13 +27,28 @@ from typing import Any
 
 from .graph import ArchGraph
 
-__all__ = ["Trial", "Result", "OBJECTIVE", "HYPER"]
+__all__ = ["Trial", "Result", "TrialState", "OBJECTIVE", "HYPER"]
 
 #: The metric strategies maximise unless told otherwise.
 OBJECTIVE = "val_accuracy"
 #: ``Trial.info["kind"]`` of a trial that trains a hyper-architecture over pools of cells
 #: (its ``arch`` is the pool matrix, row by row) instead of one architecture.
 HYPER = "hyper"
+
+
+class TrialState(enum.Enum):
+    """Where a trial stands (as Optuna's ``TrialState``); the store keeps each trial's.
+
+    ``RUNNING``: asked, no result yet (being trained, or interrupted: a resumed run trains
+    it again). ``COMPLETE``: trained to its budget. ``FAILED``: it raised, or its loss
+    became NaN or infinite; its result holds the error and traceback, no metrics. ``PRUNED``:
+    stopped early by the run's pruner; its result holds the epochs it reached.
+    """
+
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    PRUNED = "pruned"
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,12 @@ class Result:
         Path of the saved weights (relative to the run directory), or ``None``.
     seconds:
         Wall-clock seconds the evaluation took.
+    state:
+        :attr:`TrialState.COMPLETE`, :attr:`~TrialState.FAILED` or :attr:`~TrialState.PRUNED`
+        (a pruned trial's metrics are the validation metrics of the last epoch it trained).
+    error, traceback:
+        Of a failed trial: the one-line error (``"ValueError: ..."``) and the Python traceback
+        where it raised (``None`` when it returned a non-finite loss instead of raising).
     """
 
     trial_id: int
@@ -116,6 +140,22 @@ class Result:
     curve: tuple[Mapping[str, Any], ...] = ()
     checkpoint: str | None = None
     seconds: float = 0.0
+    state: TrialState = TrialState.COMPLETE
+    error: str | None = None
+    traceback: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "state", TrialState(self.state))
+        if self.state is TrialState.RUNNING:
+            raise ValueError(f"trial {self.trial_id}: a result is complete, failed or pruned, not running")
+        if (self.state is TrialState.FAILED) != (self.error is not None):
+            raise ValueError(f"trial {self.trial_id}: a failed result needs an error, and only a failed one has one "
+                             f"(got state {self.state.value} and error {self.error!r}); use Result.failure")
+
+    @classmethod
+    def failure(cls, trial_id: int, error: str, traceback: str | None = None, seconds: float = 0.0) -> Result:
+        """The result of a trial that failed with ``error`` (no metrics)."""
+        return cls(trial_id, {}, seconds=seconds, state=TrialState.FAILED, error=error, traceback=traceback)
 
     @property
     def score(self) -> float:
@@ -124,15 +164,20 @@ class Result:
 
     @property
     def scored(self) -> bool:
-        """Whether the result has the objective; a trial that trains no single architecture
-        (a FaDE hyper-architecture) reports other metrics and competes for no "best"."""
-        return OBJECTIVE in self.metrics
+        """Whether the trial completed with the objective and so competes for the run's "best";
+        a failed or pruned trial does not, nor one that trains no single architecture (a FaDE
+        hyper-architecture reports other metrics)."""
+        return self.state is TrialState.COMPLETE and OBJECTIVE in self.metrics
 
     def to_dict(self) -> dict[str, Any]:
         return {"trial_id": self.trial_id, "metrics": dict(self.metrics), "curve": [dict(r) for r in self.curve],
-                "checkpoint": self.checkpoint, "seconds": self.seconds}
+                "checkpoint": self.checkpoint, "seconds": self.seconds, "state": self.state.value,
+                "error": self.error, "traceback": self.traceback}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """The result ``to_dict`` gave; one stored before trial states (no ``state``) is complete."""
         return cls(trial_id=data["trial_id"], metrics=data["metrics"], curve=tuple(data.get("curve", ())),
-                   checkpoint=data.get("checkpoint"), seconds=data.get("seconds", 0.0))
+                   checkpoint=data.get("checkpoint"), seconds=data.get("seconds", 0.0),
+                   state=TrialState(data.get("state", TrialState.COMPLETE.value)), error=data.get("error"),
+                   traceback=data.get("traceback"))

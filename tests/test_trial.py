@@ -1,7 +1,7 @@
 import pytest
 
 from archgraph import ArchGraph
-from archgraph.trial import OBJECTIVE, Result, Trial
+from archgraph.trial import OBJECTIVE, Result, Trial, TrialState
 
 CELL = ArchGraph([(0, 1, "conv(3)")])
 
@@ -30,3 +30,32 @@ def test_result_score_is_the_objective_and_round_trips():
     result = Result(trial_id=2, metrics={OBJECTIVE: 0.75, "val_loss": 0.3}, curve=({"epoch": 0},), checkpoint="c.pt")
     assert OBJECTIVE == "val_accuracy" and result.score == 0.75
     assert Result.from_dict(result.to_dict()) == result
+
+
+def test_a_failed_result_keeps_its_error_and_traceback_and_competes_for_nothing():
+    failed = Result.failure(4, "ValueError: boom", "Traceback (most recent call last):\n  ...\nValueError: boom\n")
+    assert failed.state is TrialState.FAILED and failed.metrics == {} and not failed.scored
+    assert Result.from_dict(failed.to_dict()) == failed
+    with pytest.raises(KeyError):
+        failed.score
+
+
+def test_a_pruned_result_has_the_metrics_it_reached_but_is_not_scored():
+    pruned = Result(5, {OBJECTIVE: 0.25, "epochs": 1}, state="pruned")
+    assert pruned.state is TrialState.PRUNED and pruned.score == 0.25 and not pruned.scored
+    assert Result.from_dict(pruned.to_dict()) == pruned
+
+
+def test_results_stored_before_trial_states_read_as_complete():
+    stored = {"trial_id": 0, "metrics": {OBJECTIVE: 0.5}, "curve": [], "checkpoint": None, "seconds": 1.0}
+    assert Result.from_dict(stored) == Result(0, {OBJECTIVE: 0.5}, seconds=1.0)
+    assert Result.from_dict(stored).state is TrialState.COMPLETE
+
+
+def test_only_a_failed_result_has_an_error():
+    with pytest.raises(ValueError, match="a failed result needs an error.*Result.failure"):
+        Result(0, {}, state=TrialState.FAILED)
+    with pytest.raises(ValueError, match="only a failed one has one"):
+        Result(0, {OBJECTIVE: 0.5}, error="ValueError: boom")
+    with pytest.raises(ValueError, match="not running"):
+        Result(0, {}, state="running")
