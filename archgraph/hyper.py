@@ -47,7 +47,7 @@ from torch import nn
 
 from .embody._plan import PlannedCell
 from .embody.fade import (FadeCell, FadeNetwork, _cell_plan, _edge_module, _kaiming_init, _pooling, _spatial_dim,
-                          build_fade, chain_channels)
+                          build_fade, cell_shapes)
 from .errors import ShapeError, SpaceError
 from .graph import ArchGraph
 from .relax import Choice, Gumbel, Relaxation, as_relaxation
@@ -57,7 +57,7 @@ __all__ = ["HyperArchitecture", "HyperCell", "MaskedCell", "build_hyper"]
 
 Pool = tuple[tuple[ArchGraph, ...], ...]
 
-_FADE_DEFAULTS = {"channels": 16, "kernel_size": 5, "pool": "max"}  # build_fade's
+_FADE_DEFAULTS = {"channels": 16, "kernel_size": 5, "pool": "max", "weights_per_cell": None}  # build_fade's
 
 
 class HyperCell(PlannedCell):
@@ -76,8 +76,8 @@ class HyperCell(PlannedCell):
         if n < 1:
             raise ValueError(f"G_max needs at least one vertex, got max_vertices={max_vertices}")
         plan = [(u, v) for v in range(1, n + 2) for u in range(v) if (u, v) != (0, n + 1)]
-        super().__init__((_edge_module(None, u, in_channels, out_channels, kernel_size=kernel_size, dim=dim)
-                          for u, _ in plan), plan, activate=True)
+        super().__init__((_edge_module(None, in_channels if u == 0 else out_channels, out_channels,
+                                       kernel_size=kernel_size, dim=dim) for u, _ in plan), plan, activate=True)
         self.max_vertices = n
         self.edges = tuple(plan)  # the G_max edges (u, v), in the order of edge_ops
         self._index = {e: j for j, e in enumerate(plan)}
@@ -151,7 +151,9 @@ class HyperArchitecture(nn.Module):
         The vertex count n_max of the hyper-cells' G_max (``shared=True``); default the largest
         graph of each row. :func:`build_hyper` passes the space's bound instead.
     **params:
-        ``channels``, ``kernel_size``, ``pool`` of :func:`~archgraph.embody.build_fade`.
+        ``channels``, ``kernel_size``, ``pool``, ``weights_per_cell`` of
+        :func:`~archgraph.embody.build_fade`. ``weights_per_cell`` gives every DAG of a row the
+        same number of weights (FaDE §3.1) by choosing its width; separate paths only.
     """
 
     def __init__(self, pool: Sequence[Sequence[ArchGraph]], /, *, input_shape: Sequence[int], num_classes: int,
@@ -168,22 +170,27 @@ class HyperArchitecture(nn.Module):
         dim = _spatial_dim(self.input_shape)
         relaxation = Gumbel(tau=10.0, hard=True, estimator="all") if relaxation is None else as_relaxation(relaxation)
 
-        kernel_size, widths = self.params["kernel_size"], chain_channels(self.params["channels"], len(self.pool))
+        kernel_size, sizes = self.params["kernel_size"], self.params["weights_per_cell"]
+        if self.shared and sizes is not None:
+            raise SpaceError("weights_per_cell (equal-size cells) needs separate paths (shared=False): the masks "
+                             "of one weight-shared hyper-cell all have G_max's channels, so their sizes cannot be "
+                             "evened out by choosing each DAG's width")
+        shapes = cell_shapes(self.input_shape[0], self.params["channels"], sizes, len(self.pool))
         self.hyper_cells = nn.ModuleList()  # shared=True: the G_max of each row
         rows = []
-        for row, c_in, c_out in zip(self.pool, [self.input_shape[0], *widths], widths):
+        for row, (c_in, c_out, size) in zip(self.pool, shapes):
             if self.shared:
                 n_max = max_vertices if max_vertices is not None else max(g.num_nodes for g in row)
                 self.hyper_cells.append(HyperCell(n_max, c_in, c_out, kernel_size=kernel_size, dim=dim))
                 candidates = [MaskedCell(self.hyper_cells[-1], g) for g in row]
             else:
-                candidates = [FadeCell(g, c_in, c_out, kernel_size=kernel_size, dim=dim) for g in row]
+                candidates = [FadeCell.of_size(g, c_in, c_out, size, kernel_size=kernel_size, dim=dim) for g in row]
             rows.append(Choice(candidates, relaxation, init_std=init_std, generator=generator))
         self.rows = nn.ModuleList(rows)
         pooling = self.params["pool"]
         self.downsample = _pooling(pooling, dim) if pooling is not None else None
         self.global_pool = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dim - 1](1)
-        self.classifier = nn.Linear(widths[-1], self.num_classes)
+        self.classifier = nn.Linear(shapes[-1][1], self.num_classes)
         _kaiming_init(self)
 
     @property
@@ -291,9 +298,7 @@ def build_hyper(space: Space | str, pool: Sequence[Sequence[ArchGraph]], /, *, i
             space.validate(column)
         except SpaceError as e:
             raise SpaceError(f"pool column {k}: {e}") from None
-    if unknown := set(space_params) - set(space.params):
-        raise SpaceError(f"space {space.name!r} has no parameter(s) {sorted(unknown)}; "
-                         f"its parameters: {', '.join(space.params) or 'none'}")
+    space.check_params(space_params)
     return HyperArchitecture(rows, input_shape=input_shape, num_classes=num_classes, relaxation=relaxation,
                              shared=shared, init_std=init_std, generator=generator,
                              max_vertices=space.max_vertices, **{**space.params, **space_params})

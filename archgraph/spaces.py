@@ -30,12 +30,13 @@ Examples
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -159,15 +160,35 @@ class Space:
         """Compile an architecture of this space into a module; ``params`` override the
         space's defaults (unknown names raise)."""
         cells = self.validate(arch)
-        unknown = set(params) - set(self.params)
-        if unknown:
-            raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "
-                             f"its parameters: {', '.join(self.params) or 'none'}")
+        self.check_params(params)
+        return self.builder()(cells[0] if len(cells) == 1 else cells, input_shape=tuple(input_shape),
+                              num_classes=num_classes, **{**self.params, **params})
+
+    def builder(self) -> Callable[..., nn.Module]:
+        """The embodiment's ``build(cells, *, input_shape, num_classes, **params)`` in
+        :mod:`archgraph.embody`."""
         from . import embody
 
-        build = getattr(embody, _EMBODIMENTS[self.embodiment])
-        return build(cells[0] if len(cells) == 1 else cells, input_shape=tuple(input_shape),
-                     num_classes=num_classes, **{**self.params, **params})
+        return getattr(embody, _EMBODIMENTS[self.embodiment])
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Raise a SpaceError naming the parameters in ``params`` that this space does not take:
+        its parameters are those its file sets and the keyword options of its embodiment's
+        builder (e.g. ``weights_per_cell`` of :func:`~archgraph.embody.build_fade`).
+
+        >>> load("fade").check_params({"weights_per_cell": 20000})
+        >>> load("fade").check_params({"chanels": 4})
+        Traceback (most recent call last):
+        ...
+        archgraph.errors.SpaceError: space 'fade' has no parameter(s) ['chanels']; its parameters: channels, \
+kernel_size, pool, weights_per_cell
+        """
+        options = [name for name, p in inspect.signature(self.builder()).parameters.items()
+                   if p.kind is p.KEYWORD_ONLY and name not in ("input_shape", "num_classes")]
+        known = [*self.params, *(name for name in options if name not in self.params)]
+        if unknown := set(params) - set(known):
+            raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "
+                             f"its parameters: {', '.join(known) or 'none'}")
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Space:

@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from archgraph import ArchGraph, ShapeError, spaces
+from archgraph import ArchGraph, ShapeError, SpaceError, spaces
 from archgraph.embody import FadeCell, build_fade, chain_channels
+from archgraph.embody.fade import cell_weights, equal_size_width
+from archgraph.generate import enumerate_dags
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,3 +120,64 @@ def test_chain_channels():
     assert chain_channels([3, 5], 2) == [3, 5]
     with pytest.raises(ValueError, match="one count per cell"):
         chain_channels([3, 5], 3)
+
+
+# --- equal-size cells (FaDE §3.1) ---------------------------------------------------------
+
+@pytest.mark.parametrize("graph, dim", [
+    (ArchGraph([], num_nodes=1), 2),
+    (ArchGraph([(0, 2), (1, 2), (2, 3), (2, 4)]), 2),
+    (ArchGraph([(0, 1, "sep_conv_3x3"), (1, 2), (0, 2, "skip_connect")]), 2),
+    (ArchGraph([(i, j) for j in range(5) for i in range(j)]), 1),
+])
+@pytest.mark.parametrize("width", [1, 7, 30])
+def test_cell_weights_counts_the_built_cell(graph, dim, width):
+    cell = FadeCell(graph, 3, 8, width=width, kernel_size=5, dim=dim)
+    assert cell_weights(graph, 3, 8, width, kernel_size=5, dim=dim) == sum(p.numel() for p in cell.parameters())
+
+
+def test_a_wide_cell_keeps_its_channels_at_the_boundary_and_its_width_inside():
+    g = ArchGraph([(0, 1), (1, 2)])
+    cell = FadeCell(g, 3, 8, width=20, kernel_size=3)
+    assert [(m.in_channels, m.out_channels) for m in cell.edge_ops] == [(3, 20), (20, 20), (20, 20), (20, 8)]
+    assert cell(torch.randn(2, 3, 6, 6)).shape == (2, 8, 6, 6)
+    default = FadeCell(g, 3, 8, kernel_size=3)
+    assert default.width == 8 and all(m.out_channels == 8 for m in default.edge_ops)
+
+
+def test_every_dag_up_to_six_vertices_fits_the_papers_cell_size():
+    """FaDE §3.1: ≈ 0.25 M weights per cell, 5×5 kernels; every DAG's width within ±5 %."""
+    target = 250_000
+    for n in range(1, 7):
+        for g in enumerate_dags(n):
+            width = equal_size_width(g, 16, 32, target, kernel_size=5)
+            count = cell_weights(g, 16, 32, width, kernel_size=5)
+            assert abs(count - target) <= 0.05 * target, (g, width, count)
+            # the closest whole width: one channel more or less is no closer
+            assert all(abs(count - target) <= abs(cell_weights(g, 16, 32, w, kernel_size=5) - target)
+                       for w in (width - 1, width + 1) if w >= 1)
+
+
+def test_equal_size_network_has_equal_cells_and_a_clear_error_where_a_size_cannot_be_met():
+    cells = [ArchGraph([], num_nodes=1), ArchGraph([(i, j) for j in range(5) for i in range(j)]),
+             ArchGraph([(0, 1), (1, 2)]), ArchGraph([(0, 1)])]
+    net = build_fade(cells, input_shape=(1, 40), num_classes=10, channels=[4, 8, 16, 32], kernel_size=3,
+                     weights_per_cell=[12000, 12000, 16000, 16000])
+    counts = [sum(p.numel() for p in c.parameters()) for c in net.cells if isinstance(c, FadeCell)]
+    assert all(abs(c - t) <= 0.05 * t for c, t in zip(counts, [12000, 12000, 16000, 16000])), counts
+    assert net(torch.randn(2, 1, 40)).shape == (2, 10)
+    with pytest.raises(SpaceError, match="choose a larger weights_per_cell"):
+        build_fade(cells, input_shape=(1, 40), num_classes=10, channels=4, kernel_size=3, weights_per_cell=300)
+    with pytest.raises(SpaceError, match="one count per cell: expected 4, got 2"):
+        build_fade(cells, input_shape=(1, 40), num_classes=10, channels=4, weights_per_cell=[8000, 8000])
+    with pytest.raises(SpaceError, match="must be positive"):
+        build_fade(cells, input_shape=(1, 40), num_classes=10, channels=4, weights_per_cell=0)
+
+
+def test_the_space_takes_weights_per_cell_as_a_parameter():
+    cells = [ArchGraph([(0, 1)])] * 4
+    net = spaces.load("fade").compile(cells, input_shape=(1, 40), num_classes=10, kernel_size=3,
+                                      weights_per_cell=9000)
+    assert [c.width for c in net.cells if isinstance(c, FadeCell)] == [
+        equal_size_width(cells[0], c_in, c_out, 9000, kernel_size=3, dim=1)
+        for c_in, c_out in [(1, 4), (4, 8), (8, 16), (16, 32)]]

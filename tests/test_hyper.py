@@ -220,3 +220,28 @@ def test_relaxation_and_generator_are_the_callers():
     assert all(torch.equal(a, b) for a, b in zip(arch_parameters(h), arch_parameters(hyper(shared=True))))
     tau = Gumbel(tau=2.0, hard=True)
     assert hyper(shared=False, relaxation=tau).rows[3].relaxation is tau
+
+
+def test_equal_size_paths_extract_to_the_standalone_network():
+    """FaDE §3.1's equal-size cells: a path trained from scratch has the channels it had in the
+    hyper-architecture, so the extracted network is the compiled one, weight for weight."""
+    sizes = [12000, 12000, 16000, 16000]
+    h = hyper(shared=False, weights_per_cell=sizes)
+    path = (0, 2, 1, 0)
+    force(h, path)
+    net = h.extract(path)
+    torch.manual_seed(5)
+    standalone = spaces.load("fade").compile(h.architecture(path), input_shape=SHAPE, num_classes=5, channels=2,
+                                             kernel_size=3, weights_per_cell=sizes)
+    assert {k: v.shape for k, v in standalone.state_dict().items()} == {k: v.shape for k, v in net.state_dict().items()}
+    for row, size in zip(h.rows, sizes):
+        assert all(abs(sum(p.numel() for p in c.parameters()) - size) <= 0.05 * size for c in row.candidates)
+    assert len({c.width for c in h.rows[1].candidates}) == 3, "each DAG of a row gets a width of its own"
+    standalone.load_state_dict(net.state_dict())
+    x = torch.randn(3, *SHAPE)
+    torch.testing.assert_close(standalone(x), h(x))
+
+
+def test_equal_size_cells_need_separate_paths():
+    with pytest.raises(SpaceError, match="needs separate paths"):
+        hyper(shared=True, weights_per_cell=3000)

@@ -14,6 +14,13 @@ Neumeier, Stier & Granitzer, "Efficient NAS with FaDE on Hierarchical Spaces", �
   double and max pooling (2×2, stride 2) halves the feature map;
 * Kaiming initialisation (§3).
 
+Equal-size cells (§3.1: "once embedded, each DAG comes with the same number of weights"): a
+cell's *width* — the channels of its DAG's vertices — may differ from the channels it passes
+on. Edges leaving the input vertex map the cell's input channels to its width, the DAG's edges
+keep the width, and the edges into the output vertex map it to the cell's output channels, so
+cells of one row stay interchangeable. :func:`equal_size_width` picks the width that gives a DAG
+a chosen number of weights; ``weights_per_cell`` of :func:`build_fade` applies it to every cell.
+
 An edge of the DAG that carries an op spec uses that op instead of the default convolution.
 The network ends in global average pooling and a linear classifier. Feature maps may be 2-d
 images ``(C, H, W)`` or 1-d signals ``(C, L)`` such as MNIST-1D.
@@ -31,41 +38,59 @@ torch.Size([5, 10])
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .. import ops
-from ..errors import ShapeError
+from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell
 
-__all__ = ["FadeCell", "FadeNetwork", "build_fade", "chain_channels"]
+__all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_weights", "chain_channels", "equal_size_width"]
+
+#: How far (relative) an equal-size cell's weight count may lie from its target.
+EQUAL_SIZE_TOLERANCE = 0.05
 
 
 class FadeCell(PlannedCell):
     """One DAG cell, FaDE §2.4: input vertex → DAG → output vertex, an op on every edge.
 
     The forward pass walks a plan fixed at construction (see ``_plan.py``): edges sorted by
-    the topological position of their target.
+    the topological position of their target. ``width`` is the channel count of the DAG's
+    vertices (default ``out_channels``); see the module docstring.
     """
 
-    def __init__(self, graph: ArchGraph, in_channels: int, out_channels: int, *,
+    def __init__(self, graph: ArchGraph, in_channels: int, out_channels: int, *, width: int | None = None,
                  kernel_size: int = 5, dim: int = 2):
         plan = _cell_plan(graph)
+        width = out_channels if width is None else width
+        out = graph.num_nodes + 1
         super().__init__(
-            (_edge_module(op, src, in_channels, out_channels, kernel_size=kernel_size, dim=dim) for src, _, op in plan),
+            (_edge_module(op, *_edge_channels(src, dst, out, in_channels, width, out_channels),
+                          kernel_size=kernel_size, dim=dim) for src, dst, op in plan),
             [(src, dst) for src, dst, _ in plan],
             activate=True,
         )
         self.graph = graph
+        self.width = width
+
+    @classmethod
+    def of_size(cls, graph: ArchGraph, in_channels: int, out_channels: int, weights: int | None, *,
+                kernel_size: int = 5, dim: int = 2) -> FadeCell:
+        """The cell of ``graph`` whose width gives it ``weights`` weights (:func:`equal_size_width`);
+        with ``weights=None``, of width ``out_channels``."""
+        width = None if weights is None else equal_size_width(graph, in_channels, out_channels, weights,
+                                                               kernel_size=kernel_size, dim=dim)
+        return cls(graph, in_channels, out_channels, width=width, kernel_size=kernel_size, dim=dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.walk([x])[-1]
 
     def extra_repr(self) -> str:
-        return f"vertices={self.graph.num_nodes}, edges={len(self.edge_ops)}"
+        return f"vertices={self.graph.num_nodes}, edges={len(self.edge_ops)}, width={self.width}"
 
 
 class FadeNetwork(nn.Module):
@@ -73,21 +98,20 @@ class FadeNetwork(nn.Module):
     pooling and a linear classifier (FaDE §2.4, §3)."""
 
     def __init__(self, cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int,
-                 channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max"):
+                 channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max",
+                 weights_per_cell: int | Sequence[int] | None = None):
         super().__init__()
         cells = _as_cells(cells)
         dim = _spatial_dim(input_shape)
-        widths = chain_channels(channels, len(cells))
         layers: list[nn.Module] = []
-        c_in = int(input_shape[0])
-        for i, (cell, c_out) in enumerate(zip(cells, widths)):
+        for i, (cell, (c_in, c_out, size)) in enumerate(
+                zip(cells, cell_shapes(input_shape[0], channels, weights_per_cell, len(cells)))):
             if i > 0 and pool is not None:
                 layers.append(_pooling(pool, dim))
-            layers.append(FadeCell(cell, c_in, c_out, kernel_size=kernel_size, dim=dim))
-            c_in = c_out
+            layers.append(FadeCell.of_size(cell, c_in, c_out, size, kernel_size=kernel_size, dim=dim))
         self.cells = nn.Sequential(*layers)
         self.global_pool = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dim - 1](1)
-        self.classifier = nn.Linear(c_in, num_classes)
+        self.classifier = nn.Linear(c_out, num_classes)
         self.input_shape = tuple(int(s) for s in input_shape)
         _kaiming_init(self)
 
@@ -96,15 +120,84 @@ class FadeNetwork(nn.Module):
 
 
 def build_fade(cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int,
-               channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max") -> FadeNetwork:
+               channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max",
+               weights_per_cell: int | Sequence[int] | None = None) -> FadeNetwork:
     """Compile a chain of DAG cells into a :class:`FadeNetwork`.
 
     ``channels`` is the first cell's channel count, doubled for each following cell, or one
     count per cell. The FaDE paper used 5×5 kernels and 16 or 32 channels in the deepest
-    cell (§3).
+    cell (§3). ``weights_per_cell`` (one count, or one per cell) makes the cells equal-size
+    (§3.1): each cell's width is chosen by :func:`equal_size_width` so that it carries that
+    many weights, whatever its DAG; ``channels`` are then the channels passed between cells.
     """
-    return FadeNetwork(cells, input_shape=input_shape, num_classes=num_classes,
-                       channels=channels, kernel_size=kernel_size, pool=pool)
+    return FadeNetwork(cells, input_shape=input_shape, num_classes=num_classes, channels=channels,
+                       kernel_size=kernel_size, pool=pool, weights_per_cell=weights_per_cell)
+
+
+def cell_weights(graph: ArchGraph, in_channels: int, out_channels: int, width: int, *, kernel_size: int = 5,
+                 dim: int = 2) -> int:
+    """The number of weights (parameters) of ``FadeCell(graph, in_channels, out_channels,
+    width=width, ...)``, counted without building it.
+
+    >>> cell_weights(ArchGraph([], num_nodes=1), 1, 4, 10, kernel_size=3)   # 3×3 convolutions 1→10, 10→4
+    464
+    """
+    out = graph.num_nodes + 1
+    return sum(_edge_weights(op, *_edge_channels(src, dst, out, in_channels, width, out_channels), kernel_size, dim)
+               for src, dst, op in _cell_plan(graph))
+
+
+def equal_size_width(graph: ArchGraph, in_channels: int, out_channels: int, weights: int, *, kernel_size: int = 5,
+                     dim: int = 2, tolerance: float = EQUAL_SIZE_TOLERANCE) -> int:
+    """The width (channels of the DAG's vertices) at which ``graph``'s cell carries the number
+    of weights closest to ``weights`` (FaDE §3.1's equal-size cells); the smaller width on a tie.
+
+    Raises :class:`~archgraph.SpaceError` where even the closest width misses ``weights`` by more
+    than ``tolerance`` (relative): whole channels move a many-edged DAG's count in coarse steps
+    at small sizes, so the message names the width's count and asks for a larger size.
+
+    >>> chain, full = ArchGraph([(0, 1)]), ArchGraph([(0, 1), (0, 2), (1, 2)])
+    >>> [equal_size_width(g, 1, 8, 20000, kernel_size=3) for g in (chain, full)]
+    [43, 26]
+    >>> [cell_weights(g, 1, 8, w, kernel_size=3) for g, w in ((chain, 43), (full, 26))]
+    [20218, 20470]
+    """
+    if weights <= 0:
+        raise SpaceError(f"weights_per_cell must be positive, got {weights}")
+
+    def count(width: int) -> int:
+        return cell_weights(graph, in_channels, out_channels, width, kernel_size=kernel_size, dim=dim)
+
+    low, high = 1, 2
+    while count(high) < weights:  # the count grows with the width: bracket, then bisect
+        low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if count(middle) < weights else (low, middle)
+    width = min((low, high), key=lambda w: abs(count(w) - weights))
+    if abs(count(width) - weights) > tolerance * weights:
+        raise SpaceError(
+            f"no width gives {graph!r} {weights} weights within {tolerance:.0%}: width {width} gives "
+            f"{count(width)}, width {width + 1} gives {count(width + 1)}; choose a larger weights_per_cell "
+            "(whole channels move a many-edged cell's count in coarse steps at small sizes)")
+    return width
+
+
+def cell_shapes(in_channels: int, channels: int | Sequence[int], weights_per_cell: int | Sequence[int] | None,
+                num_cells: int) -> list[tuple[int, int, int | None]]:
+    """``(input channels, output channels, weight target or None)`` of each cell of a chain.
+
+    >>> cell_shapes(1, 4, 5000, 3)
+    [(1, 4, 5000), (4, 8, 5000), (8, 16, 5000)]
+    """
+    widths = chain_channels(channels, num_cells)
+    if weights_per_cell is None or isinstance(weights_per_cell, int):
+        sizes = [weights_per_cell] * num_cells
+    else:
+        sizes = [int(w) for w in weights_per_cell]
+        if len(sizes) != num_cells:
+            raise SpaceError(f"weights_per_cell lists one count per cell: expected {num_cells}, got {len(sizes)}")
+    return list(zip([int(in_channels), *widths[:-1]], widths, sizes))
 
 
 def chain_channels(channels: int | Sequence[int], num_cells: int) -> list[int]:
@@ -137,12 +230,25 @@ def _cell_plan(graph: ArchGraph) -> list[tuple[int, int, str | None]]:
     return sorted(edges, key=lambda e: (e[1], e[0]))
 
 
-def _edge_module(op: str | None, source: int, in_channels: int, out_channels: int, *,
-                 kernel_size: int, dim: int) -> nn.Module:
-    """The module on an edge leaving position ``source``: ``op``, else ``conv(kernel_size)``;
-    edges leaving the input vertex (position 0) take the cell's input channels."""
-    context = ops.OpContext(in_channels if source == 0 else out_channels, out_channels, dim=dim)
-    return ops.build(op or f"conv({kernel_size})", context)
+def _edge_channels(source: int, target: int, output: int, in_channels: int, width: int,
+                   out_channels: int) -> tuple[int, int]:
+    """``(in, out)`` channels of the edge ``source → target`` of a cell whose output vertex sits
+    at position ``output``: the input vertex (0) holds ``in_channels``, the output vertex
+    ``out_channels``, the DAG's vertices ``width``."""
+    return (in_channels if source == 0 else width), (out_channels if target == output else width)
+
+
+def _edge_module(op: str | None, in_channels: int, out_channels: int, *, kernel_size: int, dim: int) -> nn.Module:
+    """The module on an edge: ``op``, else ``conv(kernel_size)``."""
+    return ops.build(op or f"conv({kernel_size})", ops.OpContext(in_channels, out_channels, dim=dim))
+
+
+@functools.lru_cache(maxsize=65536)
+def _edge_weights(op: str | None, in_channels: int, out_channels: int, kernel_size: int, dim: int) -> int:
+    """The weight count of :func:`_edge_module`, from a module built on the meta device."""
+    with torch.device("meta"):
+        module = _edge_module(op, in_channels, out_channels, kernel_size=kernel_size, dim=dim)
+    return sum(p.numel() for p in module.parameters())
 
 
 def _as_cells(cells) -> tuple[ArchGraph, ...]:
