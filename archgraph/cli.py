@@ -17,6 +17,7 @@ import time
 import tomllib
 from pathlib import Path
 
+from . import __version__
 from .errors import ArchGraphError
 
 EPILOG = """examples:
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="archgraph", description="Graph-centric neural architecture search on PyTorch.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"archgraph {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
     t = sub.add_parser("train", help="compile an architecture and train it on a dataset",

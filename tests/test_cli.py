@@ -121,3 +121,15 @@ def test_console_script_help():
     out = subprocess.run([sys.executable, "-m", "archgraph.cli", "train", "--help"],
                          capture_output=True, text=True, check=True).stdout
     assert "--space" in out and "--arch" in out and "--dataset" in out
+
+
+def test_version_and_help_answer_without_importing_torch():
+    probe = ("import sys\nfrom archgraph.cli import main\n"
+             "for argv in (['--version'], ['--help']):\n"
+             "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code == 0, e.code\n"
+             "print('loaded:', *sorted({m.partition('.')[0] for m in sys.modules} & {'torch', 'matplotlib', 'numpy'}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    import archgraph
+
+    assert out.startswith(f"archgraph {archgraph.__version__}\nusage: archgraph")
+    assert out.rstrip().endswith("loaded:")
