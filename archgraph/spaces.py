@@ -10,8 +10,11 @@ narrows them edge by edge, keyed ``"u->v"`` (RobustDARTS S1 offers a different p
 on every edge, Zela et al. 2020, §3, Fig. 7). Without ``ops``, the space offers the ops its
 ``edge_ops`` tables name.
 
-The spaces shipped with archgraph live in the top-level ``spaces/`` folder; more folders can
-be listed in the ``ARCHGRAPH_SPACES`` environment variable (``os.pathsep``-separated).
+The spaces shipped with archgraph are TOML files inside the package, in ``archgraph/space_files/``,
+read through :mod:`importlib.resources` so that they are found however archgraph is installed
+(an editable checkout, a wheel, ``pip install --target``). Folders listed in the
+``ARCHGRAPH_SPACES`` environment variable (``os.pathsep``-separated) are searched before them,
+and :func:`load` also takes the path of a file.
 
 Examples
 --------
@@ -34,10 +37,11 @@ import inspect
 import json
 import os
 import re
-import sys
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -191,11 +195,13 @@ kernel_size, pool, weights_per_cell
                              f"its parameters: {', '.join(known) or 'none'}")
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> Space:
-        """Read a space file (see the files in ``spaces/`` for the keys)."""
-        path = Path(path)
+    def from_toml(cls, path: str | Path | Traversable) -> Space:
+        """Read a space file: a path, or a file of a package's resources (see the shipped
+        files in ``archgraph/space_files/`` for the keys)."""
+        if isinstance(path, str):
+            path = Path(path)
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as e:
             raise SpaceError(f"space file {path} is not valid TOML: {e}") from None
         known = {"name", "embodiment", "cells", "min_vertices", "max_vertices", "ops", "params", "description",
@@ -205,7 +211,7 @@ kernel_size, pool, weights_per_cell
         for key in ("embodiment", "cells"):
             if key not in data:
                 raise SpaceError(f"space file {path} lacks the key {key!r}")
-        data.setdefault("name", path.stem)
+        data.setdefault("name", Path(path.name).stem)
         data["cells"] = tuple(data["cells"])
         if "ops" in data:
             data["ops"] = tuple(data["ops"])
@@ -224,10 +230,11 @@ def _edge_key(key: str | Sequence[int], where: str) -> Edge:
     return pair
 
 
-def _search_path() -> list[Path]:
+def _search_path() -> list[Path | Traversable]:
+    """The folders searched for a space by name: ``ARCHGRAPH_SPACES``'s first, then the
+    package's own ``space_files``."""
     extra = [Path(p) for p in os.environ.get("ARCHGRAPH_SPACES", "").split(os.pathsep) if p]
-    return [*extra, Path(__file__).resolve().parents[1] / "spaces",
-            Path(sys.prefix) / "share" / "archgraph" / "spaces"]
+    return [*extra, resources.files("archgraph") / "space_files"]
 
 
 def available() -> list[str]:
@@ -236,7 +243,8 @@ def available() -> list[str]:
     >>> {"fade", "darts", "nb201", "mlp"} <= set(available())
     True
     """
-    return sorted({p.stem for d in _search_path() if d.is_dir() for p in d.glob("*.toml")})
+    return sorted({p.name.removesuffix(".toml") for d in _search_path() if d.is_dir() for p in d.iterdir()
+                   if p.name.endswith(".toml") and p.is_file()})
 
 
 def load(name_or_path: str | Path) -> Space:

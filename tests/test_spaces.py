@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -51,6 +53,17 @@ def test_space_files_from_paths_and_the_env(tmp_path, monkeypatch):
         spaces.load(tmp_path / "badop.toml")
     with pytest.raises(SpaceError, match="no space named 'nope'; available: .*fade"):
         spaces.load("nope")
+
+
+def test_env_folders_come_before_the_shipped_spaces(tmp_path, monkeypatch):
+    shipped = spaces.available()
+    (tmp_path / "fade.toml").write_text('embodiment = "mlp"\ncells = ["mine"]\n')
+    (tmp_path / "notes.txt").write_text("not a space")
+    monkeypatch.setenv("ARCHGRAPH_SPACES", os.pathsep.join([str(tmp_path / "missing"), str(tmp_path)]))
+    assert spaces.load("fade").cells == ("mine",)
+    assert spaces.available() == shipped
+    monkeypatch.delenv("ARCHGRAPH_SPACES")
+    assert spaces.load("fade").embodiment == "fade"
 
 
 def test_architecture_files_round_trip(tmp_path):
