@@ -9,6 +9,12 @@ every record whole or absent; :class:`MemoryStore` keeps the same records in mem
 backends share the validation of :class:`Store` and one conformance suite
 (``tests/test_store.py``, as Optuna's ``testing/pytest_storages.py``).
 
+Every trial has a :class:`~archgraph.trial.TrialState`: ``running`` until its result is told,
+then the result's (``complete``, ``failed`` or ``pruned``). A failed trial may be trained
+again (a resumed run's ``retry_failed``): :meth:`Store.record_retry` keeps the new result as
+the trial's next *attempt*, logged ``("retry", trial_id)``; the failure told to the strategy
+stays in the record, so a replay tells the strategy what it was told.
+
 Only the process that drives the search (the runner) writes; evaluators never touch the
 store. Records are stored as JSON, so what is read back is what a JSON round trip of
 ``Trial.to_dict()`` / ``Result.to_dict()`` gives (tuples come back as lists).
@@ -44,7 +50,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .errors import ArchGraphError
-from .trial import OBJECTIVE, Result, Trial
+from .trial import Result, Trial, TrialState
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -59,23 +65,53 @@ __all__ = [
     "save_checkpoint",
 ]
 
-#: Version of the SQLite schema (``PRAGMA user_version``); a file with a higher one is refused.
-SCHEMA_VERSION = 1
+#: Version of the SQLite schema (``PRAGMA user_version``); an older file is migrated when
+#: opened, a file with a newer one is refused. 1: no trial states; 2: results by attempt
+#: with their state, error and traceback, the ``retry`` event and the ``trial_states`` view.
+SCHEMA_VERSION = 2
 #: Name of the store file in a run directory.
 STORE_FILE = "store.sqlite"
-_ASK, _TELL = "ask", "tell"
-_TABLES = {_ASK: ("trials", "id"), _TELL: ("results", "trial_id")}  # where each event's record goes
-_SCHEMA = """
-CREATE TABLE config (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
-CREATE TABLE trials (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
-CREATE TABLE results (trial_id INTEGER PRIMARY KEY REFERENCES trials (id), json TEXT NOT NULL);
+_ASK, _TELL, _RETRY = "ask", "tell", "retry"
+_STATES = "'complete', 'failed', 'pruned'"
+_RESULTS = f"""
+CREATE TABLE results (
+    trial_id INTEGER NOT NULL REFERENCES trials (id),
+    attempt INTEGER NOT NULL CHECK (attempt >= 0),
+    state TEXT NOT NULL CHECK (state IN ({_STATES})),
+    error TEXT,
+    traceback TEXT,
+    json TEXT NOT NULL,
+    PRIMARY KEY (trial_id, attempt)
+);
 CREATE TABLE events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL CHECK (kind IN ('ask', 'tell')),
+    kind TEXT NOT NULL CHECK (kind IN ('ask', 'tell', 'retry')),
     trial_id INTEGER NOT NULL REFERENCES trials (id),
+    attempt INTEGER NOT NULL DEFAULT 0,
     at REAL NOT NULL,
-    UNIQUE (kind, trial_id)
+    UNIQUE (kind, trial_id, attempt)
 );
+CREATE VIEW trial_states AS
+SELECT id AS trial_id,
+       coalesce((SELECT state FROM results WHERE trial_id = trials.id ORDER BY attempt DESC LIMIT 1), 'running')
+       AS state
+FROM trials;
+"""
+_SCHEMA = f"""
+CREATE TABLE config (id INTEGER PRIMARY KEY CHECK (id = 0), json TEXT NOT NULL);
+CREATE TABLE trials (id INTEGER PRIMARY KEY, json TEXT NOT NULL);
+{_RESULTS}
+"""
+# schema 1 → 2: results and events move to new tables (SQLite cannot change a key or a check in place);
+# every result stored by schema 1 is a complete first attempt
+_MIGRATE_FROM_1 = f"""
+ALTER TABLE results RENAME TO results_1;
+ALTER TABLE events RENAME TO events_1;
+{_RESULTS}
+INSERT INTO results (trial_id, attempt, state, json) SELECT trial_id, 0, 'complete', json FROM results_1;
+INSERT INTO events (seq, kind, trial_id, attempt, at) SELECT seq, kind, trial_id, 0, at FROM events_1 ORDER BY seq;
+DROP TABLE results_1;
+DROP TABLE events_1;
 """
 
 
@@ -84,12 +120,12 @@ class StoreError(ArchGraphError, ValueError):
 
 
 class Told(NamedTuple):
-    """One told trial on the run's clock (unix seconds), for "best score over time" figures."""
+    """One told trial (or retried one) on the run's clock (unix seconds), for "best score over time" figures."""
 
     trial_id: int
     asked_at: float
     told_at: float
-    score: float | None  #: the result's :data:`~archgraph.trial.OBJECTIVE`, ``None`` if it lacks it
+    score: float | None  #: the result's :data:`~archgraph.trial.OBJECTIVE` if the trial completed with one, else ``None``
 
 
 class Store(ABC):
@@ -140,7 +176,7 @@ class Store(ABC):
         return None if text is None else json.loads(text)
 
     def record_ask(self, trial: Trial) -> None:
-        """Store a trial the strategy asked for and log ``("ask", trial.id)``.
+        """Store a trial the strategy asked for and log ``("ask", trial.id)``; it is ``running``.
 
         Raises
         ------
@@ -151,10 +187,10 @@ class Store(ABC):
         with self._lock:
             if self._state(trial.id) is not None:
                 raise StoreError(f"trial {trial.id} was asked before; trial ids are unique within a run")
-            self._append(_ASK, trial.id, text, time.time())
+            self._add_trial(trial.id, text, time.time())
 
     def record_tell(self, result: Result) -> None:
-        """Store the result of an asked trial and log ``("tell", result.trial_id)``.
+        """Store the result of a running trial (its first attempt) and log ``("tell", result.trial_id)``.
 
         Raises
         ------
@@ -166,37 +202,75 @@ class Store(ABC):
             state = self._state(result.trial_id)
             if state is None:
                 raise StoreError(f"trial {result.trial_id} was never asked; record_ask(trial) before record_tell")
-            if state == _TELL:
-                raise StoreError(f"trial {result.trial_id} was told before; a trial is told once")
-            self._append(_TELL, result.trial_id, text, time.time())
+            if state != TrialState.RUNNING.value:
+                raise StoreError(f"trial {result.trial_id} was told before ({state}); a trial is told once, "
+                                 "a failed one may be retried with record_retry")
+            self._add_result(_TELL, result, text, time.time())
+
+    def record_retry(self, result: Result) -> None:
+        """Store the result of a failed trial trained again, as its next attempt, and log
+        ``("retry", result.trial_id)``; the trial's state becomes the new result's.
+
+        Raises
+        ------
+        StoreError
+            When the trial's last result is not a failure (nothing is written).
+
+        Examples
+        --------
+        >>> from archgraph import ArchGraph
+        >>> store = MemoryStore()
+        >>> store.record_ask(Trial(id=0, arch=ArchGraph([(0, 1)]), budget=1, seed=0))
+        >>> store.record_tell(Result.failure(0, "RuntimeError: CUDA out of memory"))
+        >>> store.record_retry(Result(0, {"val_accuracy": 0.5}))
+        >>> store.events(), store.states(), [r.state.value for r in store.attempts()[0]]
+        ([('ask', 0), ('tell', 0), ('retry', 0)], {0: <TrialState.COMPLETE: 'complete'>}, ['failed', 'complete'])
+        """
+        text = _encode(result.to_dict(), f"the result of trial {result.trial_id}")
+        with self._lock:
+            state = self._state(result.trial_id)
+            if state != TrialState.FAILED.value:
+                raise StoreError(f"trial {result.trial_id} is {state or 'not asked'}, not failed; "
+                                 "only a failed trial is retried")
+            self._add_result(_RETRY, result, text, time.time())
 
     def events(self) -> list[tuple[str, int]]:
-        """The event log in order: ``("ask", id)`` and ``("tell", id)`` pairs, as recorded."""
-        return [(kind, trial_id) for kind, trial_id, _ in self._events()]
+        """The event log in order: ``("ask", id)``, ``("tell", id)`` and ``("retry", id)`` pairs, as recorded."""
+        return [(kind, trial_id) for kind, trial_id, _, _ in self._events()]
 
     def trials(self) -> list[Trial]:
         """Every asked trial, by id."""
-        return [Trial.from_dict(json.loads(text)) for text in self._records(_ASK).values()]
+        return [Trial.from_dict(json.loads(text)) for text in self._trials().values()]
 
     def results(self) -> dict[int, Result]:
-        """Every told result, keyed and ordered by trial id."""
-        return {i: Result.from_dict(json.loads(text)) for i, text in self._records(_TELL).items()}
+        """Every told trial's latest result (its last attempt), keyed and ordered by trial id."""
+        return {i: attempts[-1] for i, attempts in self.attempts().items()}
+
+    def attempts(self) -> dict[int, list[Result]]:
+        """Every told trial's results, first attempt (the one told to the strategy) first, by trial id."""
+        return {i: [Result.from_dict(json.loads(text)) for text in texts] for i, texts in self._results().items()}
+
+    def states(self) -> dict[int, TrialState]:
+        """Every asked trial's state, by id: ``running`` until told, then its latest result's."""
+        results = self._results()
+        return {i: TrialState(json.loads(results[i][-1]).get("state", "complete")) if i in results
+                else TrialState.RUNNING for i in self._trials()}
 
     def pending(self) -> list[Trial]:
-        """Trials asked but not told, by id: the ones a resumed run evaluates again."""
-        told = set(self._records(_TELL))
+        """Running trials (asked, not told), by id: the ones a resumed run evaluates again."""
+        told = set(self._results())
         return [trial for trial in self.trials() if trial.id not in told]
 
     def timeline(self) -> list[Told]:
-        """Told trials in the order they were told, with their ask and tell times and score."""
-        results, asked_at = self.results(), {}
+        """Told and retried trials in the order they were told, with their ask and tell times and score."""
+        attempts, asked_at = self.attempts(), {}
         rows = []
-        for kind, trial_id, at in self._events():
+        for kind, trial_id, attempt, at in self._events():
             if kind == _ASK:
                 asked_at[trial_id] = at
             else:
-                score = results[trial_id].metrics.get(OBJECTIVE)
-                rows.append(Told(trial_id, asked_at[trial_id], at, None if score is None else float(score)))
+                result = attempts[trial_id][attempt]
+                rows.append(Told(trial_id, asked_at[trial_id], at, result.score if result.scored else None))
         return rows
 
     def close(self) -> None:
@@ -209,11 +283,16 @@ class Store(ABC):
         self.close()
 
     def __repr__(self) -> str:
-        asked, told = len(self._records(_ASK)), len(self._records(_TELL))
+        asked, told = len(self._trials()), len(self._results())
         return f"{type(self).__name__}({self._where()}trials={asked}, told={told})"
 
     def _where(self) -> str:
         return ""
+
+    def _add_result(self, kind: str, result: Result, text: str, at: float) -> None:
+        attempt = 0 if kind == _TELL else len(self._results()[result.trial_id])
+        self._append_result(kind, result.trial_id, attempt, result.state.value, result.error, result.traceback,
+                            text, at)
 
     @abstractmethod
     def _config(self) -> str | None:
@@ -225,19 +304,28 @@ class Store(ABC):
 
     @abstractmethod
     def _state(self, trial_id: int) -> str | None:
-        """The trial's last event kind, ``None`` if never asked."""
+        """The trial's state (``"running"`` or its latest result's), ``None`` if never asked."""
 
     @abstractmethod
-    def _append(self, kind: str, trial_id: int, text: str, at: float) -> None:
-        """Atomically store a trial (``kind="ask"``) or result (``"tell"``) and log the event."""
+    def _add_trial(self, trial_id: int, text: str, at: float) -> None:
+        """Atomically store a trial and log its ``ask``."""
 
     @abstractmethod
-    def _events(self) -> list[tuple[str, int, float]]:
-        """The event log in order, with unix times."""
+    def _append_result(self, kind: str, trial_id: int, attempt: int, state: str, error: str | None,
+                       traceback: str | None, text: str, at: float) -> None:
+        """Atomically store a result as the trial's ``attempt`` and log its event (``tell`` or ``retry``)."""
 
     @abstractmethod
-    def _records(self, kind: str) -> dict[int, str]:
-        """Trial (``"ask"``) or result (``"tell"``) JSON texts keyed and ordered by trial id."""
+    def _events(self) -> list[tuple[str, int, int, float]]:
+        """The event log in order: kind, trial id, attempt (0 for asks and tells) and unix time."""
+
+    @abstractmethod
+    def _trials(self) -> dict[int, str]:
+        """Trial JSON texts keyed and ordered by trial id."""
+
+    @abstractmethod
+    def _results(self) -> dict[int, list[str]]:
+        """Result JSON texts of each told trial in attempt order, keyed and ordered by trial id."""
 
 
 class MemoryStore(Store):
@@ -252,8 +340,9 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         super().__init__()
         self._config_text: str | None = None
-        self._log: list[tuple[str, int, float]] = []
-        self._texts: dict[str, dict[int, str]] = {_ASK: {}, _TELL: {}}
+        self._log: list[tuple[str, int, int, float]] = []
+        self._trial_texts: dict[int, str] = {}
+        self._result_texts: dict[int, list[tuple[str, str]]] = {}  # trial id -> [(state, json)] by attempt
 
     def _config(self) -> str | None:
         return self._config_text
@@ -262,27 +351,43 @@ class MemoryStore(Store):
         self._config_text = text
 
     def _state(self, trial_id: int) -> str | None:
-        return _TELL if trial_id in self._texts[_TELL] else _ASK if trial_id in self._texts[_ASK] else None
+        if trial_id in self._result_texts:
+            return self._result_texts[trial_id][-1][0]
+        return TrialState.RUNNING.value if trial_id in self._trial_texts else None
 
-    def _append(self, kind: str, trial_id: int, text: str, at: float) -> None:
-        self._texts[kind][trial_id] = text
-        self._log.append((kind, trial_id, at))
+    def _add_trial(self, trial_id: int, text: str, at: float) -> None:
+        self._trial_texts[trial_id] = text
+        self._log.append((_ASK, trial_id, 0, at))
 
-    def _events(self) -> list[tuple[str, int, float]]:
+    def _append_result(self, kind, trial_id, attempt, state, error, traceback, text, at) -> None:
+        self._result_texts.setdefault(trial_id, []).append((state, text))
+        self._log.append((kind, trial_id, attempt, at))
+
+    def _events(self) -> list[tuple[str, int, int, float]]:
         return list(self._log)
 
-    def _records(self, kind: str) -> dict[int, str]:
-        return dict(sorted(self._texts[kind].items()))
+    def _trials(self) -> dict[int, str]:
+        return dict(sorted(self._trial_texts.items()))
+
+    def _results(self) -> dict[int, list[str]]:
+        return {i: [text for _, text in rows] for i, rows in sorted(self._result_texts.items())}
 
 
 class SQLiteStore(Store):
     """A store in one SQLite file (by convention ``run_dir/store.sqlite``, see :data:`STORE_FILE`).
 
-    The schema is created when the file is new; a file written by a newer schema
-    (``PRAGMA user_version`` above :data:`SCHEMA_VERSION`), or a SQLite file that is not a
-    store, is refused. Every ask and tell is one transaction (the record and its event
-    together), with SQLite's default rollback journal and full sync: a killed process
-    leaves the file at the last completed write.
+    The schema is created when the file is new; a file of an older schema is migrated to
+    :data:`SCHEMA_VERSION` in one transaction when opened (a run stored by an older archgraph
+    resumes); a file written by a newer schema, or a SQLite file that is not a store, is
+    refused. Every ask and tell is one transaction (the record and its event together), with
+    SQLite's default rollback journal and full sync: a killed process leaves the file at the
+    last completed write.
+
+    Tables: ``config``, ``trials`` (the asked trials' JSON), ``results`` (one row per attempt,
+    with ``state``, ``error`` and ``traceback`` beside the JSON), ``events`` (the ordered log);
+    the view ``trial_states`` gives every trial's state, for a look with the ``sqlite3`` shell::
+
+        SELECT trial_id, state, error FROM results WHERE state = 'failed';
 
     Parameters
     ----------
@@ -333,6 +438,21 @@ class SQLiteStore(Store):
             raise StoreError(f"{self.path} is a SQLite file but not an archgraph store; choose another path")
         if version == 0:  # a new file: the schema and its version in one transaction
             self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+        elif version < SCHEMA_VERSION:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a schema-1 file to schema 2 in one transaction (see :data:`SCHEMA_VERSION`)."""
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock first: another process may be migrating it too
+        try:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] == 1:
+                for statement in filter(str.strip, _MIGRATE_FROM_1.split(";")):
+                    self._db.execute(statement)
+                self._db.execute("PRAGMA user_version = 2")
+            self._db.commit()
+        except BaseException:
+            self._db.rollback()
+            raise
 
     def _query(self, sql: str, *args) -> list[tuple]:
         with self._lock:  # the connection is shared by the runner's threads
@@ -347,21 +467,32 @@ class SQLiteStore(Store):
             self._db.execute("INSERT INTO config (id, json) VALUES (0, ?)", (text,))
 
     def _state(self, trial_id: int) -> str | None:
-        rows = self._query("SELECT kind FROM events WHERE trial_id = ? ORDER BY seq DESC LIMIT 1", trial_id)
+        rows = self._query("SELECT state FROM trial_states WHERE trial_id = ?", trial_id)
         return rows[0][0] if rows else None
 
-    def _append(self, kind: str, trial_id: int, text: str, at: float) -> None:
-        table, key = _TABLES[kind]
+    def _add_trial(self, trial_id: int, text: str, at: float) -> None:
         with self._lock, self._db:  # one transaction: the record and its event, or neither
-            self._db.execute(f"INSERT INTO {table} ({key}, json) VALUES (?, ?)", (trial_id, text))
-            self._db.execute("INSERT INTO events (kind, trial_id, at) VALUES (?, ?, ?)", (kind, trial_id, at))
+            self._db.execute("INSERT INTO trials (id, json) VALUES (?, ?)", (trial_id, text))
+            self._db.execute("INSERT INTO events (kind, trial_id, at) VALUES (?, ?, ?)", (_ASK, trial_id, at))
 
-    def _events(self) -> list[tuple[str, int, float]]:
-        return self._query("SELECT kind, trial_id, at FROM events ORDER BY seq")
+    def _append_result(self, kind, trial_id, attempt, state, error, traceback, text, at) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT INTO results (trial_id, attempt, state, error, traceback, json) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", (trial_id, attempt, state, error, traceback, text))
+            self._db.execute("INSERT INTO events (kind, trial_id, attempt, at) VALUES (?, ?, ?, ?)",
+                             (kind, trial_id, attempt, at))
 
-    def _records(self, kind: str) -> dict[int, str]:
-        table, key = _TABLES[kind]
-        return dict(self._query(f"SELECT {key}, json FROM {table} ORDER BY {key}"))
+    def _events(self) -> list[tuple[str, int, int, float]]:
+        return self._query("SELECT kind, trial_id, attempt, at FROM events ORDER BY seq")
+
+    def _trials(self) -> dict[int, str]:
+        return dict(self._query("SELECT id, json FROM trials ORDER BY id"))
+
+    def _results(self) -> dict[int, list[str]]:
+        results: dict[int, list[str]] = {}
+        for trial_id, text in self._query("SELECT trial_id, json FROM results ORDER BY trial_id, attempt"):
+            results.setdefault(trial_id, []).append(text)
+        return results
 
 
 def checkpoint_path(trial_id: int) -> str:

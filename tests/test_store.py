@@ -13,7 +13,7 @@ import torch
 
 from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
-from archgraph.trial import Result, Trial
+from archgraph.trial import Result, Trial, TrialState
 from archgraph.store import (
     SCHEMA_VERSION,
     STORE_FILE,
@@ -24,6 +24,8 @@ from archgraph.store import (
     load_checkpoint,
     save_checkpoint,
 )
+
+from store_v1 import write_v1_store
 
 
 def trial(i, **kwargs):
@@ -165,6 +167,49 @@ def test_writes_from_several_threads_are_all_kept(store):
     assert len(events) == 80 and all(events.index(("ask", i)) < events.index(("tell", i)) for i in range(40))
 
 
+
+def failure(i):
+    return Result.failure(i, "ValueError: boom", 'Traceback (most recent call last):\n  File "x.py", line 1\nValueError: boom\n')
+
+
+def test_a_failed_trial_keeps_its_error_and_traceback_and_is_not_pending(store):
+    store.record_ask(trial(0))
+    store.record_ask(trial(1))
+    store.record_ask(trial(2))
+    store.record_tell(failure(0))
+    store.record_tell(Result(1, {"val_accuracy": 0.25, "epochs": 1}, state=TrialState.PRUNED))
+    assert store.results()[0] == failure(0) and store.results()[0].traceback.endswith("ValueError: boom\n")
+    assert store.states() == {0: TrialState.FAILED, 1: TrialState.PRUNED, 2: TrialState.RUNNING}
+    assert store.pending() == [trial(2)]  # a resumed run trains again only the running one
+    assert [(r.trial_id, r.score) for r in store.timeline()] == [(0, None), (1, None)]  # neither completed
+
+
+def test_a_failed_trial_is_retried_as_its_next_attempt(store):
+    store.record_ask(trial(0))
+    store.record_tell(failure(0))
+    store.record_retry(failure(0))  # failed again
+    store.record_retry(result(0, accuracy=0.75))
+    assert store.events() == [("ask", 0), ("tell", 0), ("retry", 0), ("retry", 0)]
+    assert store.attempts() == {0: [failure(0), failure(0), result(0, accuracy=0.75)]}
+    assert store.results() == {0: result(0, accuracy=0.75)} and store.states() == {0: TrialState.COMPLETE}
+    assert [r.score for r in store.timeline()] == [None, None, 0.75]
+    assert repr(store).endswith("trials=1, told=1)")
+
+
+def test_only_a_failed_trial_is_retried(store):
+    with pytest.raises(StoreError, match="trial 0 is not asked, not failed"):
+        store.record_retry(result(0))
+    store.record_ask(trial(0))
+    with pytest.raises(StoreError, match="trial 0 is running, not failed; only a failed trial is retried"):
+        store.record_retry(result(0))
+    store.record_tell(result(0))
+    with pytest.raises(StoreError, match="trial 0 is complete, not failed"):
+        store.record_retry(result(0, accuracy=0.9))
+    with pytest.raises(StoreError, match=r"trial 0 was told before \(complete\).*record_retry"):
+        store.record_tell(result(0, accuracy=0.9))
+    assert store.events() == [("ask", 0), ("tell", 0)] and store.attempts() == {0: [result(0)]}
+
+
 # ---------------------------------------------------------------- SQLite: files, versions, crashes
 
 
@@ -201,6 +246,48 @@ def test_sqlite_store_refuses_other_files(tmp_path):
     text.write_text("not a database, just some text " * 10)
     with pytest.raises(StoreError, match="not a SQLite file"):
         SQLiteStore(text)
+
+
+
+def test_failures_are_readable_with_plain_sql(tmp_path):
+    path = tmp_path / STORE_FILE
+    with SQLiteStore(path) as store:
+        for i in range(3):
+            store.record_ask(trial(i))
+        store.record_tell(result(0))
+        store.record_tell(failure(1))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT trial_id, state, error FROM results WHERE state = 'failed'").fetchall() == [
+            (1, "failed", "ValueError: boom")]
+        assert "ValueError: boom" in db.execute("SELECT traceback FROM results WHERE trial_id = 1").fetchone()[0]
+        assert db.execute("SELECT * FROM trial_states ORDER BY trial_id").fetchall() == [
+            (0, "complete"), (1, "failed"), (2, "running")]
+    db.close()
+
+
+def test_a_store_of_schema_1_is_migrated_when_opened_and_keeps_everything(tmp_path):
+    path = tmp_path / STORE_FILE
+    events = [("ask", 0), ("ask", 1), ("tell", 1), ("ask", 2), ("tell", 0)]
+    write_v1_store(path, {"seed": 3}, {i: trial(i) for i in range(3)}, {0: result(0), 1: result(1, 0.25)}, events)
+    with SQLiteStore(path) as store:
+        assert store.config() == {"seed": 3} and store.events() == events
+        assert store.trials() == [trial(0), trial(1), trial(2)]
+        assert store.results() == {0: result(0), 1: result(1, 0.25)}  # complete: schema 1 knew no other state
+        assert store.states() == {0: TrialState.COMPLETE, 1: TrialState.COMPLETE, 2: TrialState.RUNNING}
+        assert store.pending() == [trial(2)]
+        asked = [r.asked_at for r in store.timeline()]
+        store.record_tell(failure(2))  # the migrated store takes the new records
+        store.record_retry(result(2))
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
+        assert tables == {"config", "trials", "results", "events", "sqlite_sequence", "trial_states"}
+        assert db.execute("SELECT max(seq) FROM events").fetchone() == (7,)  # the log goes on after the old one
+    db.close()
+    with SQLiteStore(path) as store:  # opened again: nothing to migrate
+        assert store.events() == [*events, ("tell", 2), ("retry", 2)]
+        assert [r.asked_at for r in store.timeline()][:2] == asked
 
 
 _WRITER = """
