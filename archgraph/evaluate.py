@@ -9,7 +9,9 @@ threads (the pool and Ray workers use ``threads_per_worker`` / ``cpus_per_trial`
 default): the trial's seed fixes the initial weights and the batch order, and the
 train/validation split is fixed by the run (``split_seed``), not by the trial.
 
-A trial that fails comes back as a :class:`TrialError` in its future, naming the trial.
+A trial that fails comes back as a :class:`TrialError` in its future, naming the trial and
+carrying the error and the traceback where it was raised (in the worker), so that the runner
+can record the trial as failed and go on.
 
 The datasets are loaded once per process and kept in a small per-process cache
 (:func:`functools.lru_cache` on the dataset name, root, validation fraction and split
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
+import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -44,6 +47,7 @@ from . import spaces
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
 from .oneshot.hyper_trial import train_hyper_trial
+from .report import Reporter
 from .trial import HYPER, Result, Trial
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
 from .train import evaluate, train
@@ -52,14 +56,16 @@ __all__ = ["Evaluator", "InProcessEvaluator", "ProcessPoolEvaluator", "RayEvalua
 
 
 class TrialError(ArchGraphError, RuntimeError):
-    """Training a trial failed; ``trial_id`` names it, the message gives the original error."""
+    """Training a trial failed: ``trial_id`` names it, ``error`` is the original error in one
+    line (``"ValueError: ..."``), ``traceback`` the Python traceback where it was raised."""
 
-    def __init__(self, trial_id: int, message: str):
-        super().__init__(trial_id, message)  # both in args: the error pickles back from workers
-        self.trial_id = trial_id
+    def __init__(self, trial_id: int, error: str, traceback: str | None = None):
+        super().__init__(trial_id, error, traceback)  # all in args: the error pickles back from workers
+        # attributes, not properties: Ray's wrapper of a task's error reads them from the original
+        self.trial_id, self.error, self.traceback = trial_id, error, traceback
 
     def __str__(self) -> str:
-        return self.args[1]
+        return f"trial {self.args[0]} failed: {self.args[1]}"
 
 
 @dataclass(frozen=True)
@@ -69,6 +75,10 @@ class TrialEvaluator:
     A hyper trial (``trial.info["kind"] == "hyper"``, asked by the FaDE search) trains a
     hyper-architecture instead: :func:`archgraph.oneshot.hyper_trial.train_hyper_trial`, its
     weights on the training part, its architecture weights on the validation part.
+
+    With ``report`` (a :class:`~archgraph.report.Reporter`, which the runner gives), every
+    epoch's history row is reported as it ends: a NaN or infinite loss fails the trial then, and
+    the run's pruner may stop it.
 
     Calling it with a trial compiles ``trial.arch`` in ``space`` (weights drawn after
     ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
@@ -144,7 +154,7 @@ class TrialEvaluator:
         object.__setattr__(self, "space_params", dict(self.space_params))
         spaces.load(self.space)  # an unknown space fails here, not in every trial
 
-    def __call__(self, trial: Trial) -> Result:
+    def __call__(self, trial: Trial, report: Reporter | None = None) -> Result:
         start = time.perf_counter()
         train_part, val_part, task = _split_task(self.dataset, self.data_root, self.val_fraction, self.split_seed)
         if trial.info.get("kind") == HYPER:
@@ -152,7 +162,7 @@ class TrialEvaluator:
                 trial, space=self.space, weight_data=train_part, arch_data=val_part, input_shape=task.input_shape,
                 num_classes=task.num_classes, run_dir=self.run_dir, space_params=self.space_params,
                 batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
-                device=self.device)
+                device=self.device, report=report)
         with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
             torch.manual_seed(trial.seed)  # the initial weights
             model = spaces.load(self.space).compile(
@@ -161,11 +171,12 @@ class TrialEvaluator:
             _initialise(model, trial, self.run_dir)
             resumed = self._restore(model, trial) if trial.resume_from is not None else _FRESH
             done, curve = resumed["epochs"], list(resumed["curve"])
+            on_epoch = None if report is None else lambda row, _: report({**row, "epoch": done + row["epoch"]})
             fit = train(
                 model, train_part, val_data=val_part, epochs=trial.budget - done, batch_size=self.batch_size,
                 optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
                 seed=trial.seed, device=self.device, progress=False, optimizer_state=resumed["optimizer"],
-                rng_state=resumed.get("rng"),
+                rng_state=resumed.get("rng"), on_epoch=on_epoch,
             )
             test = evaluate(model, task.test, batch_size=self.batch_size, device=self.device)
         curve += [{**row, "epoch": done + row["epoch"]} for row in fit.history]
@@ -227,13 +238,13 @@ def _split_task(
 
 
 def _evaluate(fn: Callable[[Trial], Result], trial: Trial, threads: int | None = None) -> Result:
-    """``fn(trial)``, with any error turned into a :class:`TrialError` naming the trial."""
+    """``fn(trial)``, with any error turned into a :class:`TrialError` naming the trial, with its traceback."""
     if threads is not None:  # one worker's share of the machine: no oversubscription
         torch.set_num_threads(threads)
     try:
         return fn(trial)
     except Exception as err:
-        raise TrialError(trial.id, f"trial {trial.id} failed: {type(err).__name__}: {err}") from err
+        raise TrialError(trial.id, f"{type(err).__name__}: {err}", traceback.format_exc()) from err
 
 
 class Evaluator(ABC):

@@ -17,7 +17,8 @@ from archgraph.evaluate import (
     TrialError,
     TrialEvaluator,
 )
-from archgraph.trial import Result, Trial
+from archgraph.report import DivergedError, Reported, Reporter
+from archgraph.trial import Result, Trial, TrialState
 from archgraph.store import load_checkpoint
 
 TINY = {"channels": 2, "kernel_size": 3}
@@ -131,6 +132,47 @@ def test_init_from_starts_named_parameters_from_earlier_checkpoints(tmp_path, mo
         fn(wrong)
 
 
+
+def test_report_takes_every_epoch_as_it_ends_counted_over_the_whole_training(tmp_path):
+    fn, rows = tiny_evaluator(tmp_path), []
+    fn(TRIALS[0])
+    resumed = fn(dataclasses.replace(RESUMED, budget=3), report=rows.append)
+    assert [row["epoch"] for row in rows] == [1, 2] and rows == list(resumed.curve[1:])
+
+
+def test_a_diverging_trial_fails_in_its_first_non_finite_epoch_without_a_checkpoint(tmp_path):
+    fn = TrialEvaluator("mlp", "digits", tmp_path, batch_size=64, optimizer="sgd", lr=1e10, grad_clip=None)
+    report = Reporter(trial_id=0, budget=5)
+    with pytest.raises(DivergedError, match="trial 0: the train_loss became nan in epoch 0; lower the learning rate"):
+        fn(Trial(id=0, arch=mlp_graph([(16, "relu")]), budget=5, seed=0), report=report)
+    assert len(report.rows) == 1  # stopped at once, not trained to its budget of 5
+    assert not (tmp_path / "checkpoints").exists()
+
+
+class PruneFrom:
+    """Prunes every trial from ``epoch`` on."""
+
+    metric = "val_accuracy"
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def prune(self, epoch, best, reference):
+        return epoch >= self.epoch
+
+
+def test_a_pruned_trial_stops_training_and_keeps_the_epochs_it_reported(tmp_path):
+    fn = TrialEvaluator("mlp", "digits", tmp_path, batch_size=64)
+    trial = Trial(id=0, arch=mlp_graph([(16, "relu")]), budget=4, seed=0)
+    result = Reported(fn, Reporter(0, 4, PruneFrom(1)))(trial)
+    assert result.state is TrialState.PRUNED and [row["epoch"] for row in result.curve] == [0, 1]
+    assert result.metrics == {"val_accuracy": result.curve[1]["val_accuracy"], "val_loss": result.curve[1]["val_loss"],
+                              "epochs": 2}
+    assert result.checkpoint is None and not (tmp_path / "checkpoints").exists() and result.seconds > 0
+    last_epoch_only = Reported(fn, Reporter(0, 2, PruneFrom(1)))(dataclasses.replace(trial, budget=2))
+    assert last_epoch_only.state is TrialState.COMPLETE  # the last epoch is never pruned: training is done
+
+
 def test_data_is_loaded_once_per_process(tmp_path, monkeypatch):
     loads = []
 
@@ -167,6 +209,8 @@ def test_in_process_failures_come_back_in_the_future_naming_the_trial(tmp_path):
     error = future.exception()
     assert isinstance(error, TrialError) and isinstance(error, ArchGraphError) and error.trial_id == 4
     assert str(error).startswith("trial 4 failed: SpaceError: space 'fade': cell 'cell1' has 7 vertices")
+    assert error.error.startswith("SpaceError: space 'fade': cell 'cell1' has 7 vertices")
+    assert error.traceback.startswith("Traceback (most recent call last):") and "in validate" in error.traceback
     assert isinstance(error.__cause__, SpaceError)
 
 
@@ -212,7 +256,8 @@ def test_process_pool_gives_identical_results_and_named_failures(reference, tmp_
         assert run_all(pool, fn) == reference
         with pytest.raises(TrialError, match="trial 4 failed: SpaceError") as error:
             pool.submit(fn, TOO_BIG).result(timeout=300)
-    assert error.value.trial_id == 4
+    assert error.value.trial_id == 4 and error.value.error.startswith("SpaceError: space 'fade'")
+    assert "in validate" in error.value.traceback  # the worker's traceback came back with the error
 
 
 def test_ray_gives_identical_results_and_named_failures(reference, tmp_path):
@@ -223,7 +268,8 @@ def test_ray_gives_identical_results_and_named_failures(reference, tmp_path):
         assert run_all(evaluator, fn) == reference
         with pytest.raises(TrialError, match="trial 4 failed: SpaceError") as error:
             evaluator.submit(fn, TOO_BIG).result(timeout=300)
-    assert error.value.trial_id == 4
+    assert error.value.trial_id == 4 and error.value.error.startswith("SpaceError: space 'fade'")
+    assert "in validate" in error.value.traceback
     import ray
 
     assert not ray.is_initialized()

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,10 @@ def hyper_pool(trial: Trial) -> list[list[ArchGraph]]:
 def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_data: Dataset,
                       input_shape: Sequence[int], num_classes: int, run_dir: str,
                       space_params: Mapping[str, Any], batch_size: int, lr: float, weight_decay: float,
-                      grad_clip: float | None, device: str | None) -> Result:
-    """Train a hyper trial (see the module docstring) and return its :class:`Result`."""
+                      grad_clip: float | None, device: str | None,
+                      report: Callable[[dict], None] | None = None) -> Result:
+    """Train a hyper trial (see the module docstring) and return its :class:`Result`; ``report``
+    (a :class:`~archgraph.report.Reporter`) takes every epoch's history row as it ends."""
     start = time.perf_counter()
     info = trial.info
     pool = hyper_pool(trial)
@@ -76,6 +78,7 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
             hyper, weight_data, arch_data, epochs=trial.budget, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, grad_clip=grad_clip, seed=trial.seed, device=device, progress=False,
             regularizer=MaxNorm(trial.budget, cell_dependent=info["cell_dependent"]),
+            on_epoch=None if report is None else lambda row, _: report(row),
         )
     last = fit.history[-1]
     metrics = {"hyper_train_accuracy": last["train_accuracy"], "hyper_arch_accuracy": last["arch_accuracy"],
