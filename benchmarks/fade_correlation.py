@@ -55,8 +55,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
-from task_ceiling import (CHANNELS, POOL, RESULTS, ROWS, SETTINGS, SPLIT_SEED, ceiling_figures,  # noqa: E402
-                          ground_truth, paths)
+from task_ceiling import (CHANNELS, POOL, RESULTS, ROWS, SETTINGS, SPLIT_SEED, accuracy,  # noqa: E402
+                          ceiling_figures, ground_truth, paths)
 from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 
 from archgraph.data import fade_split, load  # noqa: E402
@@ -142,6 +142,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each architecture trained from scratch")
     parser.add_argument("--archs", type=int, default=16, help="architectures trained from scratch (§3.1: 16)")
     parser.add_argument("--repeats", type=int, default=4, help="trainings from scratch per architecture")
+    parser.add_argument("--window", type=int, default=1,
+                        help="a training's accuracy: its mean test accuracy over this many last epochs")
     parser.add_argument("--pick", choices=["random", "spaced"], default="random",
                         help="the ground truth's random paths, or paths evenly spaced over each seed's ranks")
     parser.add_argument("--modes", nargs="+", default=["separate", "shared"], choices=["separate", "shared"])
@@ -179,30 +181,30 @@ def main() -> None:
                 flat = order[np.linspace(0, len(order) - 1, args.archs).round().astype(int)]
                 chosen = [tuple(int(k) for k in np.unravel_index(i, shape)) for i in flat]
             truth = ground_truth([args.task], chosen, args.repeats, training, args.runs, args.workers)[args.task]
-            accuracies = np.array([[rec["curve"][-1] for rec in row] for row in truth])
-            accuracy = accuracies.mean(axis=1)
+            accuracies = np.array([[accuracy(rec, args.epochs, args.window) for rec in row] for row in truth])
+            mean_accuracy = accuracies.mean(axis=1)
             psi = np.array([ranks[path].item() for path in chosen])
             summed.setdefault(mode, np.zeros(shape))
             summed[mode] += ranks.numpy()
             record = {
                 "mode": mode, "seed": seed, "task": args.task, "paths": [list(p) for p in chosen],
-                "spearman": float(spearmanr(psi, accuracy).statistic),
-                "kendall": float(kendalltau(psi, accuracy).statistic),
+                "spearman": float(spearmanr(psi, mean_accuracy).statistic),
+                "kendall": float(kendalltau(psi, mean_accuracy).statistic),
                 "ceiling": ceiling_figures(accuracies)["split_half"], "log_psi": psi.tolist(),
-                "accuracy": accuracy.tolist(), "hyper_train_accuracy": history[-1]["train_accuracy"],
+                "accuracy": mean_accuracy.tolist(), "hyper_train_accuracy": history[-1]["train_accuracy"],
                 "settled_epochs": settle_epochs(history), "alpha": [epoch["alpha"] for epoch in history],
                 "gradients": gradients, "output_rms": output_rms(hyper, probe[0]), "seconds": round(seconds, 1),
             }
             records.append(record)
             print(f"{seed:>4} {record['spearman']:>9.3f} {record['kendall']:>8.3f} {record['ceiling']:>8.3f} "
                   f"{record['hyper_train_accuracy']:>9.4f} {str(record['settled_epochs']):>16} {seconds:>8.0f}")
-            ax.scatter(psi, accuracy, s=14, label=f"seed {seed}: ρ = {record['spearman']:.2f}")
+            ax.scatter(psi, mean_accuracy, s=14, label=f"seed {seed}: ρ = {record['spearman']:.2f}")
         rhos = [r["spearman"] for r in records if r["mode"] == mode]
         if args.pick == "random":
             psi = np.array([summed[mode][path] for path in chosen])
-            variant = spearmanr(psi, accuracy).statistic
+            variant = spearmanr(psi, mean_accuracy).statistic
             records.append({"mode": mode, "seed": "sum of log ψ over seeds " + " ".join(map(str, args.seeds)),
-                            "spearman": float(variant), "kendall": float(kendalltau(psi, accuracy).statistic),
+                            "spearman": float(variant), "kendall": float(kendalltau(psi, mean_accuracy).statistic),
                             "ceiling": records[-1]["ceiling"], "variant": True})
             print(f"variant, ψ averaged over the seeds: Spearman {variant:.3f}")
         print(f"mean Spearman {np.mean(rhos):.3f}")
@@ -215,7 +217,7 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
         "command": "python " + " ".join(sys.argv), "settings": SETTINGS, "channels": CHANNELS,
-        "training": training, "hyper_epochs": args.hyper_epochs, "estimator": args.estimator,
+        "training": training, "window": args.window, "hyper_epochs": args.hyper_epochs, "estimator": args.estimator,
         "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
         "records": records}, indent=1) + "\n")

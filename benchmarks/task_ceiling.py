@@ -13,6 +13,11 @@ epoch counts (one training gives them all: the test accuracy is recorded after e
   Spearman against a mean of that many trainings;
 * ``pairwise``: the Spearman between two single trainings, averaged over pairs.
 
+A training's accuracy is its test accuracy after the last epoch (``window`` 1), or the mean of
+its test accuracies over the last ``--windows`` epochs: at a constant learning rate the
+accuracy of one network swings from epoch to epoch, and the mean over a few epochs measures the
+architecture with less of that noise.
+
 The architectures are those ``benchmarks/fade_correlation.py`` evaluates: paths through its
 4 × 5 pool (one vertex, a 2-chain, a 4-chain, a diamond, the complete DAG on 5 vertices),
 drawn uniformly without replacement (seed 12345), compiled with equal-size cells (FaDE §3.1,
@@ -132,6 +137,11 @@ def ground_truth(tasks: list[str], chosen: list[tuple[int, ...]], repeats: int, 
             for spec in tasks}
 
 
+def accuracy(record: dict, epochs: int, window: int = 1) -> float:
+    """A training's mean test accuracy over the ``window`` epochs ending with epoch ``epochs``."""
+    return float(np.mean(record["curve"][epochs - window:epochs]))
+
+
 def ceiling_figures(acc: np.ndarray) -> dict:
     """Spread, seed sd, split-half and pairwise ceilings of an (architectures × repeats) array."""
     repeats = acc.shape[1]
@@ -150,6 +160,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4, help="trainings per architecture (≥ 4 for split-half)")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--report", type=int, nargs="+", default=[10, 20, 30, 40], help="epoch counts in the table")
+    parser.add_argument("--windows", type=int, nargs="+", default=[1, 5],
+                        help="accuracy: the mean test accuracy over this many last epochs")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", choices=["cosine"], default=None, help="default: constant lr (FaDE §3)")
@@ -157,24 +169,27 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "task_ceiling.json")
     args = parser.parse_args()
-    if args.repeats < 2 or max(args.report) > args.epochs:
-        parser.error("--repeats needs at least 2, and --report epochs at most --epochs")
+    if args.repeats < 2 or max(args.report) > args.epochs or max(args.windows) > min(args.report):
+        parser.error("--repeats needs at least 2, --report epochs at most --epochs, --windows at most the "
+                     "smallest --report epoch")
     training = {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "schedule": args.schedule}
     chosen = paths(args.archs)
     done = ground_truth(args.tasks, chosen, args.repeats, training, args.runs, args.workers)
 
     table = []
-    print(f"\n{'task':<14} {'epochs':>6} {'mean':>6} {'spread':>7} {'seed sd':>8} {'split-half':>10} "
+    print(f"\n{'task':<14} {'epochs':>6} {'window':>6} {'mean':>6} {'spread':>7} {'seed sd':>8} {'split-half':>10} "
           f"{'pairwise':>8} {'s/train':>8}")
     for spec in args.tasks:
         records = done[spec]
         seconds = float(np.mean([rec["seconds"] for row in records for rec in row]))
-        for epochs in args.report:
-            acc = np.array([[rec["curve"][epochs - 1] for rec in row] for row in records])
-            row = {"task": spec, "epochs": epochs, **ceiling_figures(acc), "seconds_per_training": seconds}
+        for epochs, window in itertools.product(args.report, args.windows):
+            acc = np.array([[accuracy(rec, epochs, window) for rec in row] for row in records])
+            row = {"task": spec, "epochs": epochs, "window": window, **ceiling_figures(acc),
+                   "seconds_per_training": seconds * epochs / args.epochs}
             table.append(row)
-            print(f"{spec:<14} {epochs:>6} {row['mean']:>6.3f} {row['spread']:>7.4f} {row['seed_sd']:>8.4f} "
-                  f"{row['split_half']:>10.3f} {row['pairwise']:>8.3f} {seconds * epochs / args.epochs:>8.1f}")
+            print(f"{spec:<14} {epochs:>6} {window:>6} {row['mean']:>6.3f} {row['spread']:>7.4f} "
+                  f"{row['seed_sd']:>8.4f} {row['split_half']:>10.3f} {row['pairwise']:>8.3f} "
+                  f"{row['seconds_per_training']:>8.1f}")
     args.out.write_text(json.dumps({
         "command": "python " + " ".join(sys.argv), "training": training, "archs": [list(p) for p in chosen],
         "pick_seed": PICK_SEED, "split_seed": SPLIT_SEED, "training_seeds": "1000 * repeat + architecture index",
