@@ -1,21 +1,24 @@
 """Searches as ask/tell strategies, driven by a Runner over an evaluator and a store."""
 
-from ..trial import OBJECTIVE, Result, Trial
+from ..trial import OBJECTIVE, Result, Trial, TrialState
 from .base import Strategy
 from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
-from .runner import Budget, ResumeError, Runner
+from .prune import PRUNERS, MedianPruner
+from .runner import Budget, ResumeError, Runner, TooManyFailures
 from .session import STRATEGIES, SearchConfig, SearchOutcome, resume, search
 
 __all__ = [
     "OBJECTIVE",
+    "PRUNERS",
     "STRATEGIES",
     "NOSH",
     "BayesianFeatureSearch",
     "Budget",
     "ControllerSearch",
+    "MedianPruner",
     "PredictorSearch",
     "RandomFeatureSearch",
     "RegularizedEvolution",
@@ -26,7 +29,9 @@ __all__ = [
     "SearchOutcome",
     "Strategy",
     "SuccessiveHalving",
+    "TooManyFailures",
     "Trial",
+    "TrialState",
     "cell_feature_space",
     "resume",
     "pyramid_budgets",

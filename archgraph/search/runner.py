@@ -10,6 +10,26 @@ the same state as an uninterrupted one.
 
 Results are told in the order trials were asked (the runner waits for the oldest trial in
 flight), which keeps runs identical whichever evaluator, and however many workers, run them.
+
+A trial that fails does not stop the search: when the evaluator's future raises a
+:class:`~archgraph.evaluate.TrialError` (the objective raised, in this process, a pool worker or
+a Ray task), or the result has a NaN or infinite loss (in its metrics or any epoch of its
+curve), the trial is recorded as :attr:`~archgraph.trial.TrialState.FAILED` with the error and
+traceback, the strategy is told the failed result (each strategy's docstring says what it does
+with one), and the search goes on. After ``max_failures`` failures in a row the runner stops
+asking, records the trials still in flight, and raises :class:`TooManyFailures`, whose message is
+one line. A resumed run does not train failed trials again, unless ``retry_failed``: then each
+is trained again (same architecture, budget and seed) and its new result recorded as the trial's
+next attempt (:meth:`~archgraph.store.Store.record_retry`). A retry is not told to the strategy,
+which moved on from the failure when it was told it, so a later resume replays exactly what the
+strategy was told; the run's results and its best trial take the retry's result.
+
+An objective with a ``report`` parameter (as :class:`~archgraph.evaluate.TrialEvaluator`) is
+handed a :class:`~archgraph.report.Reporter` for each trial and reports every epoch: a NaN loss
+fails the trial at that epoch, and the runner's ``pruner`` (:mod:`archgraph.search.prune`) may
+stop it early, recorded as :attr:`~archgraph.trial.TrialState.PRUNED`. The pruner judges a trial
+against the trials completed when it was asked (on a resume too), so pruning is as
+deterministic as the rest of the run.
 """
 
 from __future__ import annotations
@@ -23,21 +43,36 @@ from dataclasses import dataclass
 from tqdm import tqdm
 
 from ..errors import ArchGraphError
-from ..trial import Result, Trial
+from ..evaluate import TrialError
+from ..report import Pruner, Reported, Reporter, non_finite_loss, takes_report
+from ..trial import Result, Trial, TrialState
 from .base import Strategy
 
-__all__ = ["Budget", "Runner", "ResumeError"]
+__all__ = ["Budget", "Runner", "ResumeError", "TooManyFailures"]
 
 
 class ResumeError(ArchGraphError, RuntimeError):
     """A recorded run cannot be replayed into the strategy (it asks for other trials)."""
 
 
+class TooManyFailures(ArchGraphError, RuntimeError):
+    """The runner stopped after ``count`` trials failed in a row; ``last`` is the last failed result."""
+
+    def __init__(self, count: int, last: Result):
+        lines = (last.error or "").strip().splitlines()
+        reason = lines[0] if lines else "an unknown error"  # one line, whatever the error's message
+        super().__init__(f"the search stopped after {count} trials failed in a row, the last (trial {last.trial_id}) "
+                         f"with {reason}; fix the cause and resume the run (retry_failed trains the failed trials "
+                         "again), or allow more failures in a row with max_failures")
+        self.count, self.last = count, last
+
+
 @dataclass(frozen=True)
 class Budget:
     """When a run stops: after ``trials`` trials asked, ``epochs`` training epochs asked
     (the sum of the trials' budgets, less the epochs their resumed checkpoints had), or
-    ``seconds`` of wall-clock time in this ``run`` call; ``None`` means no limit."""
+    ``seconds`` of wall-clock time in this ``run`` call; ``None`` means no limit. Failed and
+    pruned trials count as asked; retries of failed trials do not."""
 
     trials: int | None = None
     epochs: int | None = None
@@ -50,7 +85,17 @@ class Budget:
 
 class Runner:
     """Run ``strategy`` until ``budget`` is spent, training trials with ``objective``
-    (a picklable callable ``Trial -> Result``) on ``evaluator`` and recording in ``store``.
+    (a picklable callable ``Trial -> Result``, optionally taking ``report=``) on ``evaluator``
+    and recording in ``store``.
+
+    Parameters
+    ----------
+    pruner:
+        Stops trials early (:mod:`archgraph.search.prune`); ``None``: none is.
+    max_failures:
+        Stop after this many trials failed in a row (:class:`TooManyFailures`); ``None``: never.
+    retry_failed:
+        Train again the trials a resumed run holds as failed (see the module docstring).
 
     Examples
     --------
@@ -64,37 +109,57 @@ class Runner:
     ...         self.n += 1
     ...         return Trial(id=self.n - 1, arch=ArchGraph([(i, i + 1) for i in range(self.n)]), budget=1, seed=0)
     ...     def tell(self, trial, result): pass
-    >>> score = lambda t: Result(t.id, {"val_accuracy": 1 / t.arch[0].num_nodes})
+    >>> def score(t):
+    ...     if t.id == 1:
+    ...         raise RuntimeError("out of memory")
+    ...     return Result(t.id, {"val_accuracy": 1 / t.arch[0].num_nodes})
     >>> runner = Runner(Count(), score, store=MemoryStore(), evaluator=InProcessEvaluator(),
     ...                 budget=Budget(trials=3), progress=False)
-    >>> [round(r.score, 3) for r in runner.run()]
-    [0.5, 0.333, 0.25]
+    >>> [(r.state.value, r.error or round(r.score, 3)) for r in runner.run()]
+    [('complete', 0.5), ('failed', 'RuntimeError: out of memory'), ('complete', 0.25)]
     """
 
-    def __init__(self, strategy: Strategy, objective: Callable[[Trial], Result], *, store, evaluator,
-                 budget: Budget, progress: bool = True):
+    def __init__(self, strategy: Strategy, objective: Callable[..., Result], *, store, evaluator,
+                 budget: Budget, progress: bool = True, pruner: Pruner | None = None,
+                 max_failures: int | None = 5, retry_failed: bool = False):
+        if max_failures is not None and max_failures < 1:
+            raise ValueError(f"max_failures must be at least 1 (or None: never stop), got {max_failures}")
         self.strategy = strategy
         self.objective = objective
         self.store = store
         self.evaluator = evaluator
         self.budget = budget
         self.progress = progress
+        self.pruner = pruner
+        self.max_failures = max_failures
+        self.retry_failed = retry_failed
+        self._reports = takes_report(objective)
 
     def run(self) -> list[Result]:
-        """Replay what the store holds, then search until the budget is spent; returns all
-        results in trial order."""
+        """Replay what the store holds, then search until the budget is spent; returns every
+        trial's latest result in trial order.
+
+        Raises
+        ------
+        TooManyFailures
+            After ``max_failures`` trials failed in a row (everything before is recorded).
+        """
         trials = {t.id: t for t in self.store.trials()}
-        results = self.store.results()
-        self._replay(trials, results)
+        attempts = self.store.attempts()
+        results = {i: tries[-1] for i, tries in attempts.items()}
+        finished, asked_after = self._replay(trials, attempts)
         epochs = sum(_epochs_asked(t, trials) for t in trials.values())
-        in_flight: deque[tuple[Trial, Future]] = deque(
-            (t, self.evaluator.submit(self.objective, t)) for t in self.store.pending())
-        start = time.monotonic()
+        retries = [trials[i] for i, r in results.items() if r.state is TrialState.FAILED] if self.retry_failed else []
+        in_flight: deque[tuple[Trial, Future, bool]] = deque(
+            [(t, self._submit(t, finished), True) for t in retries]
+            + [(t, self._submit(t, finished[:asked_after[t.id]]), False) for t in self.store.pending()])
+        start, in_a_row, stop = time.monotonic(), 0, None
         bar = tqdm(total=self.budget.trials, initial=len(results), unit="trial", desc="search",
                    disable=None if self.progress else True)
         with bar:
             while True:
-                while len(in_flight) < self.evaluator.max_workers and self._may_ask(len(trials), epochs, start):
+                while (stop is None and len(in_flight) < self.evaluator.max_workers
+                       and self._may_ask(len(trials), epochs, start)):
                     trial = self.strategy.ask()
                     if trial is None:
                         break
@@ -102,21 +167,33 @@ class Runner:
                     self.store.record_ask(trial)
                     trials[trial.id] = trial
                     epochs += _epochs_asked(trial, trials)
-                    in_flight.append((trial, self.evaluator.submit(self.objective, trial)))
+                    in_flight.append((trial, self._submit(trial, finished), False))
                 if not in_flight:
                     break
-                trial, future = in_flight.popleft()
-                result = future.result()
-                self.store.record_tell(result)
-                self.strategy.tell(trial, result)
+                trial, future, retried = in_flight.popleft()
+                result = self._outcome(trial, future)
+                if retried:
+                    self.store.record_retry(result)
+                else:
+                    self.store.record_tell(result)
+                    self.strategy.tell(trial, result)
+                    bar.update()
+                finished.append(result)
                 results[trial.id] = result
-                bar.update()
-                scores = [r.score for r in results.values() if r.scored]
-                if scores:
-                    bar.set_postfix(best=f"{max(scores):.4f}")
+                in_a_row = in_a_row + 1 if result.state is TrialState.FAILED else 0
+                if stop is None and self.max_failures is not None and in_a_row >= self.max_failures:
+                    stop = TooManyFailures(in_a_row, result)  # ask no more; record what is in flight
+                bar.set_postfix(_summary(results.values()))
+        if stop is not None:
+            raise stop
         return [results[i] for i in sorted(results)]
 
-    def _replay(self, trials: dict[int, Trial], results: dict[int, Result]) -> None:
+    def _replay(self, trials: dict[int, Trial], attempts: dict[int, list[Result]]):
+        """Replay the event log into the strategy; returns the results in the order they were
+        recorded and, per trial, how many of them came before it was asked (its pruning reference)."""
+        finished: list[Result] = []
+        asked_after: dict[int, int] = {}
+        retried: dict[int, int] = {}
         for kind, trial_id in self.store.events():
             if kind == "ask":
                 asked = self.strategy.ask()
@@ -124,8 +201,37 @@ class Runner:
                     raise ResumeError(
                         f"replaying the run, the strategy asked {asked!r} where the store recorded trial "
                         f"{trial_id}; resume with the same configuration and seed the run was started with")
-            else:
-                self.strategy.tell(trials[trial_id], results[trial_id])
+                asked_after[trial_id] = len(finished)
+            elif kind == "tell":  # the first attempt: what the strategy was told
+                finished.append(attempts[trial_id][0])
+                self.strategy.tell(trials[trial_id], attempts[trial_id][0])
+            else:  # a retry: recorded, never told to the strategy
+                retried[trial_id] = retried.get(trial_id, 0) + 1
+                finished.append(attempts[trial_id][retried[trial_id]])
+        return finished, asked_after
+
+    def _submit(self, trial: Trial, finished: list[Result]) -> Future:
+        """Start ``trial``; an objective that reports gets a Reporter judging it against ``finished``."""
+        if not self._reports:
+            return self.evaluator.submit(self.objective, trial)
+        reference = () if self.pruner is None else _curves(finished, self.pruner.metric)
+        return self.evaluator.submit(Reported(self.objective, Reporter(trial.id, trial.budget, self.pruner, reference)),
+                                     trial)
+
+    @staticmethod
+    def _outcome(trial: Trial, future: Future) -> Result:
+        """The trial's result; failed if the objective raised or a loss is NaN or infinite."""
+        try:
+            result = future.result()
+        except TrialError as err:  # on Ray a wrapper whose attributes are the TrialError's
+            return Result.failure(trial.id, err.error, err.traceback)
+        for row in (*result.curve, result.metrics):
+            if (loss := non_finite_loss(row)) is not None:
+                where = f" in epoch {row['epoch']}" if "epoch" in row else ""
+                return Result(trial.id, {}, result.curve, seconds=result.seconds, state=TrialState.FAILED,
+                              error=f"DivergedError: the {loss} is {row[loss]}{where}; lower the learning rate "
+                                    "or clip the gradients (grad_clip)")
+        return result
 
     def _may_ask(self, n_trials: int, epochs: int, start: float) -> bool:
         b = self.budget
@@ -138,6 +244,24 @@ class Runner:
             raise ArchGraphError(f"the strategy asked trial id {trial.id} twice; trial ids must be new")
         if trial.resume_from is not None and trial.resume_from not in trials:
             raise ArchGraphError(f"trial {trial.id} resumes trial {trial.resume_from}, which was never asked")
+
+
+def _curves(results: list[Result], metric: str) -> tuple[tuple[float, ...], ...]:
+    """The per-epoch ``metric`` of the completed results whose every epoch has it."""
+    return tuple(tuple(row[metric] for row in r.curve) for r in results
+                 if r.state is TrialState.COMPLETE and r.curve
+                 and all(isinstance(row.get(metric), (int, float)) for row in r.curve))
+
+
+def _summary(results) -> dict[str, str]:
+    """The progress bar's postfix: the best score, and how many trials failed or were pruned."""
+    results = list(results)
+    scores = [r.score for r in results if r.scored]
+    summary = {"best": f"{max(scores):.4f}"} if scores else {}
+    for state in (TrialState.FAILED, TrialState.PRUNED):
+        if n := sum(r.state is state for r in results):
+            summary[state.value] = str(n)
+    return summary
 
 
 def _epochs_asked(trial: Trial, trials: dict[int, Trial]) -> int:
