@@ -40,6 +40,7 @@ the scatter plot of ψ against accuracy (Fig. 5 analogue) in ``--out``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import platform
 import sys
@@ -90,6 +91,29 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     fit = train_bilevel(hyper, weight_split, arch_split, epochs=args.hyper_epochs, batch_size=128, seed=seed,
                         arch_lr=args.arch_lr, regularizer=regularizer, on_epoch=diagnose, progress=False)
     return hyper, fit.history, gradients, probe
+
+
+def hyper_result(spec: str, seed: int, mode: str, args: argparse.Namespace) -> dict:
+    """What one hyper-architecture gives: log ψ of every path (row-major over the 625 paths) and
+    the diagnosis; read from ``--hyper-dir`` when made before with the same settings, else
+    trained and written there (so a killed run keeps the hyper-architectures it finished)."""
+    settings = {"task": spec, "mode": mode, "seed": seed, "hyper_epochs": args.hyper_epochs,
+                "estimator": args.estimator, "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent,
+                "pool": [repr(g) for g in POOL], "channels": CHANNELS, "settings": SETTINGS}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
+    path = args.hyper_dir / f"{spec.replace(':', '-')}-{mode}-seed{seed}-{key}.json"
+    if path.is_file():
+        return json.loads(path.read_text())["result"]
+    start = time.perf_counter()
+    hyper, history, gradients, probe = train_hyper(spec, seed, mode == "shared", args)
+    result = {"log_ranks": log_ranks(hyper.probabilities()).flatten().tolist(),
+              "hyper_train_accuracy": history[-1]["train_accuracy"], "settled_epochs": settle_epochs(history),
+              "alpha": [epoch["alpha"] for epoch in history], "gradients": gradients,
+              "output_rms": output_rms(hyper, probe[0]), "seconds": round(time.perf_counter() - start, 1)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"settings": settings, "result": result}) + "\n")
+    print(f"{mode} seed {seed}: hyper-architecture trained in {result['seconds']:.0f} s -> {path}", flush=True)
+    return result
 
 
 def alpha_gradients(model: HyperArchitecture, regularizer: MaxNorm, epoch: int, batch) -> dict:
@@ -156,11 +180,15 @@ def main() -> None:
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl",
                         help="the ground truth's trainings (JSON lines, shared with task_ceiling.py)")
     parser.add_argument("--results", type=Path, default=RESULTS / "fade_correlation.json")
+    parser.add_argument("--hyper-dir", type=Path, default=RESULTS / "fade_hyper",
+                        help="one file per trained hyper-architecture, reused by later runs with the same settings")
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None}
     shape = (len(POOL),) * ROWS
+
+    hypers = {(mode, seed): hyper_result(args.task, seed, mode, args) for mode in args.modes for seed in args.seeds}
 
     records, summed = [], {}
     fig, axes = plt.subplots(1, len(args.modes), figsize=(5 * len(args.modes), 4), squeeze=False)
@@ -170,34 +198,30 @@ def main() -> None:
         print(f"{'seed':>4} {'spearman':>9} {'kendall':>8} {'ceiling':>8} {'hyper acc':>9} {'settled':>16} "
               f"{'seconds':>8}")
         for seed in args.seeds:
-            start = time.perf_counter()
-            hyper, history, gradients, probe = train_hyper(args.task, seed, mode == "shared", args)
-            seconds = time.perf_counter() - start
-            ranks = log_ranks(hyper.probabilities())
+            hyper = hypers[mode, seed]
+            ranks = np.array(hyper["log_ranks"]).reshape(shape)
             if args.pick == "random":
                 chosen = paths(args.archs)
             else:
-                order = np.argsort(-ranks.flatten().numpy(), kind="stable")
+                order = np.argsort(-ranks.flatten(), kind="stable")
                 flat = order[np.linspace(0, len(order) - 1, args.archs).round().astype(int)]
                 chosen = [tuple(int(k) for k in np.unravel_index(i, shape)) for i in flat]
             truth = ground_truth([args.task], chosen, args.repeats, training, args.runs, args.workers)[args.task]
             accuracies = np.array([[accuracy(rec, args.epochs, args.window) for rec in row] for row in truth])
             mean_accuracy = accuracies.mean(axis=1)
-            psi = np.array([ranks[path].item() for path in chosen])
-            summed.setdefault(mode, np.zeros(shape))
-            summed[mode] += ranks.numpy()
+            psi = np.array([ranks[path] for path in chosen])
+            summed[mode] = summed.get(mode, 0) + ranks
             record = {
                 "mode": mode, "seed": seed, "task": args.task, "paths": [list(p) for p in chosen],
                 "spearman": float(spearmanr(psi, mean_accuracy).statistic),
                 "kendall": float(kendalltau(psi, mean_accuracy).statistic),
                 "ceiling": ceiling_figures(accuracies)["split_half"], "log_psi": psi.tolist(),
-                "accuracy": mean_accuracy.tolist(), "hyper_train_accuracy": history[-1]["train_accuracy"],
-                "settled_epochs": settle_epochs(history), "alpha": [epoch["alpha"] for epoch in history],
-                "gradients": gradients, "output_rms": output_rms(hyper, probe[0]), "seconds": round(seconds, 1),
+                "accuracy": mean_accuracy.tolist(), **{k: v for k, v in hyper.items() if k != "log_ranks"},
             }
             records.append(record)
             print(f"{seed:>4} {record['spearman']:>9.3f} {record['kendall']:>8.3f} {record['ceiling']:>8.3f} "
-                  f"{record['hyper_train_accuracy']:>9.4f} {str(record['settled_epochs']):>16} {seconds:>8.0f}")
+                  f"{record['hyper_train_accuracy']:>9.4f} {str(record['settled_epochs']):>16} "
+                  f"{record['seconds']:>8.0f}")
             ax.scatter(psi, mean_accuracy, s=14, label=f"seed {seed}: ρ = {record['spearman']:.2f}")
         rhos = [r["spearman"] for r in records if r["mode"] == mode]
         if args.pick == "random":
