@@ -165,7 +165,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", help="digits, mnist1d, cifar10, wine, breast_cancer (default: digits)")
+    p.add_argument("--dataset", default="digits",
+                   help="digits, mnist1d (mnist1d:N: generated with N samples), cifar10, wine, breast_cancer "
+                        "(default: digits)")
     p.add_argument("--data-root", type=Path, default=None, help="folder of the dataset files (cifar10) or cache")
 
 

@@ -119,8 +119,9 @@ def load(name: str, *, root: PathLike | None = None, num_samples: int | None = N
         ``$ARCHGRAPH_DATA`` or else ``~/.cache/archgraph``. Ignored by the embedded sets.
     num_samples:
         For ``mnist1d``: how many samples the generator makes (train and test together, split
-        80/20; a multiple of 10, one tenth per class). Each set of generator arguments and
-        ``mnist1d`` version is cached in a file of its own. Other tasks refuse it.
+        80/20; a multiple of 10, one tenth per class); ``name`` may carry it instead, as
+        ``"mnist1d:10000"`` (so a command line's ``--dataset`` can). Each set of generator
+        arguments and ``mnist1d`` version is cached in a file of its own. Other tasks refuse it.
 
     Raises
     ------
@@ -139,7 +140,12 @@ def load(name: str, *, root: PathLike | None = None, num_samples: int | None = N
     ...
     archgraph.errors.ArchGraphError: unknown dataset 'imagenet'; known: digits, mnist1d, cifar10, wine, breast_cancer; ...
     """
-    key = name.lower().replace("-", "_")
+    key, colon, size = name.lower().replace("-", "_").partition(":")
+    if colon:
+        if num_samples is not None or not size.isdigit():
+            raise ArchGraphError(f"dataset {name!r}: give the size once, as 'mnist1d:N' with a whole number N "
+                                 "or as num_samples=N")
+        num_samples = int(size)
     if key not in _LOADERS:
         raise ArchGraphError(
             f"unknown dataset {name!r}; known: {', '.join(DATASETS)}; "

@@ -137,6 +137,20 @@ def test_mnist1d_refuses_a_size_that_is_not_a_multiple_of_ten(tmp_path, bad):
 def test_num_samples_is_for_mnist1d_only():
     with pytest.raises(ArchGraphError, match="mnist1d only"):
         load("digits", num_samples=100)
+    with pytest.raises(ArchGraphError, match="mnist1d only"):
+        load("digits:100")
+
+
+def test_the_name_may_carry_the_size(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(mnist1d.data, "make_dataset", _fake_mnist1d(calls))
+    task = load("MNIST-1D:30".replace("-", ""), root=tmp_path)
+    assert len(task.train) + len(task.test) == 30 and calls[0].num_samples == 30
+    for bad in ("mnist1d:", "mnist1d:1e4", "mnist1d:-10"):
+        with pytest.raises(ArchGraphError, match="mnist1d:N"):
+            load(bad, root=tmp_path)
+    with pytest.raises(ArchGraphError, match="give the size once"):
+        load("mnist1d:30", root=tmp_path, num_samples=30)
 
 
 def test_mnist1d_failed_write_leaves_no_file(tmp_path, monkeypatch):
