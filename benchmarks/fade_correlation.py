@@ -71,8 +71,7 @@ from archgraph.relax import Gumbel, arch_parameters  # noqa: E402
 def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     """The trained hyper-architecture of one seed and mode, its history and its per-epoch
     gradient diagnosis."""
-    name, _, size = spec.partition(":")
-    task = load(name, num_samples=int(size)) if size else load(name)
+    task = load(spec)
     _, arch_split, weight_split = fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
     settings = dict(SETTINGS[len(task.input_shape) - 1])
     if shared:

@@ -83,8 +83,7 @@ def paths(archs: int) -> list[tuple[int, ...]]:
 
 def task_data(spec: str):
     """The task of a ``digits`` / ``mnist1d:N`` spec and its FaDE weight and test splits."""
-    name, _, size = spec.partition(":")
-    task = load(name, num_samples=int(size)) if size else load(name)
+    task = load(spec)
     test, _, weight = fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
     return task, weight, test
 
