@@ -11,7 +11,7 @@ from archgraph.search.controller import ControllerSearch
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.shared_weights import SharedWeights, layer_pairs
 from archgraph.store import MemoryStore, load_checkpoint
-from archgraph.trial import Result
+from archgraph.trial import Result, TrialState
 
 MLP = spaces.load("mlp")
 TINY_OPS = ("dense(8, relu)", "dense(16, tanh)")
@@ -114,6 +114,18 @@ def test_a_round_waits_for_its_results_and_then_trains_the_controller_on_all_see
     assert nxt.id == 3 and nxt.info["round"] == 1 and nxt.budget == 2
     assert all(t.info["round"] == 0 and 1 <= len(t.info["layers"]) <= 10 for t in round0)
 
+
+
+def test_failed_and_pruned_trials_give_no_reward_and_no_weights_but_end_their_round():
+    search = ControllerSearch(TINY, epochs=1, seed=0, batch=3, hidden=8)
+    a, b, c = (search.ask() for _ in range(3))
+    search.tell(a, Result.failure(a.id, "RuntimeError: CUDA out of memory"))
+    search.tell(b, Result(b.id, {"val_accuracy": 0.9, "epochs": 1}, state=TrialState.PRUNED))
+    search.tell(c, fake_score(c))
+    assert list(search.observed) == [c.id] and search.updates == 1  # the round ended; c alone was learnt from
+    assert {trial for trial, _ in search.shared.entries.values()} == {c.id}
+    nxt = drive(search, TINY_SIZE)
+    assert len(nxt) == TINY_SIZE - 3 and all(t.info["layers"] not in (a.info["layers"], b.info["layers"]) for t in nxt)
 
 def test_the_search_is_deterministic_in_its_seed():
     runs = [drive(ControllerSearch(MLP, epochs=1, seed=s, batch=3, hidden=32), 9) for s in (5, 5, 6)]

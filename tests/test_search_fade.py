@@ -9,6 +9,8 @@ from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import HYPER, Result, Trial
 
+OOM = "RuntimeError: CUDA out of memory"
+
 FADE = spaces.load("fade")
 
 
@@ -40,6 +42,23 @@ def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
         assert t.budget == 3 and "kind" not in t.info and t.info["point"] == 0
         assert all(cell in search.generator.space.members(search.generator.bucket(a)) for cell, a in zip(t.arch, anchors))
 
+
+
+def test_a_failed_hyper_trial_leaves_the_anchors_and_the_next_step_warm_starts_from_the_last_completed_one():
+    search = FadeSearch(FADE, epochs=1, seed=0, draws=1)
+    hyper0, draw0 = search.ask(), search.ask()
+    search.tell(hyper0, hyper_result(hyper0, np.random.default_rng(0).dirichlet(np.ones(7), size=4)))
+    search.tell(draw0, Result.failure(draw0.id, OOM))  # a failed validation draw is only recorded
+    hyper1, draw1 = search.ask(), search.ask()
+    assert hyper1.info["warm_start"] == hyper0.id and hyper1.info["step"] == 1
+    anchors = search.anchors.copy()
+    search.tell(hyper1, Result.failure(hyper1.id, OOM))
+    search.tell(draw1, Result(draw1.id, {"val_accuracy": 0.5}))
+    assert np.array_equal(search.anchors, anchors) and len(search.trajectory) == 2
+    hyper2 = search.ask()
+    assert hyper2.info["kind"] == HYPER and hyper2.info["warm_start"] == hyper0.id  # not the failed one's
+    assert hyper2.info["step"] == 1 and hyper2.info["anchors"] == hyper1.info["anchors"]
+    assert hyper2.arch != hyper1.arch  # new pools around the same anchors
 
 def test_tell_moves_each_anchor_by_the_pseudo_gradient():
     search = FadeSearch(FADE, epochs=1, seed=1, draws=0, step=0.5)

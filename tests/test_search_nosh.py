@@ -11,7 +11,7 @@ from archgraph.search.nosh import NOSH, PredictorSearch, SuccessiveHalving, pyra
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.session import SearchConfig, resume, search
 from archgraph.store import MemoryStore, load_checkpoint
-from archgraph.trial import Result, Trial
+from archgraph.trial import Result, Trial, TrialState
 
 MLP = spaces.load("mlp")
 
@@ -103,6 +103,33 @@ def test_nosh_discards_nothing_and_promotes_a_left_behind_candidate_later():
     assert nosh.pyramid == [list(range(4, 12)), [3, 2, 0], [1]]
     assert not any(c.discarded for c in nosh.candidates)
 
+
+
+def test_a_failed_promotion_is_discarded_and_its_place_goes_to_the_next_best_later():
+    scores = by_candidate({0: 0.6, 1: 0.9, 2: 0.7, 3: 0.8})
+    nosh = NOSH(MLP, epochs=4, seed=0, n_new=4)
+    fail_3_at_level_1 = lambda t: (Result.failure(t.id, "RuntimeError: CUDA out of memory")  # noqa: E731
+                                   if (t.info["candidate"], t.info["level"]) == (3, 1) else scores(t))
+    r0, r1, r2 = drive(nosh, fail_3_at_level_1, rounds=3)
+    assert promoted(r1, 1) == [1, 3]
+    assert promoted(r2, 2) == [] and promoted(r2, 1) == [2, 0, 4]  # without the failure: [2, 0]
+    assert nosh.candidates[3].discarded and 3 not in sum(nosh.pyramid, [])
+    assert len(nosh.observations) == len(r0) + len(r1) - 1 + len(r2)  # the failure taught the predictor nothing
+
+
+def test_failed_and_pruned_new_candidates_are_discarded_and_never_promoted():
+    def objective(t):
+        if t.info["candidate"] == 1:
+            return Result.failure(t.id, "ValueError: boom")
+        if t.info["candidate"] == 2:
+            return Result(t.id, {"val_accuracy": 0.99, "epochs": 0}, state=TrialState.PRUNED)
+        return fake(t)
+
+    nosh = NOSH(MLP, epochs=4, seed=0, n_new=4)
+    rounds = drive(nosh, objective, rounds=4)
+    assert all(t.info["candidate"] not in (1, 2) for r in rounds[1:] for t in r if t.resume_from is not None)
+    assert nosh.candidates[1].discarded and nosh.candidates[2].discarded and nosh.candidates[1].scores == {}
+    assert all(score < 0.99 for _, _, score in nosh.observations)
 
 def test_successive_halving_resumes_the_top_fraction_and_discards_the_rest():
     sh = SuccessiveHalving(MLP, epochs=4, seed=0, candidates=8)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from archgraph import SpaceError, spaces
-from archgraph.trial import Result, Trial
+from archgraph.trial import Result, Trial, TrialState
 from archgraph.search.evolution import RegularizedEvolution
 from archgraph.search.feature_search import BayesianFeatureSearch, RandomFeatureSearch, trial_seed
 
@@ -11,6 +11,14 @@ FADE = spaces.load("fade")
 
 def told(trial: Trial, value: float) -> Result:
     return Result(trial.id, {"val_accuracy": value})
+
+
+def failed(trial: Trial) -> Result:
+    return Result.failure(trial.id, "RuntimeError: CUDA out of memory")
+
+
+def pruned(trial: Trial, value: float) -> Result:
+    return Result(trial.id, {"val_accuracy": value, "epochs": 1}, state=TrialState.PRUNED)
 
 
 def test_random_search_turns_each_point_into_draws_trials_of_its_boxes():
@@ -77,6 +85,52 @@ def test_evolution_waits_for_its_initial_population():
     search = RegularizedEvolution(FADE, epochs=1, seed=0, population_size=2, sample_size=1)
     search.ask(), search.ask()
     assert search.ask() is None
+
+
+def test_random_search_moves_on_from_failed_draws():
+    failing, working = (RandomFeatureSearch(FADE, epochs=1, seed=0, draws=2) for _ in range(2))
+    for _ in range(6):
+        a, b = failing.ask(), working.ask()
+        assert a == b  # the same proposals whatever was told
+        failing.tell(a, failed(a))
+        working.tell(b, told(b, 0.5))
+    assert failing.scores == {0: [None, None], 1: [None, None], 2: [None, None]}
+
+
+def test_bo_leaves_failed_draws_out_of_a_points_median_and_tells_an_all_failed_point_as_the_worst():
+    search = BayesianFeatureSearch(FADE, epochs=1, seed=0, draws=3)
+    first = [search.ask() for _ in range(3)]
+    for t, result in zip(first, [failed(first[0]), told(first[1], 0.9), pruned(first[2], 0.5)]):
+        search.tell(t, result)
+    assert all(opt.yi == [-0.7] for opt in search.optimizers)  # median(0.9, 0.5): a pruned draw counts as reached
+    second = [search.ask() for _ in range(3)]
+    assert all(t.info["point"] == 1 for t in second)
+    for t in second:
+        search.tell(t, failed(t))
+    assert all(opt.yi == [-0.7, -0.7] for opt in search.optimizers)  # the worst median so far
+    assert search.ask().info["point"] == 2  # the search goes on
+    alone = BayesianFeatureSearch(FADE, epochs=1, seed=0, draws=1)
+    t = alone.ask()
+    alone.tell(t, failed(t))
+    assert all(opt.yi == [0.0] for opt in alone.optimizers)  # nothing seen yet: the worst accuracy, 0
+
+
+def test_evolution_discards_failures_and_refills_its_initial_population():
+    search = RegularizedEvolution(FADE, epochs=1, seed=0, population_size=3, sample_size=3)
+    initial = [search.ask() for _ in range(3)]
+    assert search.ask() is None
+    search.tell(initial[0], told(initial[0], 0.5))
+    search.tell(initial[1], failed(initial[1]))
+    replacement = search.ask()
+    assert replacement.id == 3 and replacement.info["parent"] is None  # a random member in the failure's place
+    search.tell(initial[2], pruned(initial[2], 0.2))
+    search.tell(replacement, told(replacement, 0.4))
+    assert [(t.id, score) for t, score in search.population] == [(0, 0.5), (2, 0.2), (3, 0.4)]
+    child = search.ask()
+    assert child.info["parent"] == 0
+    search.tell(child, failed(child))
+    assert [t.id for t, _ in search.population] == [0, 2, 3]  # a failed child joins nobody, ages nobody out
+    assert search.ask().info["parent"] == 0
 
 
 def test_trial_seeds_are_independent_streams():

@@ -22,8 +22,12 @@ class Strategy(Protocol):
 
     ``ask()`` returns the next trial, or ``None`` when the strategy has nothing to propose
     until outstanding trials are told (or is exhausted). ``tell(trial, result)`` reports a
-    finished trial. A strategy must be deterministic given its constructor arguments and
-    the sequence of asks and tells: the runner resumes runs by replaying them.
+    finished trial, once, whatever its :attr:`~archgraph.trial.Result.state`: complete, pruned
+    (the metrics of the epoch the pruner stopped it at, no checkpoint) or failed (no metrics,
+    ``result.error``). Every strategy says in its docstring what it does with a failed and a
+    pruned trial; none may stop asking because of one. A strategy must be deterministic given
+    its constructor arguments and the sequence of asks and tells: the runner resumes runs by
+    replaying them.
     """
 
     def ask(self) -> Trial | None: ...

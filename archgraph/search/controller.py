@@ -22,6 +22,11 @@ earlier trials (:mod:`archgraph.search.shared_weights`).
 Every random draw comes from one :class:`torch.Generator` seeded with ``seed``, and the
 controller learns only at round boundaries, from results ordered by trial id: a run replays
 exactly (on the same machine and torch thread count).
+
+A failed or pruned trial gives the controller no reward and the predictor no target (it has no
+final accuracy; a failure says more about the run than about the architecture), and lends no
+weights (it left no checkpoint); its architecture still counts as proposed, so it is not
+sampled again, and its round ends when all the round's trials are told, failures included.
 """
 
 from __future__ import annotations

@@ -6,6 +6,11 @@ space allows; then, for each new trial, ``sample_size`` members are drawn at ran
 of them is the parent, and the child is the parent with one cell mutated by
 :func:`archgraph.mutate.random_mutation`. The child joins the population and the *oldest*
 member leaves it (aging), whatever its accuracy.
+
+A failed trial is discarded: it never joins the population, and while the population is not
+full (a member of the initial population failed) a fresh random architecture is asked in its
+place. A pruned trial joins the population with the validation accuracy it reached: it is a
+weak member (it was stopped for being below the median), rarely a parent, and ages out.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 
 from .. import mutate
 from ..spaces import Space
-from ..trial import Result, Trial
+from ..trial import Result, Trial, TrialState
 from .feature_search import cell_feature_space, trial_seed
 
 __all__ = ["RegularizedEvolution"]
@@ -26,7 +31,8 @@ class RegularizedEvolution:
     """Ask/tell regularised evolution on a topology-only chained space.
 
     Children are asked as soon as the initial population has been told; with several
-    workers, a child's parent is chosen among the members told so far.
+    workers, a child's parent is chosen among the members told so far. Random members are
+    asked while the population and the trials in flight are fewer than ``population_size``.
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, population_size: int = 10,
@@ -41,10 +47,11 @@ class RegularizedEvolution:
         self.pool = cell_feature_space(space).graphs  # every cell the space allows
         self.rng = np.random.default_rng(seed)
         self.population: deque[tuple[Trial, float]] = deque()
+        self.outstanding: set[int] = set()  # asked, not told
         self.next_id = 0
 
     def ask(self) -> Trial | None:
-        if self.next_id < self.population_size:
+        if len(self.population) + len(self.outstanding) < self.population_size:  # the first ones, or a failure's place
             arch = tuple(self.pool[i] for i in self.rng.integers(len(self.pool), size=len(self.space.cells)))
             return self._trial(arch, parent=None)
         if not self.population:
@@ -59,6 +66,9 @@ class RegularizedEvolution:
         return self._trial(tuple(child), parent=parent.id)
 
     def tell(self, trial: Trial, result: Result) -> None:
+        self.outstanding.discard(trial.id)
+        if result.state is TrialState.FAILED:
+            return  # discarded
         self.population.append((trial, result.score))
         if len(self.population) > self.population_size:
             self.population.popleft()  # aging: the oldest leaves
@@ -67,4 +77,5 @@ class RegularizedEvolution:
         trial = Trial(id=self.next_id, arch=arch, budget=self.epochs, seed=trial_seed(self.seed, self.next_id),
                       info={"parent": parent})
         self.next_id += 1
+        self.outstanding.add(trial.id)
         return trial

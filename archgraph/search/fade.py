@@ -25,6 +25,11 @@ for ``epochs`` epochs; these are the run's scored trials, so "best" means the be
 
 The anchors' trajectory (Fig. 6) is in :attr:`FadeSearch.trajectory` and in each trial's
 ``info["anchors"]``. Replaying the same asks and tells gives the same run (resume).
+
+A hyper trial that fails (or is pruned) gives no β: the anchors stay where they are, and the
+next step trains a hyper-architecture over new pools drawn around them, warm-started from the
+last hyper trial that completed (the failed one left no weights). A validation architecture
+that fails or is pruned is only recorded: the anchors never depend on them.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ import numpy as np
 from ..generate import BucketGenerator
 from ..relax import Gumbel
 from ..spaces import Space
-from ..trial import HYPER, Result, Trial
+from ..trial import HYPER, Result, Trial, TrialState
 from .feature_search import cell_feature_space, trial_seed
 
 __all__ = ["FadeSearch", "pseudo_gradient_step"]
@@ -111,7 +116,7 @@ class FadeSearch:
         self.trajectory: list[np.ndarray] = [self.anchors.copy()]
         self.queue: deque[Trial] = deque()
         self.waiting: int | None = None     # the hyper trial whose weights the next step needs
-        self.last_hyper: int | None = None
+        self.last_hyper: int | None = None  # the last hyper trial that completed: the next one's warm start
         self.next_id = 0
 
     @property
@@ -134,13 +139,16 @@ class FadeSearch:
     def tell(self, trial: Trial, result: Result) -> None:
         if trial.info.get("kind") != HYPER:
             return
+        self.waiting = None
+        if result.state is not TrialState.COMPLETE:
+            return  # no β: the next step draws new pools around the same anchors
+        self.last_hyper = trial.id
         beta = np.asarray(result.curve[-1]["alpha"], dtype=float)
         if beta.shape != (len(self.space.cells), self.width):
             raise ValueError(f"hyper trial {trial.id} reported weights of shape {beta.shape}, "
                              f"expected {(len(self.space.cells), self.width)}")
         self.anchors = pseudo_gradient_step(self.anchors, beta, self.step)
         self.trajectory.append(self.anchors.copy())
-        self.waiting = None
 
     def _enqueue_step(self) -> None:
         """Queue the hyper trial of the current anchors and their validation trials."""
@@ -151,7 +159,7 @@ class FadeSearch:
                                 "width": self.width, "warm_start": self.last_hyper if self.warm_start else None,
                                 **self.hyper}
         hyper = self._trial(tuple(g for row in pool for g in row), self.hyper_epochs, info)
-        self.waiting = self.last_hyper = hyper.id
+        self.waiting = hyper.id
         self.queue.append(hyper)
         for _ in range(self.draws):
             arch = tuple(self.generator(anchor, self.rng) for anchor in self.anchors)

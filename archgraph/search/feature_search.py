@@ -11,6 +11,13 @@ accuracy of ``draws`` (5 in the paper) architectures drawn from its boxes by the
 * :class:`BayesianFeatureSearch` asks scikit-optimize's GP optimiser with the UCB
   acquisition, κ = 2.5, ξ = 0 (FaDE §3.2); by default one optimiser per cell, each told the
   proposal's score ("BO per cell independent"), or one over the joint space.
+
+Failed and pruned draws: a point's score is the median over its draws that did not fail; a
+pruned draw counts with the validation accuracy it had reached when it was stopped (a draw
+is pruned for being below the median of the completed ones, so this keeps it low without
+guessing its end). Random search learns nothing from scores, so a failure only costs its
+draw: the search moves on. What BO does with a point whose every draw failed is told at
+:class:`BayesianFeatureSearch`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import numpy as np
 from ..errors import SpaceError
 from ..generate import BucketGenerator, FeatureSpace
 from ..spaces import Space
-from ..trial import Result, Trial
+from ..trial import Result, Trial, TrialState
 
 __all__ = ["RandomFeatureSearch", "BayesianFeatureSearch", "cell_feature_space", "trial_seed"]
 
@@ -68,7 +75,7 @@ class _PointSearch(ABC):
         self.dims = self.features.points.shape[1]
         self.rng = np.random.default_rng(seed)
         self.queue: deque[Trial] = deque()
-        self.scores: dict[int, list[float]] = {}   # point index -> scores told so far
+        self.scores: dict[int, list[float | None]] = {}   # point index -> scores told so far, None: failed
         self.points: list[np.ndarray] = []
         self.next_id = 0
 
@@ -81,9 +88,10 @@ class _PointSearch(ABC):
 
     def tell(self, trial: Trial, result: Result) -> None:
         index = trial.info["point"]
-        self.scores.setdefault(index, []).append(result.score)
+        self.scores.setdefault(index, []).append(None if result.state is TrialState.FAILED else result.score)
         if len(self.scores[index]) == self.draws:
-            self._observe(self.points[index], statistics.median(self.scores[index]))
+            usable = [score for score in self.scores[index] if score is not None]
+            self._observe(self.points[index], statistics.median(usable) if usable else None)
 
     def _enqueue(self, point: np.ndarray) -> None:
         index = len(self.points)
@@ -99,12 +107,16 @@ class _PointSearch(ABC):
     def _propose(self) -> np.ndarray:
         """The next point, one row per cell, in scaled feature coordinates."""
 
-    def _observe(self, point: np.ndarray, value: float) -> None:
-        """Learn the median score of a point (nothing to learn for random search)."""
+    def _observe(self, point: np.ndarray, value: float | None) -> None:
+        """Learn the median score of a point, ``None`` if every draw failed (nothing to learn
+        for random search)."""
 
 
 class RandomFeatureSearch(_PointSearch):
-    """Uniform points in each cell's feature space (FaDE §3.2's random-search baseline)."""
+    """Uniform points in each cell's feature space (FaDE §3.2's random-search baseline).
+
+    A failed draw is recorded and forgotten: the next points do not depend on scores.
+    """
 
     def _propose(self) -> np.ndarray:
         return self.rng.random((len(self.space.cells), self.dims))
@@ -116,6 +128,11 @@ class BayesianFeatureSearch(_PointSearch):
     ``per_cell=True`` (the paper's "per cell independent") keeps one optimiser per cell over
     that cell's feature dimensions; ``False`` one optimiser over all cells' dimensions. UCB
     for a maximised accuracy is scikit-optimize's LCB on the negated score.
+
+    A point whose every draw failed is told to the optimisers as the worst median seen so far
+    (0 before any): past its initial random points, scikit-optimize proposes the same point
+    again until it is told a new one, and a
+    point that cannot be trained is, for the search, as bad as the worst one that could.
     """
 
     sequential = True
@@ -127,6 +144,7 @@ class BayesianFeatureSearch(_PointSearch):
         super().__init__(space, epochs=epochs, seed=seed, draws=draws)
         groups = len(space.cells) if per_cell else 1
         width = self.dims * len(space.cells) // groups
+        self.values: list[float] = []  # the medians told to the optimisers
         self.optimizers = [
             Optimizer([(0.0, 1.0)] * width, base_estimator="GP", acq_func="LCB", n_initial_points=initial_points,
                       acq_func_kwargs={"kappa": kappa, "xi": xi}, random_state=seed + i)
@@ -136,6 +154,8 @@ class BayesianFeatureSearch(_PointSearch):
     def _propose(self) -> np.ndarray:
         return np.concatenate([opt.ask() for opt in self.optimizers])
 
-    def _observe(self, point: np.ndarray, value: float) -> None:
+    def _observe(self, point: np.ndarray, value: float | None) -> None:
+        value = min(self.values, default=0.0) if value is None else value
+        self.values.append(value)
         for opt, part in zip(self.optimizers, np.split(point.ravel(), len(self.optimizers))):
             opt.tell(part.tolist(), -value)

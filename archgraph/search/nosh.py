@@ -28,6 +28,13 @@ The baselines share this machinery: :class:`SuccessiveHalving` is one pyramid fi
 never refilled, whose left-behind candidates are discarded; :class:`PredictorSearch` is a
 one-level pyramid: every candidate trained to ``epochs`` from scratch, the predictor refitted
 after each batch.
+
+A candidate whose trial fails or is pruned is discarded: it stays at the level it had reached
+(if any) but is never promoted again, and the predictor is not fitted to the failed or cut-short
+trial (a pruned trial left no checkpoint to resume, and its accuracy is not one of a level's
+budget). A failed promotion's place in the level above goes to the next best candidate resting
+at its level in a later round (successive halving has discarded those, so there its place stays
+empty); a failed new candidate is not replaced in its round.
 """
 
 from __future__ import annotations
@@ -46,7 +53,7 @@ from ..embody import mlp_graph
 from ..errors import SpaceError
 from ..graph import ArchGraph
 from ..spaces import Space
-from ..trial import Result, Trial
+from ..trial import Result, Trial, TrialState
 from .feature_search import cell_feature_space, trial_seed
 
 __all__ = ["NOSH", "Candidate", "PredictorSearch", "SuccessiveHalving", "pyramid_budgets"]
@@ -151,7 +158,7 @@ class NOSH:
         self.rng = np.random.default_rng(seed)
         self.candidates: list[Candidate] = []
         self.observations: list[tuple[Architecture, int, float]] = []   # (arch, epochs, accuracy) told
-        self.epochs_trained = 0     # epochs of the trials told: budgets less what their resumed checkpoints had
+        self.epochs_trained = 0     # epochs of the trials told complete: budgets less what their resumed checkpoints had
         self.rounds = 0
         self.queue: deque[Trial] = deque()
         self.outstanding: dict[int, Candidate] = {}   # asked, not told: trial id → candidate
@@ -166,6 +173,9 @@ class NOSH:
 
     def tell(self, trial: Trial, result: Result) -> None:
         candidate = self.outstanding.pop(trial.id)
+        if result.state is not TrialState.COMPLETE:
+            candidate.discarded = True  # see the module docstring
+            return
         level = self.budgets.index(trial.budget)
         candidate.level, candidate.trial = level, trial.id
         candidate.scores[level] = result.score
