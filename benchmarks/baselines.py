@@ -79,6 +79,9 @@ def run_one(strategy: str, seed: int, args: argparse.Namespace) -> Run:
 
 
 def mean_std(values: list[float]) -> str:
+    """``mean ± std`` to 4 places; ``-`` for no values (a budget that ended before any was scored)."""
+    if not values:
+        return "-"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.4f} ± {std:.4f}"
 

@@ -16,19 +16,27 @@ All trained architectures are scored by validation accuracy. For each method the
 the architectures trained per run, the mean ± std test accuracy of the top 10 by validation
 accuracy (pooled over seeds: Fig. 8's "top-10 accuracies"), the best validation accuracy and
 the test accuracy of that architecture. ``OUT/fade_vs_baselines.png`` box-plots the top-10 test
-accuracies, one panel per dataset. Cells use 3×3 kernels and batches of 32, as
-benchmarks/baselines.py does (the paper's 5×5 kernels fade on 8×8 digits, see the README).
+accuracies, one panel per dataset; ``--results`` (JSON) keeps every run's accuracies with the
+command, versions and seeds. Datasets are names of :func:`archgraph.data.load`
+(``mnist1d:N`` for MNIST-1D of N samples, the task benchmarks/task_ceiling.py chooses). Kernels
+as there: 5 on 1-d signals (the paper's), 3 on 8×8 digits (5×5 ones fade there, see the README);
+batch ``--batch`` (FaDE §3: 128).
 
-    python benchmarks/fade_vs_baselines.py [--seconds 120] [--datasets digits mnist1d] [--seeds 0 1]
-        [--epochs 3] [--draws 5] [--hyper-epochs 5] [--fade-draws 2] [--top 10] [--out runs/fade_vs/<time>]
+    python benchmarks/fade_vs_baselines.py [--seconds 120] [--datasets digits mnist1d:5000] [--seeds 0 1 2]
+        [--epochs 3] [--batch 128] [--draws 5] [--hyper-epochs 5] [--fade-draws 2] [--top 10]
+        [--out runs/fade_vs/<time>] [--results benchmarks/results/fade_vs_baselines.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import statistics
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
@@ -52,7 +60,8 @@ class Run:
     seconds: float
 
     def best(self) -> tuple[float, float]:
-        return max(self.accuracies)
+        """(val, test) of the best architecture; NaNs where the budget ended before any was scored."""
+        return max(self.accuracies, default=(float("nan"), float("nan")))
 
 
 def strategy_params(method: str, args: argparse.Namespace) -> dict:
@@ -62,11 +71,12 @@ def strategy_params(method: str, args: argparse.Namespace) -> dict:
 
 
 def run_one(dataset: str, method: str, seed: int, args: argparse.Namespace) -> Run:
+    kernel_size = 5 if len(load(dataset).input_shape) == 2 else 3  # 1-d signals: the paper's 5; 8×8 images: 3
     config = SearchConfig(space="fade", dataset=dataset, strategy=method, epochs=args.epochs, trials=None,
-                          seconds=args.seconds, seed=seed, space_params={"kernel_size": 3},
-                          training={"batch_size": 32}, strategy_params=strategy_params(method, args))
+                          seconds=args.seconds, seed=seed, space_params={"kernel_size": kernel_size},
+                          training={"batch_size": args.batch}, strategy_params=strategy_params(method, args))
     start = time.perf_counter()
-    outcome = search(config, args.out / f"{dataset}-{method}-seed{seed}", progress=False)
+    outcome = search(config, args.out / f"{dataset.replace(':', '-')}-{method}-seed{seed}", progress=False)
     scored = [r for r in outcome.results if r.scored]
     return Run(accuracies=[(r.score, r.metrics["test_accuracy"]) for r in scored],
                hyper_trials=len(outcome.results) - len(scored), seconds=time.perf_counter() - start)
@@ -104,8 +114,9 @@ def plot(results: dict[str, dict[str, list[Run]]], k: int, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=120.0, help="wall-clock budget of each run")
-    parser.add_argument("--datasets", nargs="+", default=["digits", "mnist1d"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--datasets", nargs="+", default=["digits", "mnist1d:5000"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--batch", type=int, default=128, help="batch size of every training (FaDE §3: 128)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--epochs", type=int, default=3, help="training epochs of every architecture")
     parser.add_argument("--draws", type=int, default=5, help="architectures per point of random and bo (§3.2: 5)")
@@ -113,9 +124,11 @@ def main() -> None:
     parser.add_argument("--fade-draws", type=int, default=2, help="architectures FaDE trains per outer step")
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("runs/fade_vs") / time.strftime("%Y%m%d-%H%M%S"))
+    parser.add_argument("--results", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "fade_vs_baselines.json")
     args = parser.parse_args()
 
-    print(f"FaDE space (kernel_size=3, batch 32), {args.seconds:.0f} s per run, {args.epochs} epochs per "
+    print(f"FaDE space (batch {args.batch}), {args.seconds:.0f} s per run, {args.epochs} epochs per "
           f"architecture, seeds {' '.join(map(str, args.seeds))}; runs in {args.out}")
     for dataset in args.datasets:
         load(dataset)  # generated or cached once here, not on the first run's clock
@@ -125,6 +138,14 @@ def main() -> None:
     for dataset, runs in results.items():
         report(dataset, runs, args.top)
     plot(results, args.top, args.out / "fade_vs_baselines.png")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
+        "command": "python " + " ".join(sys.argv), "seeds": args.seeds,
+        "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
+        "top": args.top, "runs": {dataset: {method: [asdict(run) for run in rs] for method, rs in runs.items()}
+                                  for dataset, runs in results.items()},
+        "top_test_accuracies": {dataset: {method: top_tests(rs, args.top) for method, rs in runs.items()}
+                                for dataset, runs in results.items()}}, indent=1) + "\n")
     print(f"\ntotal {time.perf_counter() - start:.0f} s; figure {args.out / 'fade_vs_baselines.png'}")
 
 
