@@ -5,12 +5,20 @@ import subprocess
 import sys
 import time
 
+import dataclasses
+import json
+import shutil
+
 import pytest
 
 from archgraph import spaces
 from archgraph.errors import ArchGraphError
+from archgraph.evaluate import TrialEvaluator
+from archgraph.search.runner import TooManyFailures
 from archgraph.search.session import SearchConfig, resume, search
 from archgraph.store import STORE_FILE, SQLiteStore
+from archgraph.trial import TrialState
+from store_v1 import write_v1_store
 
 TINY = dict(space_params={"channels": 2, "kernel_size": 3}, training={"batch_size": 256}, epochs=1)
 CLI_TINY = ["--param", "channels=2", "--param", "kernel_size=3", "--batch-size", "256", "--epochs", "1"]
@@ -85,3 +93,112 @@ def test_kill_and_resume_reaches_the_uninterrupted_state(tmp_path):
         assert all(final[i].to_dict() == r for i, r in before.items())  # recorded before the kill: untouched
         kinds = [k for k, _ in resumed.events()]
         assert kinds.count("ask") == kinds.count("tell") == 8
+
+
+# ---------------------------------------------------------------- failed and pruned trials
+
+
+TRAIN = TrialEvaluator.__call__
+
+
+def train_counting(monkeypatch, calls, failing=lambda trial: False):
+    """Patch the trials' training to record the ids it trains and fail those ``failing`` picks."""
+
+    def counted(self, trial, report=None):
+        calls.append(trial.id)
+        if failing(trial):
+            raise RuntimeError(f"CUDA out of memory while training trial {trial.id}")
+        return TRAIN(self, trial, report=report)
+
+    monkeypatch.setattr(TrialEvaluator, "__call__", counted)
+
+
+def test_a_search_with_failing_trials_completes_and_resumes_without_them_unless_retried(tmp_path, monkeypatch):
+    config = SearchConfig(strategy="random", trials=6, strategy_params={"draws": 2}, **TINY)
+    clean = search(config, tmp_path / "clean", progress=False)  # random asks do not depend on what is told
+    calls = []
+    train_counting(monkeypatch, calls, failing=lambda trial: trial.id % 3 == 1)
+    outcome = search(config, tmp_path / "run", progress=False)
+    assert [r.state.value for r in outcome.results] == ["complete", "failed", "complete"] * 2
+    with SQLiteStore(tmp_path / "run" / STORE_FILE) as store:
+        for i in (1, 4):
+            failed = store.results()[i]
+            assert failed.error == f"RuntimeError: CUDA out of memory while training trial {i}"
+            assert failed.traceback.startswith("Traceback") and "in counted" in failed.traceback
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    assert best["trial"] == outcome.best[0].id and best["trial"] not in (1, 4)
+
+    calls.clear()
+    resume(tmp_path / "run", trials=7, progress=False)
+    assert calls == [6]  # the new trial only: failed trials are not trained again
+    calls.clear()
+    train_counting(monkeypatch, calls)  # the cause is fixed
+    resumed = resume(tmp_path / "run", trials=7, progress=False, retry_failed=True)
+    assert calls == [1, 4] and all(r.state is TrialState.COMPLETE for r in resumed.results)
+    retried = {r.trial_id: r.metrics for r in resumed.results if r.trial_id in (1, 4)}
+    assert retried == {r.trial_id: r.metrics for r in clean.results if r.trial_id in (1, 4)}  # as if never failed
+
+
+def test_too_many_failures_in_a_row_stop_the_search_after_writing_what_finished(tmp_path, monkeypatch):
+    calls = []
+    train_counting(monkeypatch, calls, failing=lambda trial: trial.id >= 2)
+    config = SearchConfig(strategy="random", trials=10, strategy_params={"draws": 2}, **TINY)
+    with pytest.raises(TooManyFailures, match=(
+            r"^the search stopped after 3 trials failed in a row, the last \(trial 4\) with RuntimeError: CUDA out of "
+            r"memory while training trial 4; their errors and tracebacks are in .*store\.sqlite; fix the cause, then "
+            r"continue with `archgraph search --resume .* --retry-failed`, or allow more with --max-failures$")):
+        search(config, tmp_path, progress=False, max_failures=3)
+    assert calls == [0, 1, 2, 3, 4] and (tmp_path / "best.json").exists()  # what finished is written out
+    calls.clear()
+    train_counting(monkeypatch, calls)
+    assert len(resume(tmp_path, progress=False, retry_failed=True).results) == 10 and calls == [2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_a_pruned_search_records_pruned_trials_stopped_below_the_median(tmp_path):
+    config = SearchConfig(strategy="random", trials=8, strategy_params={"draws": 2}, pruner="median",
+                          pruner_params={"warmup_epochs": 0, "min_trials": 2}, **{**TINY, "epochs": 3})
+    outcome = search(config, tmp_path, progress=False)
+    states = [r.state for r in outcome.results]
+    assert TrialState.PRUNED in states and TrialState.COMPLETE in states
+    done: list = []  # the complete curves, in the order told (one trial at a time in-process)
+    for r in outcome.results:
+        epoch = len(r.curve) - 1
+        earlier = [c[epoch]["val_accuracy"] for c in done]
+        if r.state is TrialState.PRUNED:
+            assert len(r.curve) < 3 and r.checkpoint is None and r.metrics["epochs"] == len(r.curve)
+            assert len(earlier) >= 2 and max(row["val_accuracy"] for row in r.curve) < _median(earlier)
+        else:
+            done.append(r.curve)
+    with pytest.raises(ArchGraphError, match="unknown pruner 'mean'; known: median"):
+        SearchConfig(pruner="mean")
+    with pytest.raises(ArchGraphError, match="pruner 'median' takes no such setting"):
+        search(SearchConfig(pruner="median", pruner_params={"patience": 3}), tmp_path / "bad", progress=False)
+    with pytest.raises(ArchGraphError, match="pruner 'median': MedianPruner needs warmup_epochs >= 0"):
+        search(SearchConfig(pruner="median", pruner_params={"warmup_epochs": -1}), tmp_path / "bad", progress=False)
+    assert not (tmp_path / "bad").exists()  # refused before a run folder was made
+
+
+def _median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def test_a_run_folder_stored_before_trial_states_resumes(tmp_path):
+    """A run made by the schema-1 code (no trial states) opens, migrates and continues as an
+    uninterrupted run of today's code."""
+    config = SearchConfig(strategy="evolution", trials=5, strategy_params={"population_size": 3, "sample_size": 2},
+                          **TINY)
+    whole = search(config, tmp_path / "whole", progress=False)
+    search(dataclasses.replace(config, trials=3), tmp_path / "new", progress=False)
+    old = tmp_path / "old"
+    old.mkdir()
+    with SQLiteStore(tmp_path / "new" / STORE_FILE) as store:  # the same records, as schema 1 wrote them
+        recorded = {k: v for k, v in store.config().items() if k not in ("pruner", "pruner_params")}
+        write_v1_store(old / STORE_FILE, recorded, {t.id: t for t in store.trials()}, store.results(), store.events())
+    shutil.copytree(tmp_path / "new" / "checkpoints", old / "checkpoints")
+    resumed = resume(old, trials=5, progress=False)
+    assert [t.to_dict() for t in resumed.trials] == [t.to_dict() for t in whole.trials]
+    assert [(r.state, r.metrics) for r in resumed.results] == [(r.state, r.metrics) for r in whole.results]
+    with SQLiteStore(old / STORE_FILE) as store:
+        assert [k for k, _ in store.events()].count("tell") == 5 and store.config() == recorded

@@ -56,14 +56,15 @@ class ResumeError(ArchGraphError, RuntimeError):
 
 
 class TooManyFailures(ArchGraphError, RuntimeError):
-    """The runner stopped after ``count`` trials failed in a row; ``last`` is the last failed result."""
+    """The runner stopped after ``count`` trials failed in a row; ``last`` is the last failed
+    result; the one-line message ends with ``advice`` (what to do)."""
 
-    def __init__(self, count: int, last: Result):
+    def __init__(self, count: int, last: Result, advice: str = "fix the cause and resume the run (retry_failed "
+                 "trains the failed trials again), or allow more failures in a row with max_failures"):
         lines = (last.error or "").strip().splitlines()
         reason = lines[0] if lines else "an unknown error"  # one line, whatever the error's message
         super().__init__(f"the search stopped after {count} trials failed in a row, the last (trial {last.trial_id}) "
-                         f"with {reason}; fix the cause and resume the run (retry_failed trains the failed trials "
-                         "again), or allow more failures in a row with max_failures")
+                         f"with {reason}; {advice}")
         self.count, self.last = count, last
 
 

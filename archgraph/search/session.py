@@ -11,6 +11,13 @@
 * for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
   reads it), ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6), and
   ``anchors.png``: the validation accuracy of the architectures drawn at each step (Fig. 7).
+
+A trial that fails is recorded with its error and traceback and the search goes on (see
+:mod:`archgraph.search.runner`); ``max_failures`` failures in a row stop it with
+:class:`~archgraph.search.runner.TooManyFailures` after its outputs are written. A resumed run
+trains its failed trials again only with ``retry_failed``. The config's ``pruner``
+(:data:`~archgraph.search.prune.PRUNERS`, none by default) may stop trials early; it is part of
+what the run is, the failure settings are not.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from .evolution import RegularizedEvolution
 from .fade import FadeSearch
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving
-from .runner import Budget, Runner
+from .prune import PRUNERS
+from .runner import Budget, Runner, TooManyFailures
 
 __all__ = ["STRATEGIES", "SearchConfig", "SearchOutcome", "search", "resume"]
 
@@ -46,7 +54,11 @@ EVALUATORS = ("inprocess", "process", "ray")
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Everything that defines a search run (stored with it, so a resume rebuilds it)."""
+    """Everything that defines a search run (stored with it, so a resume rebuilds it).
+
+    ``pruner`` names a pruner of :data:`~archgraph.search.prune.PRUNERS` (``None``: no pruning)
+    and ``pruner_params`` its settings, e.g. ``{"warmup_epochs": 1, "min_trials": 5}``.
+    """
 
     space: str = "fade"
     dataset: str = "digits"
@@ -64,10 +76,17 @@ class SearchConfig:
     space_params: dict[str, Any] = field(default_factory=dict)
     strategy_params: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    pruner: str | None = None
+    pruner_params: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
             raise ArchGraphError(f"unknown strategy {self.strategy!r}; known: {', '.join(STRATEGIES)}")
+        if self.pruner is not None and self.pruner not in PRUNERS:
+            raise ArchGraphError(f"unknown pruner {self.pruner!r}; known: {', '.join(PRUNERS)} (or none)")
+        if self.pruner is None and self.pruner_params:
+            raise ArchGraphError(f"pruner_params {self.pruner_params} are given without a pruner; choose one of "
+                                 f"{', '.join(PRUNERS)}")
         if self.evaluator not in EVALUATORS:
             raise ArchGraphError(f"unknown evaluator {self.evaluator!r}; known: {', '.join(EVALUATORS)}")
         if self.epochs < 1:
@@ -96,13 +115,22 @@ class SearchOutcome:
         return next(t for t in self.trials if t.id == result.trial_id), result
 
 
-def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True) -> SearchOutcome:
+def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
+           max_failures: int | None = 5, retry_failed: bool = False) -> SearchOutcome:
     """Run (or continue) the search ``config`` describes in ``run_dir``.
 
     A directory that already holds a run is only continued with ``resume=True`` and the
     same config; a fresh run refuses such a directory rather than mixing two runs.
+    ``max_failures`` failures in a row stop the search (``None``: never); ``retry_failed``
+    trains a resumed run's failed trials again (:class:`~archgraph.search.runner.Runner`).
+
+    Raises
+    ------
+    TooManyFailures
+        After ``max_failures`` failures in a row; the outputs of what finished are written first.
     """
     run_dir = Path(run_dir)
+    pruner = _pruner(config)  # a bad setting fails before the run folder is made
     exists = (run_dir / STORE_FILE).exists()
     if exists and not resume:
         raise ArchGraphError(f"{run_dir} already holds a run; continue it with `archgraph search --resume {run_dir}` "
@@ -114,21 +142,32 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
                                space_params=config.space_params, split_seed=config.seed, device=config.device,
                                **config.training)
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
+    stopped = None
     with SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
         else:
             store.set_config(config.to_dict())
-        Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress).run()
+        try:
+            Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
+                   pruner=pruner, max_failures=max_failures, retry_failed=retry_failed).run()
+        except TooManyFailures as stop:
+            stopped = TooManyFailures(stop.count, stop.last, advice=(
+                f"their errors and tracebacks are in {run_dir / STORE_FILE}; fix the cause, then continue with "
+                f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
         outcome = SearchOutcome(run_dir, store.trials(), list(store.results().values()))
         timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
     _write_outputs(outcome, space.name, config.strategy, timeline)
+    if stopped is not None:
+        raise stopped
     return outcome
 
 
-def resume(run_dir: str | Path, *, progress: bool = True, **budget) -> SearchOutcome:
+def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | None = 5, retry_failed: bool = False,
+           **budget) -> SearchOutcome:
     """Continue the run in ``run_dir`` with its recorded config; ``trials=``, ``max_epochs=``
-    or ``seconds=`` replace its budget for this call (the recorded config keeps the first)."""
+    or ``seconds=`` replace its budget for this call (the recorded config keeps the first).
+    Failed trials stay failed unless ``retry_failed`` (see :func:`search`)."""
     path = Path(run_dir) / STORE_FILE
     if not path.exists():
         raise ArchGraphError(f"{run_dir} holds no search run ({STORE_FILE} is missing)")
@@ -138,19 +177,35 @@ def resume(run_dir: str | Path, *, progress: bool = True, **budget) -> SearchOut
     if unknown:
         raise ArchGraphError(f"a resumed run takes only a new budget ({', '.join(_BUDGET_FIELDS)}), got {sorted(unknown)}")
     config = dataclasses.replace(SearchConfig.from_dict(recorded), **budget)
-    return search(config, run_dir, resume=True, progress=progress)
+    return search(config, run_dir, resume=True, progress=progress, max_failures=max_failures,
+                  retry_failed=retry_failed)
 
 
 _BUDGET_FIELDS = ("trials", "max_epochs", "seconds")
 
 
 def _check_same_run(recorded: dict[str, Any], given: dict[str, Any], run_dir: Path) -> None:
-    """A resumed run may get a new budget, nothing else."""
+    """A resumed run may get a new budget, nothing else (a setting the recorded config lacks,
+    being older than it, has its default)."""
+    recorded = SearchConfig.from_dict(recorded).to_dict()
     changed = sorted(k for k in recorded.keys() | given.keys()
                      if k not in _BUDGET_FIELDS and recorded.get(k) != given.get(k))
     if changed:
         raise ArchGraphError(f"{run_dir} was started with other settings ({', '.join(changed)}); "
                              f"resume it with `archgraph search --resume {run_dir}`")
+
+
+def _pruner(config: SearchConfig):
+    """The config's pruner, or ``None``."""
+    if config.pruner is None:
+        return None
+    try:
+        return PRUNERS[config.pruner](**config.pruner_params)
+    except TypeError as err:
+        raise ArchGraphError(f"pruner {config.pruner!r} takes no such setting ({err}); see "
+                             f"archgraph.search.prune.{PRUNERS[config.pruner].__name__}") from None
+    except ValueError as err:
+        raise ArchGraphError(f"pruner {config.pruner!r}: {err}") from None
 
 
 def _evaluator(config: SearchConfig):
@@ -166,7 +221,7 @@ def _write_outputs(outcome: SearchOutcome, space: str, strategy: str, timeline: 
     if anchors:
         draw_trajectories(anchors, outcome.run_dir / "trajectory.png", features=FADE_FEATURES)
         steps = {t.id: t.info["point"] for t in outcome.trials if "point" in t.info}
-        drawn = [(steps[r.trial_id], r.score) for r in outcome.results if r.trial_id in steps]
+        drawn = [(steps[r.trial_id], r.score) for r in outcome.results if r.trial_id in steps and r.scored]
         if drawn:
             accuracy_by_step(drawn, outcome.run_dir / "anchors.png")
     if not timeline:
