@@ -104,6 +104,15 @@ def _parser() -> argparse.ArgumentParser:
                     help="strategy option, e.g. draws=5, per_cell=false, population_size=10")
     se.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<strategy>-<time>)")
     se.add_argument("--no-progress", action="store_true", help="no progress bar")
+    se.add_argument("--pruner", choices=["none", "median"], default="none",
+                    help="stop trials early: median (best val acc below the median of the completed trials at the "
+                         "same epoch) or none (default)")
+    se.add_argument("--pruner-param", action="append", default=[], metavar="KEY=VALUE",
+                    help="pruner option, e.g. warmup_epochs=1, min_trials=5 (the defaults)")
+    se.add_argument("--max-failures", type=int, default=5, metavar="N",
+                    help="stop after N trials failed in a row (default: 5; 0: never)")
+    se.add_argument("--retry-failed", action="store_true",
+                    help="with --resume: train the run's failed trials again (by default they stay failed)")
     se.set_defaults(run=_search)
 
     s = sub.add_parser("show", help="summarise and draw an architecture file")
@@ -266,8 +275,13 @@ def _search(args) -> int:
 
     budget = {k: v for k, v in (("trials", args.trials), ("max_epochs", args.max_epochs),
                                 ("seconds", args.seconds)) if v is not None}
+    if args.max_failures < 0:
+        raise ArchGraphError(f"--max-failures is a number of trials (0: never stop), got {args.max_failures}")
+    if args.retry_failed and args.resume is None:
+        raise ArchGraphError("--retry-failed trains the failed trials of a run again; use it with --resume RUN_DIR")
+    failures = {"max_failures": args.max_failures or None, "retry_failed": args.retry_failed}
     if args.resume is not None:
-        outcome = resume(args.resume, progress=not args.no_progress, **budget)
+        outcome = resume(args.resume, progress=not args.no_progress, **failures, **budget)
     else:
         config = SearchConfig(
             space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
@@ -275,9 +289,10 @@ def _search(args) -> int:
             evaluator=args.evaluator, workers=args.workers, ray_address=args.ray_address,
             data_root=None if args.data_root is None else str(args.data_root), device=_default_device(args.device),
             space_params=_parse_params(args.param), strategy_params=_parse_params(args.strategy_param),
-            training={"batch_size": args.batch_size, "lr": args.lr})
+            training={"batch_size": args.batch_size, "lr": args.lr},
+            pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param))
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
-        outcome = search(config, out, progress=not args.no_progress)
+        outcome = search(config, out, progress=not args.no_progress, **failures)
     _print_results(outcome)
     return 0
 
@@ -338,10 +353,10 @@ def _default_device(device: str | None) -> str:
 
 
 def _print_results(outcome, top: int = 5) -> None:
-    from .trial import HYPER
+    from .trial import HYPER, TrialState
 
     trials = {t.id: t for t in outcome.trials}
-    told = {r.trial_id for r in outcome.results}
+    told = {r.trial_id for r in outcome.results if r.state is TrialState.COMPLETE}
     ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
     print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))} architectures:")
     print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
@@ -350,6 +365,15 @@ def _print_results(outcome, top: int = 5) -> None:
         print(f"{r.trial_id:>6} {r.score:>8.4f} {r.metrics.get('test_accuracy', float('nan')):>8.4f} "
               f"{int(r.metrics.get('parameters', 0)):>9,}  {cells}")
     print(f"run folder {outcome.run_dir}/: store.sqlite, best_arch.json, progress.png")
+    failed = [r for r in outcome.results if r.state is TrialState.FAILED]
+    pruned = sum(r.state is TrialState.PRUNED for r in outcome.results)
+    if pruned:
+        print(f"{pruned} trials pruned (stopped early by the pruner)")
+    if failed:
+        print(f"{len(failed)} trials failed; their errors and tracebacks are in store.sqlite; to train them again: "
+              f"archgraph search --resume {outcome.run_dir} --retry-failed")
+        for r in failed[:top]:
+            print(f"{r.trial_id:>6} {r.error.splitlines()[0]}")
     hyper = [t.id for t in outcome.trials if t.info.get("kind") == HYPER and t.id in told]
     if hyper:
         print(f"{len(hyper)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks of the "

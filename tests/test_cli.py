@@ -133,3 +133,73 @@ def test_version_and_help_answer_without_importing_torch():
 
     assert out.startswith(f"archgraph {archgraph.__version__}\nusage: archgraph")
     assert out.rstrip().endswith("loaded:")
+
+
+# ---------------------------------------------------------------- failed and pruned trials
+
+SEARCH_TINY = ["search", "--strategy", "random", "--strategy-param", "draws=1", "--param", "channels=2",
+               "--param", "kernel_size=3", "--batch-size", "256", "--epochs", "1", "--no-progress"]
+
+
+def fail_trials(monkeypatch, failing):
+    """Make the trials ``failing`` picks raise, the others train as usual."""
+    from archgraph.evaluate import TrialEvaluator
+
+    train = TrialEvaluator.__call__
+
+    def flaky(self, trial, report=None):
+        if failing(trial):
+            raise RuntimeError(f"CUDA out of memory in trial {trial.id}\nTried to allocate 2.00 GiB")
+        return train(self, trial, report=report)
+
+    monkeypatch.setattr(TrialEvaluator, "__call__", flaky)
+
+
+def test_search_lists_failed_trials_and_retries_them_on_resume(tmp_path, capsys, monkeypatch):
+    run = str(tmp_path / "run")
+    with monkeypatch.context() as patch:
+        fail_trials(patch, lambda trial: trial.id % 3 == 1)
+        assert main([*SEARCH_TINY, "--trials", "3", "--out", run]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials told" in out
+    assert f"1 trials failed; their errors and tracebacks are in store.sqlite; to train them again: archgraph search " \
+           f"--resume {run} --retry-failed\n     1 RuntimeError: CUDA out of memory in trial 1\n" in out
+    assert main(["search", "--resume", run, "--retry-failed", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "3 trials told" in out and "trials failed" not in out and "CUDA" not in out
+
+
+def test_search_stops_after_max_failures_in_a_row_with_one_line(tmp_path, capsys, monkeypatch):
+    fail_trials(monkeypatch, lambda trial: True)
+    assert main([*SEARCH_TINY, "--trials", "10", "--max-failures", "2", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "archgraph: error: the search stopped after 2 trials failed in a row, the last (trial 1) with RuntimeError: "
+        "CUDA out of memory in trial 1; their errors and tracebacks are in ")
+    assert f"`archgraph search --resume {tmp_path / 'run'} --retry-failed`, or allow more with --max-failures\n" in err
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--retry-failed"], "--retry-failed trains the failed trials of a run again; use it with --resume RUN_DIR"),
+    (["--max-failures", "-1"], "--max-failures is a number of trials (0: never stop), got -1"),
+    (["--pruner", "median", "--pruner-param", "patience=2"], "pruner 'median' takes no such setting"),
+])
+def test_failure_and_pruner_flags_refuse_bad_values_in_one_line(tmp_path, capsys, argv, expected):
+    assert main([*SEARCH_TINY, *argv, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_search_with_the_median_pruner_records_pruned_trials(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main([*SEARCH_TINY, "--trials", "5", "--epochs", "2", "--pruner", "median", "--pruner-param",
+                 "warmup_epochs=0", "--pruner-param", "min_trials=1", "--out", str(run)]) == 0
+    from archgraph.store import STORE_FILE, SQLiteStore
+    from archgraph.trial import TrialState
+
+    with SQLiteStore(run / STORE_FILE) as store:
+        pruned = sum(state is TrialState.PRUNED for state in store.states().values())
+        assert store.config()["pruner"] == "median" and store.config()["pruner_params"] == {
+            "warmup_epochs": 0, "min_trials": 1}
+    assert pruned >= 1 and f"{pruned} trials pruned (stopped early by the pruner)" in capsys.readouterr().out
