@@ -16,14 +16,21 @@ of each, the median of the per-pair ratios (the ratio: like with like, robust to
 whose speed drifts) and the ratio of the medians, for separate paths and the weight-shared
 hyper-cell, for the weight step (goal: ratio ≤ 1.3) and the α step.
 
+The figures go to ``--results`` (JSON, with the command and versions) as well.
+
     python benchmarks/hyper_step.py [--steps 20] [--threads 2] [--device cpu] [--batch 128]
+        [--results benchmarks/results/hyper_step.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -90,7 +97,7 @@ def record_paths(hyper: HyperArchitecture) -> list[int]:
     return path
 
 
-def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: torch.device) -> float:
+def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: torch.device) -> dict:
     torch.manual_seed(0)
     hyper = build_hyper(spaces.load("fade"), pool, input_shape=SHAPE, num_classes=10, shared=shared).to(device)
     gen = torch.Generator().manual_seed(0)
@@ -126,7 +133,8 @@ def measure(pool, *, shared: bool, steps: int, warmup: int, batch: int, device: 
     if device.type == "cuda":
         print(f"  peak step memory above the resident parameters: hyper weights {max(memory['hyper']) / 2**20:.1f} "
               f"MiB   hyper α {max(memory['alpha']) / 2**20:.1f} MiB   single {max(memory['single']) / 2**20:.1f} MiB")
-    return paired
+    return {"mode": "shared" if shared else "separate", "weight_step_ratio": paired, "alpha_step_ratio": alpha_paired,
+            "median_seconds": {"hyper_weights": h, "hyper_alpha": a, "single": s}, "distinct_paths": len(singles)}
 
 
 def main() -> None:
@@ -137,6 +145,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool's numpy Generator")
+    parser.add_argument("--results", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "hyper_step.json")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -146,9 +156,15 @@ def main() -> None:
           f"{args.steps} timed steps after {args.warmup} warm-up, batch {args.batch}, input {SHAPE}\n"
           f"pool {D}×{W}, vertices per row: {[[g.num_nodes for g in row] for row in pool]}, "
           f"channels {list(spaces.load('fade').params['channels'])}, kernel 5\n")
-    ratios = [measure(pool, shared=shared, steps=args.steps, warmup=args.warmup, batch=args.batch, device=device)
-              for shared in (False, True)]
-    print(f"\nweight-step ratios hyper / single: separate {ratios[0]:.3f}, shared {ratios[1]:.3f} (goal ≤ 1.3)")
+    rows = [measure(pool, shared=shared, steps=args.steps, warmup=args.warmup, batch=args.batch, device=device)
+            for shared in (False, True)]
+    print(f"\nweight-step ratios hyper / single: separate {rows[0]['weight_step_ratio']:.3f}, "
+          f"shared {rows[1]['weight_step_ratio']:.3f} (goal ≤ 1.3)")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text(json.dumps({
+        "command": "python " + " ".join(sys.argv), "device": str(device), "threads": torch.get_num_threads(),
+        "machine": platform.machine(), "versions": {"python": platform.python_version(), "torch": torch.__version__},
+        "seed": args.seed, "steps": args.steps, "batch": args.batch, "rows": rows}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

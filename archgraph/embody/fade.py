@@ -49,7 +49,7 @@ from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell
 
-__all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_weights", "chain_channels", "equal_size_width"]
+__all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_shapes", "cell_weights", "chain_channels", "equal_size_width"]
 
 #: How far (relative) an equal-size cell's weight count may lie from its target.
 EQUAL_SIZE_TOLERANCE = 0.05
