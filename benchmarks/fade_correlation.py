@@ -181,6 +181,9 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=RESULTS / "fade_correlation.json")
     parser.add_argument("--hyper-dir", type=Path, default=RESULTS / "fade_hyper",
                         help="one file per trained hyper-architecture, reused by later runs with the same settings")
+    parser.add_argument("--hypers-only", action="store_true",
+                        help="train and keep the hyper-architectures, then stop (while task_ceiling.py makes the "
+                             "ground truth in another process)")
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -188,6 +191,8 @@ def main() -> None:
     shape = (len(POOL),) * ROWS
 
     hypers = {(mode, seed): hyper_result(args.task, seed, mode, args) for mode in args.modes for seed in args.seeds}
+    if args.hypers_only:
+        return
 
     records, summed = [], {}
     fig, axes = plt.subplots(1, len(args.modes), figsize=(5 * len(args.modes), 4), squeeze=False)
