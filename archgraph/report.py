@@ -26,7 +26,7 @@ Examples
 >>> report({"epoch": 1, "train_loss": float("nan"), "val_accuracy": 0.1})
 Traceback (most recent call last):
 ...
-archgraph.report.DivergedError: trial 3: the train_loss became nan in epoch 1; lower the learning rate or clip the gradients (grad_clip)
+archgraph.report.DivergedError: the train_loss became nan in epoch 1; lower the learning rate
 """
 
 from __future__ import annotations
@@ -109,8 +109,7 @@ class Reporter:
         self.rows.append(row)
         epoch = row.get("epoch", len(self.rows) - 1)
         if (loss := non_finite_loss(row)) is not None:
-            raise DivergedError(f"trial {self.trial_id}: the {loss} became {row[loss]} in epoch {epoch}; "
-                                "lower the learning rate or clip the gradients (grad_clip)")
+            raise DivergedError(f"the {loss} became {row[loss]} in epoch {epoch}; lower the learning rate")
         if self.pruner is None or epoch + 1 >= self.budget or row.get(self.pruner.metric) is None:
             return
         best = max(r[self.pruner.metric] for r in self.rows if r.get(self.pruner.metric) is not None)

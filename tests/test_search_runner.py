@@ -145,7 +145,7 @@ def reports_nan(trial, report):
 FAILURES = {  # objective -> (its failed trials' error, a line the traceback holds or None)
     raises: ("ValueError: trial {id} cannot be trained", 'raise ValueError(f"trial {trial.id} cannot be trained")'),
     returns_nan: ("DivergedError: the val_loss is nan in epoch 0; lower the learning rate", None),
-    reports_nan: ("DivergedError: trial {id}: the train_loss became nan in epoch 0; lower the learning rate",
+    reports_nan: ("DivergedError: the train_loss became nan in epoch 0; lower the learning rate",
                   "in reports_nan"),
 }
 

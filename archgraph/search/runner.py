@@ -230,8 +230,7 @@ class Runner:
             if (loss := non_finite_loss(row)) is not None:
                 where = f" in epoch {row['epoch']}" if "epoch" in row else ""
                 return Result(trial.id, {}, result.curve, seconds=result.seconds, state=TrialState.FAILED,
-                              error=f"DivergedError: the {loss} is {row[loss]}{where}; lower the learning rate "
-                                    "or clip the gradients (grad_clip)")
+                              error=f"DivergedError: the {loss} is {row[loss]}{where}; lower the learning rate")
         return result
 
     def _may_ask(self, n_trials: int, epochs: int, start: float) -> bool:
