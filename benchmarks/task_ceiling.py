@@ -195,7 +195,18 @@ def main() -> None:
         "settings": SETTINGS, "channels": CHANNELS,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
         "table": table}, indent=1) + "\n")
-    print(f"\n{args.out}")
+    print(f"\n{args.out}; for the README:\n")
+    print(markdown(table))
+
+
+def markdown(table: list[dict]) -> str:
+    """The README's table: one row per task, epoch count and window."""
+    lines = ["| task | epochs | window | mean acc | spread | seed sd | split-half | pairwise | s / training |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['task']} | {r['epochs']} | {r['window']} | {r['mean']:.3f} | {r['spread']:.3f} | "
+              f"{r['seed_sd']:.3f} | {r['split_half']:.2f} | {r['pairwise']:.2f} | {r['seconds_per_training']:.0f} |"
+              for r in table]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
