@@ -9,6 +9,11 @@ The labelling is a nauty-style individualisation-refinement search (McKay & Pipe
 "Practical graph isomorphism, II", J. Symb. Comput. 60, 2014), specialised to DAGs: the
 initial colours use longest-path levels, so the canonical numbering is topological.
 
+Several ops between one pair of vertices are one edge labelled with a parallel spec, the
+multiset of its ops written in sorted order (:func:`archgraph.ops.parallel`); equal multisets
+give equal labels, so the labelling is exact for such graphs too, as it is for the multigraph
+they stand for.
+
 Examples
 --------
 >>> from archgraph import ArchGraph

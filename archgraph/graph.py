@@ -1,7 +1,12 @@
 """``ArchGraph``: an architecture as a validated, immutable DAG.
 
 Vertices are the integers ``0 .. n-1``; vertices and edges may carry an ``op`` (an op spec
-of :mod:`archgraph.ops`). The graph is plain data: compiling it into a module is the job of
+of :mod:`archgraph.ops`). There is at most one edge per pair of vertices; several ops between
+the same pair (a cell node taking one input twice, as in NASNet's cells) are one edge whose op
+is a *parallel* spec, ``"sep_conv_3x3 + skip_connect"``: the multiset of the ops, written
+sorted (:func:`archgraph.ops.parallel`), so that equality and the canonical hash see exactly
+which ops an edge holds, and graphs of one op per edge keep their form and hash.
+The graph is plain data: compiling it into a module is the job of
 :mod:`archgraph.embody`, changing it the job of :mod:`archgraph.mutate` (which returns new
 graphs). Equality is isomorphism with equal vertex and edge ops, decided exactly through the
 canonical labelling of :mod:`archgraph.canonical`; the hash is that labelling's.
@@ -51,7 +56,9 @@ class ArchGraph:
         them must appear in an edge or in ``node_ops`` (otherwise it is a dangling id).
     node_ops, edge_ops:
         Op specs keyed by vertex and by ``(u, v)``; every name must be registered in
-        :mod:`archgraph.ops`.
+        :mod:`archgraph.ops`. An edge's op may be a sequence of specs or a parallel spec
+        (``"a + b"``): the ops side by side on that edge, stored as :func:`~archgraph.ops.parallel`
+        writes them.
 
     Raises
     ------
@@ -70,16 +77,22 @@ class ArchGraph:
         *,
         num_nodes: int | None = None,
         node_ops: Mapping[int, str] | None = None,
-        edge_ops: Mapping[Edge, str] | None = None,
+        edge_ops: Mapping[Edge, str | Sequence[str]] | None = None,
     ):
         pairs, ops_from_triples = _split_edges(edges)
         node_ops = {_vertex_id(v): str(op) for v, op in (node_ops or {}).items() if op is not None}
-        edge_ops = {**{tuple(e): str(op) for e, op in (edge_ops or {}).items() if op is not None}, **ops_from_triples}
+        edge_ops = {**{tuple(e): _edge_op(op) for e, op in (edge_ops or {}).items() if op is not None},
+                    **ops_from_triples}
         n = _vertex_count(pairs, node_ops, num_nodes)
         _check_edges(pairs, n)
         _check_op_keys(node_ops, edge_ops, set(pairs), n)
         for op in dict.fromkeys((*node_ops.values(), *edge_ops.values())):  # each distinct op once
-            _ops.check(op)
+            for part in _ops.split(op):
+                _ops.check(part)
+        for v, op in node_ops.items():
+            if len(_ops.split(op)) > 1:
+                raise InvalidGraphError(f"vertex {v} carries the parallel op {op!r}; only edges hold several ops: "
+                                        "put them on the vertex's incoming edge")
 
         g = nx.DiGraph()
         g.add_nodes_from(range(n))
@@ -194,7 +207,8 @@ class ArchGraph:
         """A ``torch_geometric.data.Data`` with ``edge_index`` and ``num_nodes``.
 
         With ``op_vocabulary``, ``x`` holds one-hot node ops and ``edge_attr`` one-hot edge
-        ops (all-zero rows where there is no op); without it ``x`` is a column of ones.
+        ops (all-zero rows where there is no op; a parallel op counts each of its parts);
+        without it ``x`` is a column of ones.
         """
         import torch
         from torch_geometric.data import Data
@@ -209,10 +223,10 @@ class ArchGraph:
         def one_hot(labels):
             out = torch.zeros(len(labels), len(index))
             for row, op in enumerate(labels):
-                if op is not None:
-                    if op not in index:
-                        raise InvalidGraphError(f"op {op!r} is not in op_vocabulary {list(op_vocabulary)}")
-                    out[row, index[op]] = 1.0
+                for part in () if op is None else _ops.split(op):
+                    if part not in index:
+                        raise InvalidGraphError(f"op {part!r} is not in op_vocabulary {list(op_vocabulary)}")
+                    out[row, index[part]] += 1.0
             return out
 
         data.x = one_hot([self._node_ops.get(v) for v in range(self._n)])
@@ -352,12 +366,18 @@ def _split_edges(edges: Iterable[Sequence]) -> tuple[list[Edge], dict[Edge, str]
             raise InvalidGraphError(f"an edge is a pair (u, v) or a triple (u, v, op), got {e!r}")
         pair = (_vertex_id(e[0], e), _vertex_id(e[1], e))
         if pair in seen:
-            raise InvalidGraphError(f"edge {pair} is given twice; an ArchGraph has at most one edge per pair")
+            raise InvalidGraphError(f"edge {pair} is given twice; an ArchGraph has at most one edge per pair: for "
+                                    f"several ops between them give one edge all of them, {(*pair, ('op_a', 'op_b'))}")
         seen.add(pair)
         pairs.append(pair)
         if len(e) == 3 and e[2] is not None:
-            ops[pair] = str(e[2])
+            ops[pair] = _edge_op(e[2])
     return pairs, ops
+
+
+def _edge_op(op) -> str:
+    """An edge's op as stored: a spec, or a sequence of specs as one parallel spec."""
+    return _ops.parallel(*map(str, op)) if isinstance(op, (list, tuple)) else _ops.parallel(str(op))
 
 
 def _vertex_id(x, edge=None) -> int:

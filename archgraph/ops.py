@@ -5,6 +5,12 @@ An op spec is a string: a registered name, optionally with arguments, e.g.
 A factory receives an :class:`OpContext` (channels, stride, affine, spatial dimension)
 and the spec's arguments, and returns an ``nn.Module``.
 
+A *parallel* spec, ``"sep_conv_3x3 + skip_connect"``, names several ops applied side by side
+to one input and summed: the edge op of a cell whose node takes the same input twice (NASNet,
+AmoebaNet, ENAS and PNAS cells do). :func:`parallel` writes it with its parts sorted, so that
+the string names the multiset of ops; :func:`split` reads the parts back. A parallel spec is
+an edge label, not one op: compilers build each part (:func:`build` takes a single spec).
+
 The DARTS primitives follow the DARTS reference implementation (Liu et al. 2019,
 ``operations.py`` of quark0/darts); ``nor_conv_*`` follow NAS-Bench-201 (Dong & Yang 2020);
 ``noise`` is the RobustDARTS S4 op (Zela et al. 2020, §3): the input replaced by N(0, 1).
@@ -39,6 +45,8 @@ __all__ = [
     "parse",
     "check",
     "known_ops",
+    "parallel",
+    "split",
     "ACTIVATIONS",
     "ReLUConvBN",
     "DilConv",
@@ -98,6 +106,9 @@ def parse(spec: str) -> tuple[str, tuple]:
     """Split an op spec into its name and literal arguments (bare words become strings)."""
     m = _SPEC.match(spec) if isinstance(spec, str) else None
     if m is None:
+        if isinstance(spec, str) and len(_parts(spec)) > 1:
+            raise UnknownOpError(f"{spec!r} is a parallel op spec (several ops summed on one edge), where one op is "
+                                 "expected; handle its parts, archgraph.ops.split(spec), one at a time")
         raise UnknownOpError(f"op spec must look like 'name' or 'name(arg, ...)', got {spec!r}")
     name, arg_text = m.group(1), m.group(2)
     if not arg_text:
@@ -110,6 +121,61 @@ def parse(spec: str) -> tuple[str, tuple]:
     except (SyntaxError, ValueError) as e:
         raise UnknownOpError(f"cannot read the arguments of op spec {spec!r}: {e}") from None
     return name, args
+
+
+def parallel(*specs: str) -> str:
+    """The spec of ``specs`` side by side on one edge, summed: the parts (those of parallel
+    specs among them included) sorted and joined by ``" + "``. Equal multisets of ops give
+    equal strings, and one plain spec comes back unchanged.
+
+    >>> parallel("skip_connect", "sep_conv_3x3")
+    'sep_conv_3x3 + skip_connect'
+    >>> parallel("avg_pool_3x3 + max_pool_3x3", "avg_pool_3x3")
+    'avg_pool_3x3 + avg_pool_3x3 + max_pool_3x3'
+    >>> parallel("conv(5)")
+    'conv(5)'
+    """
+    parts = [part for spec in specs for part in split(spec)]
+    if not parts:
+        raise UnknownOpError("parallel() needs at least one op spec")
+    return parts[0] if len(parts) == 1 else " + ".join(sorted(parts))
+
+
+def split(spec: str) -> tuple[str, ...]:
+    """The parts of a parallel spec, in its order; ``(spec,)`` for a plain spec.
+
+    >>> split("sep_conv_3x3 + skip_connect")
+    ('sep_conv_3x3', 'skip_connect')
+    >>> split("dropout(0.2)")
+    ('dropout(0.2)',)
+    """
+    if not isinstance(spec, str):
+        raise UnknownOpError(f"an op spec is a string such as 'sep_conv_3x3' or 'conv(5)', got {spec!r}")
+    parts = _parts(spec)
+    if parts is None:
+        raise UnknownOpError(f"cannot read op spec {spec!r}: write one op, 'name' or 'name(arg, ...)', or several "
+                             "summed on one edge, 'name + name'")
+    return parts
+
+
+def _parts(spec: str) -> tuple[str, ...] | None:
+    """The operands of the top-level ``+`` of ``spec`` (``None`` if it does not parse);
+    a ``+`` inside an op's arguments does not split."""
+    if "+" not in spec:
+        return (spec,)
+    text = spec.strip()
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        return None
+    parts, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            stack += [node.right, node.left]
+        else:
+            parts.append(ast.get_source_segment(text, node))
+    return (spec,) if len(parts) == 1 else tuple(parts)
 
 
 def known_ops() -> list[str]:

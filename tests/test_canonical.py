@@ -108,3 +108,41 @@ def test_canonical_form_tells_ops_apart():
     assert canonical_form(ArchGraph([(0, 1, "conv(3)")])) != canonical_form(ArchGraph([(0, 1, "skip_connect")]))
     assert canonical_form(ArchGraph([(0, 1)], node_ops={0: "conv(3)"})) != canonical_form(
         ArchGraph([(0, 1)], node_ops={1: "conv(3)"}))
+
+
+def as_multigraph(graph: ArchGraph):
+    """The multigraph a graph with parallel ops stands for: one arc per op, labelled with it."""
+    import networkx as nx
+
+    from archgraph import ops
+
+    g = nx.MultiDiGraph()
+    g.add_nodes_from((v, {"op": graph.node_op(v)}) for v in graph.nodes)
+    g.add_edges_from((u, v, {"op": op}) for (u, v), spec in graph.edge_ops.items() for op in ops.split(spec))
+    return g
+
+
+def test_canonical_form_of_parallel_ops_agrees_with_multigraph_isomorphism():
+    # every edge holds one to three ops written in a random order: the form must tell the
+    # multigraphs apart exactly as networkx does, whatever the order
+    import networkx as nx
+
+    rng = np.random.default_rng(6)
+    pool = ("conv(3)", "skip_connect", "conv(3)")
+
+    def parallel_ops(graph: ArchGraph) -> ArchGraph:
+        return ArchGraph([(u, v, " + ".join(rng.choice(pool, int(rng.integers(1, 4))).tolist()))
+                          for u, v in graph.edges], num_nodes=graph.num_nodes)
+
+    def arcs_match(a, b):
+        return sorted(d["op"] for d in a.values()) == sorted(d["op"] for d in b.values())
+
+    graphs = [parallel_ops(random_dag(int(rng.integers(3, 5)), rng, edge_prob=0.5)) for _ in range(60)]
+    graphs += [renamed(g, rng) for g in graphs[:30]]
+    equal = 0
+    for a, b in itertools.combinations(graphs, 2):
+        if a.num_nodes == b.num_nodes and a.num_edges == b.num_edges:
+            same = canonical_form(a) == canonical_form(b)
+            assert same == nx.is_isomorphic(as_multigraph(a), as_multigraph(b), edge_match=arcs_match)
+            equal += same
+    assert equal >= 30

@@ -183,8 +183,37 @@ def test_vertex_outside_range():
 
 def test_duplicate_edge():
     for edges in ([(0, 1), (0, 1)], [(0, 1, "conv(3)"), (0, 1)]):
-        with pytest.raises(InvalidGraphError, match=re.escape("edge (0, 1) is given twice")):
+        with pytest.raises(InvalidGraphError, match=re.escape("edge (0, 1) is given twice")) as e:
             ArchGraph(edges)
+        assert message(e).endswith("give one edge all of them, (0, 1, ('op_a', 'op_b'))")
+
+
+def test_several_ops_on_one_edge_are_stored_as_their_sorted_multiset():
+    g = ArchGraph([(0, 1, ("skip_connect", "conv(3)")), (1, 2, "max_pool_3x3+max_pool_3x3")])
+    assert g.edge_op(0, 1) == "conv(3) + skip_connect"
+    assert g.edge_op(1, 2) == "max_pool_3x3 + max_pool_3x3"
+    assert g.is_identical(ArchGraph([(0, 1), (1, 2)], edge_ops={(0, 1): "skip_connect + conv(3)",
+                                                                 (1, 2): ["max_pool_3x3"] * 2}))
+    assert ArchGraph.from_json(g.to_json()).is_identical(g)
+    assert g.to_dict()["edges"][0] == [0, 1, "conv(3) + skip_connect"]
+
+
+def test_equality_and_hash_see_the_multiset_of_ops():
+    def edge(op):
+        return ArchGraph([(0, 1, op), (1, 2, "conv(3)")])
+
+    one, twice, mixed = edge("skip_connect"), edge(("skip_connect", "skip_connect")), edge(("skip_connect", "conv(3)"))
+    assert len({one.canonical_hash(), twice.canonical_hash(), mixed.canonical_hash()}) == 3
+    assert one != twice != mixed
+    renamed = ArchGraph([(2, 1, ("conv(3)", "skip_connect")), (1, 0, "conv(3)")])
+    assert renamed == mixed and renamed.canonical_hash() == mixed.canonical_hash()
+
+
+def test_parallel_ops_are_checked_part_by_part_and_only_on_edges():
+    with pytest.raises(UnknownOpError, match="unknown op 'sepconv'"):
+        ArchGraph([(0, 1, "conv(3) + sepconv")])
+    with pytest.raises(InvalidGraphError, match="vertex 1 carries the parallel op 'conv.3. . skip_connect'; only edges"):
+        ArchGraph([(0, 1)], node_ops={1: "conv(3) + skip_connect"})
 
 
 @pytest.mark.parametrize("edge", [(0, 1.0), ("a", "b"), (True, 1)])
@@ -346,6 +375,11 @@ def test_to_pyg_one_hot_features():
     assert torch.equal(data.edge_index, torch.tensor([[0, 0, 1], [1, 2, 2]]))
     assert torch.equal(data.x, torch.tensor([[0.0, 1, 0], [0, 0, 0], [1, 0, 0]]))
     assert torch.equal(data.edge_attr, torch.tensor([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]]))
+
+
+def test_to_pyg_counts_each_op_of_a_parallel_edge():
+    g = ArchGraph([(0, 1, ("conv(3)", "skip_connect", "conv(3)")), (1, 2, "skip_connect")])
+    assert torch.equal(g.to_pyg(["conv(3)", "skip_connect"]).edge_attr, torch.tensor([[2.0, 1], [0, 1]]))
 
 
 def test_to_pyg_edgeless_graph_and_missing_vocabulary_entry():

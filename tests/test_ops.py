@@ -184,6 +184,26 @@ def test_parse_does_not_drop_keyword_arguments():
         ops.parse("conv(kernel_size=5)")
 
 
+def test_parallel_writes_the_multiset_of_ops_sorted():
+    assert ops.parallel("skip_connect", "sep_conv_3x3") == "sep_conv_3x3 + skip_connect"
+    assert ops.parallel("max_pool_3x3+avg_pool_3x3", "avg_pool_3x3") == "avg_pool_3x3 + avg_pool_3x3 + max_pool_3x3"
+    assert ops.parallel(" conv ( 5 ) ") == " conv ( 5 ) "  # a plain spec comes back as it was
+    with pytest.raises(UnknownOpError, match="at least one op spec"):
+        ops.parallel()
+
+
+def test_split_reads_the_parts_at_the_top_level_only():
+    assert ops.split("dropout(1e+3)+ conv(5) + dense(64, relu)") == ("dropout(1e+3)", "conv(5)", "dense(64, relu)")
+    assert ops.split("conv(+3)") == ("conv(+3)",)
+    with pytest.raises(UnknownOpError, match=r"cannot read op spec 'conv\(5\) \+': write one op"):
+        ops.split("conv(5) +")
+
+
+def test_a_parallel_spec_is_not_one_op():
+    with pytest.raises(UnknownOpError, match=r"'conv\(5\) \+ skip_connect' is a parallel op spec .*archgraph.ops.split"):
+        ops.build("conv(5) + skip_connect", OpContext(8, 8))
+
+
 def test_check_returns_the_spec_and_lists_known_ops():
     assert ops.check("conv(7)") == "conv(7)"
     with pytest.raises(UnknownOpError) as e:

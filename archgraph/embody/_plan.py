@@ -17,13 +17,14 @@ from ..errors import ShapeError
 from ..graph import ArchGraph
 
 
-def node_plan(graph: ArchGraph, first: int) -> list[tuple[int, int, str]]:
-    """The edges ``(u, v, op)`` into the nodes ``first ..``, sorted by ``(v, u)``, without
-    ``none`` edges, except one for a node whose edges are all ``none``, so that it still
-    outputs zeros of its shape."""
+def node_plan(graph: ArchGraph, first: int, stop: int | None = None) -> list[tuple[int, int, str]]:
+    """The ops ``(u, v, op)`` into the nodes ``first .. stop - 1`` (default: to the last
+    vertex), sorted by ``(v, u)``, one entry per part of a parallel op; without ``none`` ops,
+    except one for a node whose ops are all ``none``, so that it still outputs zeros of its
+    shape."""
     plan = []
-    for v in range(first, graph.num_nodes):
-        edges = [(u, v, graph.edge_op(u, v)) for u in graph.predecessors(v)]
+    for v in range(first, graph.num_nodes if stop is None else stop):
+        edges = [(u, v, op) for u in graph.predecessors(v) for op in ops.split(graph.edge_op(u, v))]
         live = [e for e in edges if ops.parse(e[2])[0] != "none"]
         plan += live or edges[:1]
     return plan
