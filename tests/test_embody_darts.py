@@ -10,13 +10,19 @@ from torch import nn
 
 from archgraph import ArchGraph, ShapeError, SpaceError
 from archgraph.embody.darts import (
+    AMOEBANET,
     DARTS_V1,
     DARTS_V2,
+    ENAS,
+    GENOTYPES,
+    NASNET,
+    PNAS,
     DartsCell,
     DartsNetwork,
     Genotype,
     build_darts,
     check_darts_cell,
+    darts_concat,
     drop_path,
     genotype_to_graphs,
     graphs_to_genotype,
@@ -87,6 +93,29 @@ def test_parameter_count_of_the_cifar_network_matches_the_analytic_count(genotyp
     net = build_darts(genotype_to_graphs(genotype), input_shape=(3, 32, 32), num_classes=10,
                       C=36, layers=20, auxiliary=auxiliary)
     assert _count(net) == _expected_params(genotype, 36, 20, 10, auxiliary)
+
+
+# The parameter counts of the DARTS reference network for each genotype: NetworkCIFAR(C=36,
+# num_classes=10, layers=20, auxiliary, genotype) of quark0/darts (cnn/model.py at commit f276dd3),
+# counted as sum(p.numel() for p in net.parameters()) by running the reference code itself,
+# outside this project (a scratch folder with its model.py, operations.py and genotypes.py, ENAS
+# and PNAS added there in its format as GENOTYPES holds them). Pairs: without, with the auxiliary head.
+REFERENCE_PARAMS = {
+    "DARTS_V1": (3_169_414, 3_645_840),
+    "DARTS_V2": (3_349_342, 3_825_768),
+    "NASNET": (3_830_950, 4_288_944),
+    "AMOEBANET": (3_145_078, 3_603_072),
+    "ENAS": (4_020_166, 4_515_024),
+    "PNAS": (4_481_110, 4_975_968),
+}
+
+
+@pytest.mark.parametrize("name", list(REFERENCE_PARAMS))
+@pytest.mark.parametrize("auxiliary", [False, True])
+def test_parameter_count_equals_the_reference_networks(name, auxiliary):
+    net = build_darts(genotype_to_graphs(GENOTYPES[name]), input_shape=(3, 32, 32), num_classes=10,
+                      C=36, layers=20, auxiliary=auxiliary)
+    assert _count(net) == REFERENCE_PARAMS[name][auxiliary]
 
 
 def test_darts_v2_has_the_papers_three_point_three_million_parameters():
@@ -204,6 +233,47 @@ def test_cells_may_have_any_number_of_nodes_and_inputs():
     assert net.eval()(torch.randn(1, 3, 8, 8)).shape == (1, 10)
 
 
+def test_a_parallel_op_compiles_into_one_module_per_op_summed():
+    graph = ArchGraph([(0, 2, "sep_conv_3x3 + max_pool_3x3"), (1, 2, "skip_connect")])
+    cell = DartsCell(graph, 4, 4, 4).eval()
+    assert cell.sources == [0, 0, 1] and cell.droppable == [True, True, False]
+    s0, s1 = torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        x0 = cell.preprocess0(s0)
+        expected = cell.edge_ops[0](x0) + cell.edge_ops[1](x0) + cell.preprocess1(s1)
+        assert {type(cell.edge_ops[0]).__name__, type(cell.edge_ops[1]).__name__} == {"SepConv", "MaxPool2d"}
+        assert torch.allclose(cell(s0, s1), expected)
+
+
+def test_an_output_vertex_concatenates_only_its_inputs():
+    graph = ArchGraph([(0, 2, "sep_conv_3x3"), (1, 2, "skip_connect"), (2, 3, "max_pool_3x3"), (1, 3, "skip_connect"),
+                       (0, 4, "avg_pool_3x3"), (1, 4, "skip_connect"), (3, 5), (4, 5)])
+    cell = DartsCell(graph, 4, 4, 4).eval()
+    assert (cell.concat, cell.multiplier, cell.nodes) == ([3, 4], 2, 3)
+    assert cell.extra_repr() == "nodes=3, concat=[3, 4], edges=6, reduction=False"
+    s0, s1 = torch.randn(2, 4, 6, 6), torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        x0, x1 = cell.preprocess0(s0), cell.preprocess1(s1)
+        node2 = cell.edge_ops[0](x0) + x1
+        node3 = x1 + cell.edge_ops[3](node2)  # the plan runs by (target, source)
+        node4 = cell.edge_ops[4](x0) + x1
+        assert torch.allclose(cell(s0, s1), torch.cat([node3, node4], 1))
+
+
+@pytest.mark.parametrize("name", ["NASNET", "AMOEBANET", "ENAS", "PNAS"])
+def test_published_cells_run_and_export(name):
+    torch.manual_seed(0)
+    net = build_darts(genotype_to_graphs(GENOTYPES[name]), input_shape=(3, 16, 16), num_classes=10, C=2,
+                      layers=3).eval()
+    x = torch.randn(2, 3, 16, 16)
+    expected = net(x)
+    assert expected.shape == (2, 10)
+    assert torch.equal(torch.fx.symbolic_trace(net)(x), expected)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is deprecated in torch ≥ 2.9
+        assert torch.equal(torch.jit.script(net)(x), expected)
+
+
 def test_repr_names_nodes_edges_and_reduction():
     net = DartsNetwork(*V2, C=2, layers=3)
     assert net.cells[1].extra_repr() == "nodes=4, edges=8, reduction=True"
@@ -212,19 +282,49 @@ def test_repr_names_nodes_edges_and_reduction():
 
 # --- genotypes --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("genotype", [DARTS_V1, DARTS_V2], ids=["v1", "v2"])
+@pytest.mark.parametrize("genotype", list(GENOTYPES.values()), ids=list(GENOTYPES))
 def test_genotype_round_trip(genotype):
     normal, reduce = genotype_to_graphs(genotype)
     back = graphs_to_genotype(normal, reduce)
 
     def by_node(pairs):
-        return [sorted(pairs[i:i + 2], key=lambda p: p[1]) for i in range(0, len(pairs), 2)]
+        return [sorted(pairs[i:i + 2], key=lambda p: (p[1], p[0])) for i in range(0, len(pairs), 2)]
 
     assert by_node(back.normal) == by_node(genotype.normal)
     assert by_node(back.reduce) == by_node(genotype.reduce)
     assert (back.normal_concat, back.reduce_concat) == (genotype.normal_concat, genotype.reduce_concat)
     again = genotype_to_graphs(back)
     assert again[0].is_identical(normal) and again[1].is_identical(reduce)
+
+
+def test_a_node_taking_one_input_twice_gets_one_edge_with_both_ops():
+    normal, _ = genotype_to_graphs(NASNET)  # node 3: sep_conv_5x5 and sep_conv_3x3 of input 0
+    assert normal.edge_op(0, 3) == "sep_conv_3x3 + sep_conv_5x5"
+    assert normal.edge_op(0, 5) == "avg_pool_3x3 + avg_pool_3x3"
+    assert normal.num_edges == 7 and normal.num_nodes == 7  # 10 ops on 7 edges
+
+
+def test_a_cell_concatenating_some_nodes_ends_in_an_output_vertex():
+    normal, reduce = genotype_to_graphs(AMOEBANET)
+    assert reduce.num_nodes == 8 and reduce.predecessors(7) == (3, 4, 6)
+    assert all(reduce.edge_op(u, 7) is None for u in (3, 4, 6))
+    assert darts_concat(reduce) == (3, 4, 6) and darts_concat(normal) == (4, 5, 6)
+    assert check_darts_cell(reduce) == 5
+    assert darts_concat(genotype_to_graphs(ENAS)[1]) == (2, 3, 4, 5, 6)  # all nodes: no output vertex
+    assert genotype_to_graphs(ENAS)[1].num_nodes == 7
+
+
+def test_graphs_of_genotypes_are_equal_whatever_the_order_of_a_nodes_pairs():
+    swapped = PNAS._replace(normal=[p for i in range(0, 10, 2) for p in PNAS.normal[i:i + 2][::-1]])
+    assert swapped.normal != PNAS.normal
+    assert genotype_to_graphs(swapped)[0].is_identical(genotype_to_graphs(PNAS)[0])
+
+
+def test_the_graphs_and_hashes_of_darts_found_cells_are_unchanged():
+    # pinned before parallel ops and output vertices existed: one op per edge keeps its form
+    normal, reduce = V2
+    assert normal.canonical_hash() == "cb58c62edb13950d843bcf00b73b415c0c49f7d8"
+    assert reduce.canonical_hash() == "d821d228ba651f3f0ba1bf00240020331155f9c4"
 
 
 def test_genotype_edges_become_edge_ops():
@@ -235,8 +335,11 @@ def test_genotype_edges_become_edge_ops():
 
 @pytest.mark.parametrize("genotype, match", [
     (Genotype([("sep_conv_3x3", 0)], [2], [("sep_conv_3x3", 0), ("sep_conv_3x3", 1)], [2]), "two .* pairs per node"),
-    (DARTS_V2._replace(normal_concat=[4, 5]), r"concatenates every intermediate node \[2, 3, 4, 5\]"),
-    (DARTS_V2._replace(reduce=[("max_pool_3x3", 0), ("max_pool_3x3", 0)] + DARTS_V2.reduce[2:]), "takes input 0 twice"),
+    (DARTS_V2._replace(normal_concat=[5, 4]), r"normal_concat is \[5, 4\]; list intermediate nodes of "
+                                              r"\[2, 3, 4, 5\], each once, in increasing order"),
+    (DARTS_V2._replace(reduce_concat=[1, 4]), r"reduce_concat is \[1, 4\]"),
+    (DARTS_V2._replace(reduce_concat=[4, 4]), r"reduce_concat is \[4, 4\]"),
+    (DARTS_V2._replace(reduce_concat=[]), r"reduce_concat is \[\]"),
     (DARTS_V2._replace(normal=[("sep_conv_3x3", 0), ("sep_conv_3x3", 2)] + DARTS_V2.normal[2:]),
      "node 2 takes input 2; inputs are the vertices 0..1"),
 ])
@@ -262,6 +365,11 @@ def test_genotype_format_needs_two_inputs_per_node():
     (ArchGraph([(0, 2), (1, 2, "sep_conv_3x3")]), r"edge \(0, 2\) has no op"),
     (ArchGraph([(0, 2, "sep_conv_3x3")], num_nodes=4), "intermediate node 3 has no input"),
     (ArchGraph([(0, 2, "sep_conv_3x3")], num_nodes=3, node_ops={2: "sep_conv_3x3"}), "vertex 2 carries op"),
+    (ArchGraph([(0, 2, "sep_conv_3x3"), (1, 2, "skip_connect"), (0, 3), (2, 3)]), r"edge \(0, 3\) has no op; .* only enter an output vertex"),
+    (ArchGraph([(1, 2, "sep_conv_3x3"), (2, 3, "skip_connect"), (2, 4), (3, 4)], num_nodes=5),
+     "output vertex 4 concatenates every intermediate node, which a cell without an output vertex does; remove"),
+    (ArchGraph([(0, 2, "sep_conv_3x3"), (1, 3, "skip_connect"), (2, 4), (3, 4, "skip_connect")]),
+     r"edge \(2, 4\) has no op"),
 ])
 def test_cells_breaking_the_convention_are_refused(graph, match):
     with pytest.raises(SpaceError, match=match) as info:

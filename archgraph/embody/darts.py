@@ -14,8 +14,23 @@ Liu, Simonyan & Yang, "DARTS: Differentiable Architecture Search", ICLR 2019:
 ``none`` edges are dropped at compile time (they add zeros). A node whose edges are all
 ``none`` keeps one, so it still outputs zeros of the right shape.
 
-The published genotypes come as :data:`DARTS_V1` and :data:`DARTS_V2` in the reference
-tuple format (:class:`Genotype`); :func:`genotype_to_graphs` turns them into ArchGraphs.
+Cells found by other searches need two more things, both encoded in the graph itself, so that
+equality and the canonical hash see them (a DARTS-found cell needs neither, and its graph
+stays as it was):
+
+* a node may take one input twice, with two ops (NASNet's node 5 sums two 3×3 average poolings
+  of ``c_{k-2}``): that edge's op is a parallel spec, ``"avg_pool_3x3 + avg_pool_3x3"``
+  (:func:`archgraph.ops.parallel`), compiled into one module per op;
+* a cell may concatenate only some nodes (NASNet, AmoebaNet: the nodes no other node uses):
+  the graph then ends in an *output vertex*, the last one, whose incoming edges carry no op and
+  come from the concatenated nodes (:func:`darts_concat`). Without one, the cell concatenates
+  every intermediate node.
+
+The published genotypes come in the reference tuple format (:class:`Genotype`) as
+:data:`DARTS_V1`, :data:`DARTS_V2`, :data:`NASNET`, :data:`AMOEBANET`, :data:`ENAS` and
+:data:`PNAS` (all in :data:`GENOTYPES`); :func:`genotype_to_graphs` turns them into
+ArchGraphs, which compile as the DARTS reference code (quark0/darts, ``cnn/model.py``)
+compiles the genotype.
 
 Examples
 --------
@@ -44,7 +59,13 @@ __all__ = [
     "Genotype",
     "DARTS_V1",
     "DARTS_V2",
+    "NASNET",
+    "AMOEBANET",
+    "ENAS",
+    "PNAS",
+    "GENOTYPES",
     "check_darts_cell",
+    "darts_concat",
     "genotype_to_graphs",
     "graphs_to_genotype",
     "drop_path",
@@ -86,19 +107,78 @@ DARTS_V2 = Genotype(
     reduce_concat=[2, 3, 4, 5],
 )
 
+#: NASNet-A (Zoph et al., "Learning Transferable Architectures for Scalable Image
+#: Recognition", CVPR 2018), as the DARTS reference code's ``cnn/genotypes.py`` writes it:
+#: five nodes; the normal cell concatenates them all, the reduction cell its unused nodes.
+NASNET = Genotype(
+    normal=[("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 0), ("sep_conv_3x3", 0),
+            ("avg_pool_3x3", 1), ("skip_connect", 0), ("avg_pool_3x3", 0), ("avg_pool_3x3", 0),
+            ("sep_conv_3x3", 1), ("skip_connect", 1)],
+    normal_concat=[2, 3, 4, 5, 6],
+    reduce=[("sep_conv_5x5", 1), ("sep_conv_7x7", 0), ("max_pool_3x3", 1), ("sep_conv_7x7", 0),
+            ("avg_pool_3x3", 1), ("sep_conv_5x5", 0), ("skip_connect", 3), ("avg_pool_3x3", 2),
+            ("sep_conv_3x3", 2), ("max_pool_3x3", 1)],
+    reduce_concat=[4, 5, 6],
+)
+
+#: AmoebaNet-A (Real et al., "Regularized Evolution for Image Classifier Architecture Search",
+#: AAAI 2019), as the DARTS reference code's ``cnn/genotypes.py`` writes it.
+AMOEBANET = Genotype(
+    normal=[("avg_pool_3x3", 0), ("max_pool_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_5x5", 2),
+            ("sep_conv_3x3", 0), ("avg_pool_3x3", 3), ("sep_conv_3x3", 1), ("skip_connect", 1),
+            ("skip_connect", 0), ("avg_pool_3x3", 1)],
+    normal_concat=[4, 5, 6],
+    reduce=[("avg_pool_3x3", 0), ("sep_conv_3x3", 1), ("max_pool_3x3", 0), ("sep_conv_7x7", 2),
+            ("sep_conv_7x7", 0), ("avg_pool_3x3", 1), ("max_pool_3x3", 0), ("max_pool_3x3", 1),
+            ("conv_7x1_1x7", 0), ("sep_conv_3x3", 5)],
+    reduce_concat=[3, 4, 6],
+)
+
+#: The ENAS convolutional cells (Pham et al., "Efficient Neural Architecture Search via
+#: Parameter Sharing", ICML 2018), as D-X-Y/AutoDL-Projects' DARTS-format genotypes write them.
+ENAS = Genotype(
+    normal=[("sep_conv_3x3", 1), ("skip_connect", 1), ("sep_conv_5x5", 1), ("skip_connect", 0),
+            ("avg_pool_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("avg_pool_3x3", 1),
+            ("sep_conv_5x5", 1), ("avg_pool_3x3", 0)],
+    normal_concat=[2, 3, 4, 5, 6],
+    reduce=[("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 1), ("avg_pool_3x3", 1),
+            ("sep_conv_3x3", 1), ("avg_pool_3x3", 1), ("avg_pool_3x3", 1), ("sep_conv_5x5", 4),
+            ("sep_conv_3x3", 5), ("sep_conv_5x5", 0)],
+    reduce_concat=[2, 3, 4, 5, 6],
+)
+
+#: PNASNet-5 (Liu et al., "Progressive Neural Architecture Search", ECCV 2018), one cell used
+#: as both normal and reduction cell, as the PNAS authors' PyTorch port (chenxi116/PNASNet.pytorch)
+#: and D-X-Y/AutoDL-Projects write it in the DARTS format.
+PNAS = Genotype(
+    normal=[("sep_conv_5x5", 0), ("max_pool_3x3", 0), ("sep_conv_7x7", 1), ("max_pool_3x3", 1),
+            ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 4), ("max_pool_3x3", 1),
+            ("sep_conv_3x3", 0), ("skip_connect", 1)],
+    normal_concat=[2, 3, 4, 5, 6],
+    reduce=[("sep_conv_5x5", 0), ("max_pool_3x3", 0), ("sep_conv_7x7", 1), ("max_pool_3x3", 1),
+            ("sep_conv_5x5", 1), ("sep_conv_3x3", 1), ("sep_conv_3x3", 4), ("max_pool_3x3", 1),
+            ("sep_conv_3x3", 0), ("skip_connect", 1)],
+    reduce_concat=[2, 3, 4, 5, 6],
+)
+
+#: The published genotypes by name.
+GENOTYPES: dict[str, Genotype] = {"DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2, "NASNET": NASNET,
+                                  "AMOEBANET": AMOEBANET, "ENAS": ENAS, "PNAS": PNAS}
+
 
 # --- cells as graphs -----------------------------------------------------------------------
 
 def check_darts_cell(graph: ArchGraph) -> int:
     """Check that ``graph`` follows the DARTS cell convention; return its number of
-    intermediate nodes.
+    intermediate nodes (the output vertex, if any, not counted).
 
     Raises
     ------
     SpaceError
         If the graph has fewer than 3 vertices, an edge into vertex 0 or 1, an edge from a
-        higher to a lower id, an edge without an op, a vertex op, or an intermediate node
-        without inputs.
+        higher to a lower id, an edge without an op (other than into an output vertex), a
+        vertex op, an intermediate node without inputs, or an output vertex that takes an
+        input vertex or every intermediate node.
 
     Examples
     --------
@@ -118,6 +198,7 @@ def check_darts_cell(graph: ArchGraph) -> int:
         v, op = next(iter(graph.node_ops.items()))
         raise SpaceError(f"DARTS cell: vertex {v} carries op {op!r}, but DARTS ops sit on edges; "
                          "move it onto the vertex's incoming edges")
+    output = _output_vertex(graph)
     for u, v in graph.edges:
         if v < 2:
             raise SpaceError(f"DARTS cell: edge ({u}, {v}) enters input vertex {v}; vertices 0 and 1 are the "
@@ -125,31 +206,65 @@ def check_darts_cell(graph: ArchGraph) -> int:
         if u > v:
             raise SpaceError(f"DARTS cell: edge ({u}, {v}) goes from a higher to a lower id; number the "
                              "intermediate nodes in topological order")
-        if graph.edge_op(u, v) is None:
-            raise SpaceError(f"DARTS cell: edge ({u}, {v}) has no op; give every edge one, "
-                             f"e.g. ({u}, {v}, 'sep_conv_3x3')")
-    for v in range(2, n):
+        if graph.edge_op(u, v) is None and (v != output or u < 2):
+            raise SpaceError(f"DARTS cell: edge ({u}, {v}) has no op; give every edge one, e.g. "
+                             f"({u}, {v}, 'sep_conv_3x3') (op-less edges only enter an output vertex, the last, "
+                             "from the intermediate nodes it concatenates)")
+    last = n if output is None else output  # the edges into an output vertex come from nodes 2..last - 1
+    for v in range(2, last):
         if not graph.predecessors(v):
             raise SpaceError(f"DARTS cell: intermediate node {v} has no input; add an edge into it "
                              "from a lower vertex, or remove the vertex")
-    return n - 2
+    if output is not None and len(graph.predecessors(output)) == last - 2:
+        raise SpaceError(f"DARTS cell: output vertex {output} concatenates every intermediate node, which a cell "
+                         "without an output vertex does; remove the vertex")
+    return last - 2
+
+
+def darts_concat(graph: ArchGraph) -> tuple[int, ...]:
+    """The nodes a DARTS cell concatenates into its output, in id order: the predecessors
+    of its output vertex, or, without one, every intermediate node.
+
+    Examples
+    --------
+    >>> normal, reduce = genotype_to_graphs(NASNET)
+    >>> darts_concat(normal), darts_concat(reduce), reduce.num_nodes
+    ((2, 3, 4, 5, 6), (4, 5, 6), 8)
+    """
+    nodes = check_darts_cell(graph)
+    output = _output_vertex(graph)
+    return tuple(range(2, 2 + nodes)) if output is None else graph.predecessors(output)
+
+
+def _output_vertex(graph: ArchGraph) -> int | None:
+    """The last vertex if it has inputs and none of its incoming edges carries an op."""
+    v = graph.num_nodes - 1
+    inputs = graph.predecessors(v)
+    return v if inputs and all(graph.edge_op(u, v) is None for u in inputs) else None
 
 
 def genotype_to_graphs(genotype: Genotype | Sequence) -> tuple[ArchGraph, ArchGraph]:
     """The ``(normal, reduce)`` ArchGraphs of a genotype in the reference tuple format.
 
+    Two pairs of a node with the same input become one edge with a parallel op; a concat
+    list that leaves out intermediate nodes becomes an output vertex (see the module
+    docstring).
+
     Raises
     ------
     SpaceError
-        If a node does not list two pairs, takes the same input twice, names an input that
-        is not before it, or a concat list leaves out an intermediate node (archgraph's
-        cell concatenates them all, as every DARTS-found genotype does).
+        If a node does not list two pairs, names an input that is not before it, or a
+        concat list is empty, unsorted, repeats a node or names one that is not an
+        intermediate node.
 
     Examples
     --------
     >>> normal, reduce = genotype_to_graphs(DARTS_V2)
     >>> normal.num_nodes, normal.edge_op(2, 5)
     (6, 'dil_conv_3x3')
+    >>> normal, reduce = genotype_to_graphs(NASNET)
+    >>> normal.edge_op(0, 5), reduce.predecessors(7)
+    ('avg_pool_3x3 + avg_pool_3x3', (4, 5, 6))
     """
     normal, normal_concat, reduce, reduce_concat = genotype
     return _cell_from_pairs(normal, normal_concat, "normal"), _cell_from_pairs(reduce, reduce_concat, "reduce")
@@ -177,33 +292,33 @@ def _cell_from_pairs(pairs: Sequence[tuple[str, int]], concat: Sequence[int], wh
     if not pairs or len(pairs) % 2:
         raise SpaceError(f"genotype {which} cell: expected two (op, input) pairs per node, got {len(pairs)} pairs")
     nodes = list(range(2, 2 + len(pairs) // 2))
-    if list(concat) != nodes:
-        raise SpaceError(f"genotype {which}_concat is {list(concat)}, but an archgraph DARTS cell concatenates "
-                         f"every intermediate node {nodes}; genotypes found by DARTS all do")
-    edges = []
-    for v, ((op_a, a), (op_b, b)) in zip(nodes, zip(pairs[::2], pairs[1::2])):
-        if a == b:
-            raise SpaceError(f"genotype {which} cell: node {v} takes input {a} twice ({op_a}, {op_b}); "
-                             "an ArchGraph has one edge per pair of vertices")
-        for op, j in ((op_a, a), (op_b, b)):
+    concat = [int(c) for c in concat]
+    if not concat or concat != sorted(set(concat)) or not set(concat) <= set(nodes):
+        raise SpaceError(f"genotype {which}_concat is {concat}; list intermediate nodes of {nodes}, each once, "
+                         "in increasing order")
+    ops_of: dict[tuple[int, int], list[str]] = {}
+    for v, node_pairs in zip(nodes, zip(pairs[::2], pairs[1::2])):
+        for op, j in node_pairs:
             if not 0 <= j < v:
                 raise SpaceError(f"genotype {which} cell: node {v} takes input {j}; inputs are the vertices 0..{v - 1}")
-            edges.append((j, v, op))
-    graph = ArchGraph(edges, num_nodes=2 + len(nodes))
+            ops_of.setdefault((j, v), []).append(op)
+    edges = [(j, v, tuple(names)) for (j, v), names in ops_of.items()]
+    output = [] if concat == nodes else [(c, 2 + len(nodes)) for c in concat]
+    graph = ArchGraph(edges + output, num_nodes=2 + len(nodes) + bool(output))
     check_darts_cell(graph)
     return graph
 
 
 def _pairs_from_cell(graph: ArchGraph, which: str) -> tuple[list[tuple[str, int]], list[int]]:
-    check_darts_cell(graph)
+    concat = darts_concat(graph)
     pairs = []
-    for v in range(2, graph.num_nodes):
-        inputs = graph.predecessors(v)
+    for v in range(2, 2 + check_darts_cell(graph)):
+        inputs = [(op, u) for u in graph.predecessors(v) for op in ops.split(graph.edge_op(u, v))]
         if len(inputs) != 2:
-            raise SpaceError(f"{which} cell: node {v} has {len(inputs)} inputs, but the genotype format holds "
-                             "exactly two per node; compile the graph directly instead")
-        pairs += [(graph.edge_op(u, v), u) for u in inputs]
-    return pairs, list(range(2, graph.num_nodes))
+            raise SpaceError(f"{which} cell: node {v} has {len(inputs)} inputs (ops on its incoming edges), but the "
+                             "genotype format holds exactly two per node; compile the graph directly instead")
+        pairs += inputs
+    return pairs, list(concat)
 
 
 class DartsCell(PlannedCell):
@@ -211,10 +326,11 @@ class DartsCell(PlannedCell):
 
     The inputs are preprocessed to ``C`` channels (a :class:`~archgraph.ops.FactorizedReduce`
     for ``s0`` when the previous cell was a reduction, else a 1×1
-    :class:`~archgraph.ops.ReLUConvBN`); each edge's op is built by :func:`archgraph.ops.build`
-    from ``C`` to ``C`` channels, with stride 2 on edges leaving the inputs of a reduction
-    cell. ``forward(s0, s1, drop_prob=0.0)`` applies drop-path to every non-identity op
-    while training; the output has ``multiplier * C`` channels.
+    :class:`~archgraph.ops.ReLUConvBN`); each edge's op (each part of a parallel op) is built
+    by :func:`archgraph.ops.build` from ``C`` to ``C`` channels, with stride 2 on edges
+    leaving the inputs of a reduction cell. ``forward(s0, s1, drop_prob=0.0)`` applies
+    drop-path to every non-identity op while training; the output concatenates the nodes
+    :attr:`concat` (:func:`darts_concat`) and has ``multiplier * C`` channels.
 
     Examples
     --------
@@ -230,14 +346,16 @@ class DartsCell(PlannedCell):
 
     def __init__(self, graph: ArchGraph, C_prev_prev: int, C_prev: int, C: int, *,
                  reduction: bool = False, reduction_prev: bool = False):
-        multiplier = check_darts_cell(graph)
-        plan = node_plan(graph, 2)
+        nodes = check_darts_cell(graph)
+        plan = node_plan(graph, 2, 2 + nodes)
         super().__init__(
             (ops.build(op, ops.OpContext(C, C, stride=2 if reduction and u < 2 else 1)) for u, _, op in plan),
             [(u, v) for u, v, _ in plan],
         )
         self.reduction = reduction
-        self.multiplier = multiplier
+        self.nodes = nodes
+        self.concat: list[int] = list(darts_concat(graph))
+        self.multiplier = len(self.concat)
         if reduction_prev:
             self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C)
         else:
@@ -246,10 +364,11 @@ class DartsCell(PlannedCell):
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = self.walk([self.preprocess0(s0), self.preprocess1(s1)], drop_prob)
-        return torch.cat(states[2:], dim=1)
+        return torch.cat([states[i] for i in self.concat], dim=1)
 
     def extra_repr(self) -> str:
-        return f"nodes={self.multiplier}, edges={len(self.edge_ops)}, reduction={self.reduction}"
+        concat = "" if self.multiplier == self.nodes else f", concat={self.concat}"
+        return f"nodes={self.nodes}{concat}, edges={len(self.edge_ops)}, reduction={self.reduction}"
 
 
 class _AuxiliaryHead(nn.Module):
