@@ -115,8 +115,19 @@ def _parser() -> argparse.ArgumentParser:
                     help="with --resume: train the run's failed trials again (by default they stay failed)")
     se.set_defaults(run=_search)
 
-    s = sub.add_parser("show", help="summarise and draw an architecture file")
-    s.add_argument("arch", type=Path, help="architecture JSON file")
+    s = sub.add_parser("show", help="summarise and draw an architecture file or a pasted genotype",
+                       description="Summarise ARCH (a JSON architecture file), or an architecture in a notation "
+                                   "papers and logs print, which is also written back as archgraph reads it; "
+                                   "--genotype and --nb201 count the parameters of the CIFAR-10 network (3x32x32, "
+                                   "10 classes) with the space's parameters, --param overriding them.")
+    s.add_argument("arch", type=Path, nargs="?", help="architecture JSON file")
+    s.add_argument("--genotype", default=None, metavar="TEXT",
+                   help="a DARTS Genotype(normal=[...], normal_concat=..., reduce=[...], reduce_concat=...) as DARTS "
+                        "logs print it, or a published one: DARTS_V1, DARTS_V2, NASNet, AmoebaNet, ENAS, PNAS")
+    s.add_argument("--nb201", default=None, metavar="TEXT", help="a NAS-Bench-201 string |op~0|+|op~0|op~1|+|...|")
+    s.add_argument("--nb101", nargs=2, default=None, metavar=("MATRIX", "OPS"),
+                   help="a NAS-Bench-101 spec: the adjacency matrix and the op list as Python lists, e.g. "
+                        "'[[0, 1], [0, 0]]' \"['input', 'output']\"")
     s.add_argument("--space", default=None, help="space to compile it in, for the parameter count "
                                                  "(default: the space the file names)")
     _add_data_args(s)
@@ -391,13 +402,15 @@ def _print_table(history: list[dict]) -> None:
 def _show(args) -> int:
     from . import data, plot
 
+    given = [x for x in (args.arch, args.genotype, args.nb201, args.nb101) if x is not None]
+    if len(given) != 1:
+        raise ArchGraphError("archgraph show takes one architecture: a file ARCH, or --genotype, --nb201 or --nb101")
+    if args.arch is None:
+        return _show_notation(args)
     space, cells = _architecture(args, need_space=False)
     names = space.cells if space else [f"cell{i + 1}" for i in range(len(cells))]
     print(f"{args.arch}: {len(cells)} cell(s)" + (f" of space {space.name}" if space else ""))
-    for name, cell in zip(names, cells):
-        ops = sorted({*cell.node_ops.values(), *cell.edge_ops.values()})
-        print(f"  {name}: {cell.num_nodes} vertices, {cell.num_edges} edges, sources {list(cell.sources)}, "
-              f"sinks {list(cell.sinks)}" + (f", ops {ops}" if ops else ""))
+    _print_cells(names, cells)
     if space:
         cells = space.validate(cells)
         task = data.load(args.dataset, root=args.data_root)
@@ -408,6 +421,56 @@ def _show(args) -> int:
         plot.draw_architecture(cells, args.picture, names=list(names))
         print(f"  picture written to {args.picture}")
     return 0
+
+
+def _show_notation(args) -> int:
+    """``archgraph show`` of a genotype, NAS-Bench-201 string or NAS-Bench-101 spec."""
+    import ast
+
+    from . import formats, plot, spaces
+    from .embody.darts import GENOTYPES, genotype_to_graphs, graphs_to_genotype
+
+    space = None
+    if args.genotype is not None:
+        text = args.genotype.strip()
+        if text.upper() not in GENOTYPES and "Genotype(" not in text:
+            raise ArchGraphError(f"--genotype takes a Genotype(...) as DARTS logs print it, or the name of a published "
+                                 f"one ({', '.join(GENOTYPES)}); got {text[:60]!r}")
+        cells = genotype_to_graphs(GENOTYPES.get(text.upper()) or formats.parse_genotype(text))
+        names, space = ["normal", "reduce"], spaces.load("darts")
+        written = formats.format_genotype(graphs_to_genotype(*cells))
+    elif args.nb201 is not None:
+        cells, names, space = (formats.from_nb201_string(args.nb201),), ["cell"], spaces.load("nb201")
+        written = formats.to_nb201_string(cells[0])
+    else:
+        try:
+            matrix, ops = (ast.literal_eval(text) for text in args.nb101)
+        except (ValueError, SyntaxError):
+            raise ArchGraphError(f"--nb101 takes the matrix and the op list as Python lists, e.g. '[[0, 1], [0, 0]]' "
+                                 f"\"['input', 'output']\", got {' '.join(args.nb101)}") from None
+        cells, names = (formats.from_nb101(matrix, ops),), ["cell"]
+        written = "matrix={}, ops={}".format(*formats.to_nb101(cells[0]))
+    print(f"{len(cells)} cell(s)")
+    _print_cells(names, cells)
+    print(f"  written back: {written}")
+    if space:
+        params = {**space.params, **_parse_params(args.param)}
+        model = space.builder()(cells if len(cells) > 1 else cells[0], input_shape=(3, 32, 32), num_classes=10,
+                                **params)
+        settings = ", ".join(f"{k}={v}" for k, v in params.items())
+        print(f"  {space.embodiment} CIFAR-10 network ({settings}): "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters")
+    if args.picture:
+        plot.draw_architecture(cells, args.picture, names=names)
+        print(f"  picture written to {args.picture}")
+    return 0
+
+
+def _print_cells(names, cells) -> None:
+    for name, cell in zip(names, cells):
+        ops = sorted({*cell.node_ops.values(), *cell.edge_ops.values()})
+        print(f"  {name}: {cell.num_nodes} vertices, {cell.num_edges} edges, sources {list(cell.sources)}, "
+              f"sinks {list(cell.sinks)}" + (f", ops {ops}" if ops else ""))
 
 
 def _ranks(args) -> int:

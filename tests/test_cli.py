@@ -78,6 +78,63 @@ def test_show_summarises_counts_parameters_and_draws(tmp_path, capsys):
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _written_back(printed: str) -> str:
+    return next(line for line in printed.splitlines() if "written back: " in line).split("written back: ", 1)[1]
+
+
+def test_show_reads_a_genotype_writes_it_back_and_counts_the_cifar_network(capsys):
+    from archgraph.embody.darts import DARTS_V2, NASNET, build_darts, genotype_to_graphs
+    from archgraph.formats import format_genotype, parse_genotype
+
+    assert main(["show", "--genotype", "NASNet"]) == 0
+    printed = capsys.readouterr().out
+    assert "reduce: 8 vertices, 13 edges" in printed
+    assert "3,830,950 parameters" in printed  # the reference NetworkCIFAR's (see tests/test_embody_darts.py)
+    back = genotype_to_graphs(parse_genotype(_written_back(printed)))
+    assert all(a.is_identical(b) for a, b in zip(back, genotype_to_graphs(NASNET)))
+
+    log_line = "genotype = " + format_genotype(DARTS_V2).replace("[2, 3, 4, 5]", "range(2, 6)")
+    assert main(["show", "--genotype", log_line, "--param", "C=8"]) == 0
+    printed = capsys.readouterr().out
+    n = sum(p.numel() for p in build_darts(genotype_to_graphs(DARTS_V2), input_shape=(3, 32, 32), num_classes=10,
+                                           C=8).parameters())
+    assert f"C=8, layers=20, auxiliary=False, drop_path_prob=0.0): {n:,} parameters" in printed
+    assert parse_genotype(_written_back(printed)).normal_concat == [2, 3, 4, 5]
+
+
+def test_show_reads_nas_bench_strings_and_writes_them_back(capsys):
+    from archgraph.formats import from_nb201_string
+
+    text = "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|none~1|nor_conv_1x1~2|"
+    assert main(["show", "--nb201", text]) == 0
+    printed = capsys.readouterr().out
+    assert _written_back(printed) == text
+    net = spaces.load("nb201").compile([from_nb201_string(text)], input_shape=(3, 32, 32), num_classes=10)
+    n = sum(p.numel() for p in net.parameters())
+    assert f"(C=16, N=5): {n:,} parameters" in printed
+    assert main(["show", "--nb101", "[[0, 1, 1], [0, 0, 1], [0, 0, 0]]", "['input', 'maxpool3x3', 'output']"]) == 0
+    printed = capsys.readouterr().out
+    assert "ops ['max_pool_3x3']" in printed
+    assert _written_back(printed) == "matrix=[[0, 1, 1], [0, 0, 1], [0, 0, 0]], ops=['input', 'maxpool3x3', 'output']"
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["show"], "archgraph show takes one architecture: a file ARCH, or --genotype, --nb201 or --nb101"),
+    (["show", FADE_ARCH, "--nb201", "|x~0|"], "takes one architecture"),
+    (["show", "--genotype", "DARTS_V3"], "--genotype takes a Genotype(...) as DARTS logs print it, or the name of a "
+                                         "published one (DARTS_V1, DARTS_V2, NASNET, AMOEBANET, ENAS, PNAS); got 'DARTS_V3'"),
+    (["show", "--genotype", "Genotype(normal=[('sep_conv_3x3', 0)"], "cannot read the genotype"),
+    (["show", "--nb201", "|nor_conv_3x3~0|"], "a NAS-Bench-201 string has 3 '+'-separated groups"),
+    (["show", "--nb101", "[[0, 1], [0, 0]", "['input', 'output']"], "--nb101 takes the matrix and the op list as "
+                                                                    "Python lists"),
+    (["show", "--nb101", "[[0, 1], [0, 0]]", "['input', 'conv']"], "'input' first and 'output' last"),
+])
+def test_show_refuses_bad_notations_in_one_line(capsys, argv, expected):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and err.startswith("archgraph: error: ")
+
+
 def test_spaces_lists_the_shipped_spaces(capsys):
     assert main(["spaces"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
