@@ -144,11 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--picture", type=Path, default=None, help="draw each row's weights over the epochs (.png)")
     r.set_defaults(run=_ranks)
 
-    d = sub.add_parser("darts", help="DARTS or a robust variant on a DARTS space (s1..s5, darts)",
+    d = sub.add_parser("darts", help="DARTS or a robust variant on a DARTS space (s1..s5, darts) or NAS-Bench-201",
                        description="Search SPACE with a DARTS supernet trained bi-level by METHOD, discretise it by "
                                    "SELECT, then retrain the found cells from scratch and report test accuracy. "
                                    "The training split is halved: weights learn on one half, α on the other.")
-    d.add_argument("--space", default="s2", help="s1..s5 (RobustDARTS) or darts (default: s2)")
+    d.add_argument("--space", default="s2", help="s1..s5 (RobustDARTS), darts, or nb201 (the NAS-Bench-201 "
+                                                 "supernet; not with --method fair or rsws) (default: s2)")
     d.add_argument("--method", default="darts", choices=["darts", "es", "ada", "rdarts", "fair", "drnas", "gdas",
                                                          "rsws"])
     d.add_argument("--select", default="magnitude", choices=["magnitude", "pt"],
@@ -156,7 +157,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_data_args(d)
     d.add_argument("--epochs", type=int, default=10, help="search epochs (DARTS: 50; default: 10)")
     d.add_argument("--C", type=int, default=8, help="initial channels of the supernet (DARTS: 16; default: 8)")
-    d.add_argument("--layers", type=int, default=5, help="cells of the supernet (DARTS: 8; default: 5)")
+    d.add_argument("--layers", type=int, default=5, help="cells of the supernet (DARTS: 8), on nb201 the cells per "
+                                                         "stage N (NAS-Bench-201: 5) (default: 5)")
     d.add_argument("--batch-size", type=int, default=64)
     d.add_argument("--order", type=int, choices=[1, 2], default=1, help="first or second order α gradient")
     d.add_argument("--retrain-epochs", type=int, default=10, help="retraining of the found cells (0: skip)")
@@ -314,8 +316,8 @@ def _darts(args) -> int:
     from .oneshot import retrain, search_darts
 
     space = spaces.load(args.space)
-    if space.embodiment != "darts":
-        raise ArchGraphError(f"space {space.name!r} is not a DARTS space; use s1..s5 or darts")
+    if space.embodiment not in ("darts", "nb201"):
+        raise ArchGraphError(f"space {space.name!r} is not a DARTS space; use s1..s5, darts or nb201")
     task = data.load(args.dataset, root=args.data_root)
     arch, weight = train_val_split(task.train, val_fraction=0.5, seed=args.seed)
     out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -339,6 +341,10 @@ def _darts(args) -> int:
     spaces.save_architecture(found.cells, out / "arch.json", space=space.name)
     for name, cell in zip(space.cells, found.cells):
         print(f"{name:>7}: " + ", ".join(f"{u}→{v} {op}" for (u, v), op in sorted(cell.edge_ops.items())))
+    if space.embodiment == "nb201":
+        from .formats import to_nb201_string
+
+        print(f"NAS-Bench-201 string: {to_nb201_string(found.cells[0])}")
     eigenvalue = "—" if found.eigenvalue is None else f"{found.eigenvalue:.4g}"
     print(f"search {found.seconds:.0f} s, λ_max of ∇²_α L_valid at the end: {eigenvalue}"
           + "".join(f", {k}: {v}" for k, v in found.details.items()))

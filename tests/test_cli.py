@@ -46,7 +46,30 @@ def test_darts_searches_retrains_and_keeps_the_run(tmp_path, capsys):
 
 def test_darts_refuses_a_space_that_is_not_a_darts_space(tmp_path, capsys):
     assert main(["darts", "--space", "fade", "--out", str(tmp_path / "x")]) == 2
-    assert "space 'fade' is not a DARTS space; use s1..s5 or darts" in capsys.readouterr().err
+    assert "space 'fade' is not a DARTS space; use s1..s5, darts or nb201" in capsys.readouterr().err
+
+
+def test_darts_searches_the_nas_bench_201_supernet(tmp_path, capsys):
+    from archgraph.formats import from_nb201_string
+
+    out = tmp_path / "nb201"
+    code = main(["darts", "--space", "nb201", "--method", "gdas", "--epochs", "1", "--C", "4", "--layers", "1",
+                 "--retrain-epochs", "1", "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    cells, space = spaces.load_architecture(out / "arch.json")
+    assert space == "nb201" and len(cells) == 1 and cells[0].num_edges == 6
+    string = next(line for line in printed.splitlines() if line.startswith("NAS-Bench-201 string: ")).split(": ")[1]
+    assert from_nb201_string(string).is_identical(cells[0])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["space"] == "nb201" and [row["epoch"] for row in metrics["history"]] == [0]
+    assert metrics["eigenvalue"] is not None and 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_darts_refuses_methods_that_need_the_darts_cell_on_nb201(tmp_path, capsys):
+    assert main(["darts", "--space", "nb201", "--method", "fair", "--out", str(tmp_path / "x"), "--no-progress"]) == 2
+    assert "method 'fair' needs the DARTS cell and does not run on the NAS-Bench-201 supernet; choose one of darts, " \
+           "es, ada, rdarts, drnas, gdas" in capsys.readouterr().err
 
 
 def test_nosh_search_then_a_predictor_fitted_to_it_ranks_a_pool(tmp_path, capsys):

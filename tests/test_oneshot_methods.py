@@ -4,11 +4,12 @@ import pytest
 import torch
 from torch.utils.data import Subset
 
-from archgraph import spaces
+from archgraph import SpaceError, spaces
 from archgraph.data import fade_split, load
 from archgraph.oneshot import methods
 from archgraph.oneshot.early_stop import DartsES
 from archgraph.oneshot.methods import METHODS, retrain, search_darts
+from archgraph.oneshot.nb201 import NB201Supernet
 from archgraph.relax import Dirichlet, Gumbel, Sigmoid, choices
 
 
@@ -91,6 +92,27 @@ def test_rdarts_keeps_the_search_whose_cells_retrain_best(digits):
 def test_perturbation_selection_decides_every_edge(digits):
     result = run(digits, method="darts", select="pt", tune_epochs=0)
     assert result.select == "pt" and [cell.num_edges for cell in result.cells] == [2, 2]
+
+
+def test_the_nas_bench_201_supernet_is_searched_and_discretised(digits, spy):
+    result = run(digits, "nb201", "gdas", epochs=1, layers=1)
+    supernet, _ = spy[-1]
+    assert isinstance(supernet, NB201Supernet) and (supernet.C, supernet.N) == (4, 1)
+    assert all(isinstance(c.relaxation, Gumbel) and c.relaxation.hard for c in choices(supernet))
+    assert len(result.cells) == 1 and result.cells[0].is_identical(supernet.arch())  # each edge's argmax of α
+    assert result.eigenvalue is not None
+    projected = run(digits, "nb201", "darts", select="pt", tune_epochs=0, epochs=1, layers=1)
+    cell = projected.cells[0]
+    assert cell.num_edges == 6 and "none" not in cell.edge_ops.values()  # six op projections, no topology step
+    weight, arch = digits
+    assert 0.0 <= retrain("nb201", projected.cells, weight, arch, input_shape=(1, 8, 8), num_classes=10, epochs=1,
+                          C=4, layers=1, batch_size=32) <= 1.0  # layers is N there
+
+
+@pytest.mark.parametrize("method", ["fair", "rsws"])
+def test_methods_that_need_the_darts_cell_are_refused_on_nb201(digits, method):
+    with pytest.raises(SpaceError, match=f"method '{method}' needs the DARTS cell .*; choose one of darts, es, ada"):
+        run(digits, "nb201", method)
 
 
 def test_unknown_method_or_selection_is_refused(digits):

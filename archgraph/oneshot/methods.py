@@ -1,7 +1,9 @@
 """DARTS and its robust variants side by side: each method a configuration of one search.
 
 :func:`search_darts` builds a DARTS supernet over a space (``darts``, RobustDARTS' ``s1`` ..
-``s5``), trains it bi-level with :func:`~archgraph.oneshot.train_bilevel` and discretises it.
+``s5``), or the NAS-Bench-201 supernet (``nb201``, :func:`~archgraph.oneshot.build_nb201_supernet`,
+as NAS-Bench-201 §5 runs DARTS, GDAS and others on it), trains it bi-level with
+:func:`~archgraph.oneshot.train_bilevel` and discretises it.
 The methods (:data:`METHODS`) only change the relaxation, the trainer's settings, a
 regulariser or the driver around the trainer:
 
@@ -21,8 +23,12 @@ gdas      GDAS (Dong & Yang 2019): hard Gumbel-softmax (one op per edge runs), �
 rsws      random search with weight sharing (Li & Talwalkar 2019 §4.2), the baseline
 ========  ======================================================================================
 
-``select`` is ``"magnitude"`` (DARTS §2.4; FairDARTS' threshold for ``fair``) or ``"pt"``
-(DARTS-PT's perturbation-based selection, :func:`~archgraph.oneshot.perturb.perturbation_select`).
+``select`` is ``"magnitude"`` (DARTS §2.4; FairDARTS' threshold for ``fair``; on ``nb201``
+each edge's argmax of α, NAS-Bench-201 §5) or ``"pt"`` (DARTS-PT's perturbation-based
+selection, :func:`~archgraph.oneshot.perturb.perturbation_select`; on ``nb201`` its six op
+projections without the topology step, as the DARTS-PT reference code runs it there).
+``fair`` and ``rsws`` need the DARTS cell (FairDARTS drops ``none``, RS-ws samples two inputs
+per node) and are not run on ``nb201``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from ..errors import SpaceError
 from ..graph import ArchGraph
 from ..relax import Gumbel
 from ..spaces import Space, load
@@ -43,6 +50,7 @@ from ..train import evaluate, train
 from .bilevel import train_bilevel
 from .early_stop import DartsES, EigenvalueTracker, chain_callbacks, darts_ada, rdarts
 from .hessian import arch_eigenvalue
+from .nb201 import build_nb201_supernet
 from .perturb import NONE, perturbation_select
 from .regularize import ZeroOneLoss
 from .rsws import random_search_ws
@@ -81,6 +89,8 @@ METHODS: Mapping[str, Method] = {
     "rsws": Method(),
 }
 SELECTIONS = ("magnitude", "pt")
+#: the methods that need the DARTS cell, and so do not run on the NAS-Bench-201 supernet
+_DARTS_CELL_ONLY = ("fair", "rsws")
 #: validation samples λ_max is measured on, during DARTS-ES and at the end alike (RobustDARTS' code: a batch of 64)
 EIGEN_BATCH = 64
 
@@ -143,7 +153,8 @@ def search_darts(
     Parameters
     ----------
     space:
-        A space with the DARTS embodiment: ``"darts"``, ``"s1"`` .. ``"s5"`` or a Space.
+        A space with the DARTS embodiment (``"darts"``, ``"s1"`` .. ``"s5"``), ``"nb201"``, or
+        such a Space.
     method:
         A key of :data:`METHODS`.
     weight_data, arch_data:
@@ -153,7 +164,8 @@ def search_darts(
     select:
         ``"magnitude"`` or ``"pt"`` (DARTS-PT, with ``tune_epochs`` of tuning per projection).
     epochs, C, layers, batch_size, order:
-        The search (DARTS §3.1.1: 50 epochs, 16 channels, 8 cells, batch 64, first order).
+        The search (DARTS §3.1.1: 50 epochs, 16 channels, 8 cells, batch 64, first order). On
+        ``nb201``, ``layers`` is N, the cells per stage (NAS-Bench-201: C = 16, N = 5).
     retrain_epochs:
         R-DARTS' short retraining of each candidate, scored on ``arch_data``.
     samples:
@@ -178,6 +190,10 @@ def search_darts(
         raise ValueError(f"unknown select {select!r}; choose 'magnitude' (DARTS §2.4) or 'pt' (DARTS-PT)")
     spec = METHODS[method]
     space = load(space) if isinstance(space, str) else space
+    nb201 = space.embodiment == "nb201"
+    if nb201 and method in _DARTS_CELL_ONLY:
+        raise SpaceError(f"method {method!r} needs the DARTS cell and does not run on the NAS-Bench-201 supernet; "
+                         f"choose one of {', '.join(m for m in METHODS if m not in _DARTS_CELL_ONLY)}")
     if spec.without_none:
         space = _without_none(space)
     settings = {**DARTS_TRAINING, **spec.training, **training, "order": order, "batch_size": batch_size,
@@ -188,14 +204,19 @@ def search_darts(
     def make_supernet():
         relaxation = spec.relaxation() if callable(spec.relaxation) else spec.relaxation
         torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        if nb201:
+            return build_nb201_supernet(input_shape=input_shape, num_classes=num_classes, C=C, N=layers,
+                                        relaxation=relaxation, generator=generator)
         return build_supernet(space, input_shape=input_shape, num_classes=num_classes, C=C, layers=layers,
-                              relaxation=relaxation, generator=torch.Generator().manual_seed(seed))
+                              relaxation=relaxation, generator=generator)
 
     def discretise(supernet):
         if select == "pt":
             tuning = {**settings, "lr": settings["lr"] / 10, "min_lr": min(settings["min_lr"], settings["lr"] / 10)}
-            return perturbation_select(supernet, weight_data, arch_data, tune_epochs=tune_epochs, **tuning).cells
-        return spec.discretise(supernet)
+            k = {"k": 3} if nb201 else {}  # every NAS-Bench-201 node keeps all its inputs: no topology step
+            return perturbation_select(supernet, weight_data, arch_data, tune_epochs=tune_epochs, **k, **tuning).cells
+        return (supernet.arch(),) if nb201 else spec.discretise(supernet)
 
     start = time.perf_counter()
     supernet = make_supernet() if method != "rdarts" else None
@@ -240,12 +261,14 @@ def search_darts(
 def retrain(space: str | Space, cells, train_data: Dataset, eval_data: Dataset, *, input_shape, num_classes: int,
             epochs: int, C: int = 16, layers: int = 8, batch_size: int = 64, seed: int = 0, device=None,
             progress: bool = False) -> float:
-    """Train the DARTS network of ``cells`` (``C`` channels, ``layers`` cells) from scratch on
-    ``train_data`` and return its accuracy on ``eval_data``: SGD 0.025, cosine, momentum 0.9,
-    weight decay 3e-4, clip 5 (DARTS §3.2 without the auxiliary head and drop-path)."""
+    """Train the DARTS network of ``cells`` (``C`` channels, ``layers`` cells; on ``nb201``
+    ``layers`` cells per stage) from scratch on ``train_data`` and return its accuracy on
+    ``eval_data``: SGD 0.025, cosine, momentum 0.9, weight decay 3e-4, clip 5 (DARTS §3.2
+    without the auxiliary head and drop-path)."""
     space = load(space) if isinstance(space, str) else space
     torch.manual_seed(seed)
-    model = space.compile(list(cells), input_shape=input_shape, num_classes=num_classes, C=C, layers=layers)
+    depth = {"N": layers} if space.embodiment == "nb201" else {"layers": layers}
+    model = space.compile(list(cells), input_shape=input_shape, num_classes=num_classes, C=C, **depth)
     train(model, train_data, epochs=epochs, batch_size=batch_size, optimizer="sgd", lr=0.025, momentum=0.9,
           weight_decay=3e-4, schedule="cosine", grad_clip=5.0, seed=seed, device=device, progress=progress)
     return evaluate(model, eval_data, device=device)["accuracy"]
