@@ -130,6 +130,17 @@ def alpha_gradients(model: HyperArchitecture, regularizer: MaxNorm, epoch: int, 
             "r": regularizer.coefficients(epoch, rows=len(alphas))}
 
 
+def gradient_balance(gradients: list[dict]) -> dict:
+    """Where the data can move α against max-norm: the loss's mean |∂L/∂α| over the epochs, the
+    max-norm term's mean per unit |r|, the |r| below which the first outweighs the second, and
+    the number of epochs whose |r| lies below it (rows pooled)."""
+    loss = float(np.mean([g["loss"] for g in gradients]))
+    per_r = float(np.mean([m / abs(r) for g in gradients for m, r in zip(g["max_norm"], g["r"]) if r]))
+    threshold = loss / per_r
+    return {"loss_grad": loss, "max_norm_grad_per_unit_r": per_r, "data_outweighs_below_r": threshold,
+            "epochs_data_outweighs": int(sum(np.mean(np.abs(g["r"])) < threshold for g in gradients))}
+
+
 def settle_epochs(history: list[dict]) -> list[int]:
     """Per row, the first epoch from which its argmax α stays the same to the end."""
     winners = np.array([[int(np.argmax(row)) for row in epoch["alpha"]] for epoch in history])
@@ -221,11 +232,17 @@ def main() -> None:
                 "kendall": float(kendalltau(psi, mean_accuracy).statistic),
                 "ceiling": ceiling_figures(accuracies)["split_half"], "log_psi": psi.tolist(),
                 "accuracy": mean_accuracy.tolist(), **{k: v for k, v in hyper.items() if k != "log_ranks"},
+                "gradient_balance": gradient_balance(hyper["gradients"]),
             }
             records.append(record)
             print(f"{seed:>4} {record['spearman']:>9.3f} {record['kendall']:>8.3f} {record['ceiling']:>8.3f} "
                   f"{record['hyper_train_accuracy']:>9.4f} {str(record['settled_epochs']):>16} "
                   f"{record['seconds']:>8.0f}")
+            balance = record["gradient_balance"]
+            print(f"     |∂L/∂α| {balance['loss_grad']:.2e}, max-norm {balance['max_norm_grad_per_unit_r']:.2e}·|r|: "
+                  f"the data outweighs it for |r| < {balance['data_outweighs_below_r']:.3f}, "
+                  f"{balance['epochs_data_outweighs']} of {args.hyper_epochs} epochs; output RMS per row "
+                  f"{[[round(v, 2) for v in row] for row in record['output_rms']]}")
             ax.scatter(psi, mean_accuracy, s=14, label=f"seed {seed}: ρ = {record['spearman']:.2f}")
         rhos = [r["spearman"] for r in records if r["mode"] == mode]
         if args.pick == "random":
