@@ -226,11 +226,7 @@ def _architecture(args, *, need_space: bool = True) -> tuple:
 
 
 def _compile(space, cells, task, params, seed: int):
-    import torch
-
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        return space.compile(cells, input_shape=task.input_shape, num_classes=task.num_classes, **params)
+    return space.compile(cells, input_shape=task.input_shape, num_classes=task.num_classes, seed=seed, **params)
 
 
 def _train(args) -> int:

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from .embody._plan import PlannedCell
+from .embody._seeded import seeded_init
 from .embody.fade import (FadeCell, FadeNetwork, _cell_plan, _edge_module, _kaiming_init, _pooling, _spatial_dim,
                           build_fade, cell_shapes)
 from .errors import ShapeError, SpaceError
@@ -146,7 +147,8 @@ class HyperArchitecture(nn.Module):
         Standard deviation of the initial α (FaDE §3: N(0, 0.5)).
     generator:
         ``torch.Generator`` for α's initialisation and the Gumbel noise. Weights take torch's
-        default generator (Kaiming, FaDE §3), as :class:`~archgraph.embody.FadeNetwork` does.
+        default generator (Kaiming, FaDE §3), as :class:`~archgraph.embody.FadeNetwork` does;
+        :func:`build_hyper`'s ``seed`` seeds them.
     max_vertices:
         The vertex count n_max of the hyper-cells' G_max (``shared=True``); default the largest
         graph of each row. :func:`build_hyper` passes the space's bound instead.
@@ -228,7 +230,7 @@ class HyperArchitecture(nn.Module):
         computes when every row's Choice picks ``path``."""
         path, like = self._check(path), self.classifier.weight
         net = build_fade(self.architecture(path), input_shape=self.input_shape, num_classes=self.num_classes,
-                         **self.params).to(device=like.device, dtype=like.dtype)
+                         seed=0, **self.params).to(device=like.device, dtype=like.dtype)  # weights overwritten below
         cells = [m for m in net.cells if isinstance(m, FadeCell)]
         for cell, row, k in zip(cells, self.rows, path):
             cell.load_state_dict(row.candidates[k].state_dict())
@@ -275,7 +277,8 @@ class HyperArchitecture(nn.Module):
 
 def build_hyper(space: Space | str, pool: Sequence[Sequence[ArchGraph]], /, *, input_shape: Sequence[int],
                 num_classes: int, relaxation: str | Relaxation | None = None, shared: bool = False,
-                init_std: float = 0.5, generator: torch.Generator | None = None, **space_params) -> HyperArchitecture:
+                init_std: float = 0.5, generator: torch.Generator | None = None, seed: int | None = None,
+                **space_params) -> HyperArchitecture:
     """A :class:`HyperArchitecture` over ``pool`` in a chained FaDE space (FaDE §2.2).
 
     ``space`` is a :class:`~archgraph.spaces.Space` or its name; ``pool`` has one row per cell
@@ -284,6 +287,10 @@ def build_hyper(space: Space | str, pool: Sequence[Sequence[ArchGraph]], /, *, i
     G_max has the space's ``max_vertices``, so their shapes depend on the space only and any
     later pool of it can :meth:`~HyperArchitecture.warm_start` from this one (FaDE §2.4 moves
     the pool every outer step); without a bound, G_max is each row's largest graph.
+
+    ``seed`` draws the initial weights, and α where no ``generator`` is given, from a generator
+    seeded with it, leaving torch's global generator as it was, as
+    :meth:`Space.compile <archgraph.spaces.Space.compile>` does; ``None``: the global generator.
     """
     space = load(space) if isinstance(space, str) else space
     if space.embodiment != "fade":
@@ -299,9 +306,10 @@ def build_hyper(space: Space | str, pool: Sequence[Sequence[ArchGraph]], /, *, i
         except SpaceError as e:
             raise SpaceError(f"pool column {k}: {e}") from None
     space.check_params(space_params)
-    return HyperArchitecture(rows, input_shape=input_shape, num_classes=num_classes, relaxation=relaxation,
-                             shared=shared, init_std=init_std, generator=generator,
-                             max_vertices=space.max_vertices, **{**space.params, **space_params})
+    with seeded_init(seed):
+        return HyperArchitecture(rows, input_shape=input_shape, num_classes=num_classes, relaxation=relaxation,
+                                 shared=shared, init_std=init_std, generator=generator,
+                                 max_vertices=space.max_vertices, **{**space.params, **space_params})
 
 
 def _as_pool(pool: Sequence[Sequence[ArchGraph]]) -> Pool:

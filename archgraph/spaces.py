@@ -160,13 +160,26 @@ class Space:
                              f"choose from {', '.join(allowed)}")
 
     def compile(self, arch: ArchGraph | Sequence[ArchGraph], *, input_shape: Sequence[int],
-                num_classes: int, **params) -> nn.Module:
+                num_classes: int, seed: int | None = None, **params) -> nn.Module:
         """Compile an architecture of this space into a module; ``params`` override the
-        space's defaults (unknown names raise)."""
+        space's defaults (unknown names raise).
+
+        ``seed`` draws the initial weights from a generator seeded with it and leaves torch's
+        global generator as it was, so the same seed gives the same module wherever it is
+        compiled; ``None`` draws them from (and advances) the global generator, as PyTorch's
+        constructors do. (The builder runs under :func:`torch.random.fork_rng`, since PyTorch's
+        layers initialise themselves from the default generator and take no other.)
+
+        >>> import torch
+        >>> cells = [ArchGraph([(0, 1)])] * 4
+        >>> a, b = (load("fade").compile(cells, input_shape=(1, 8, 8), num_classes=10, seed=0) for _ in range(2))
+        >>> all(torch.equal(x, y) for x, y in zip(a.parameters(), b.parameters()))
+        True
+        """
         cells = self.validate(arch)
         self.check_params(params)
         return self.builder()(cells[0] if len(cells) == 1 else cells, input_shape=tuple(input_shape),
-                              num_classes=num_classes, **{**self.params, **params})
+                              num_classes=num_classes, seed=seed, **{**self.params, **params})
 
     def builder(self) -> Callable[..., nn.Module]:
         """The embodiment's ``build(cells, *, input_shape, num_classes, **params)`` in
@@ -188,7 +201,7 @@ class Space:
 kernel_size, pool, weights_per_cell
         """
         options = [name for name, p in inspect.signature(self.builder()).parameters.items()
-                   if p.kind is p.KEYWORD_ONLY and name not in ("input_shape", "num_classes")]
+                   if p.kind is p.KEYWORD_ONLY and name not in ("input_shape", "num_classes", "seed")]
         known = [*self.params, *(name for name in options if name not in self.params)]
         if unknown := set(params) - set(known):
             raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "

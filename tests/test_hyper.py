@@ -245,3 +245,26 @@ def test_equal_size_paths_extract_to_the_standalone_network():
 def test_equal_size_cells_need_separate_paths():
     with pytest.raises(SpaceError, match="needs separate paths"):
         hyper(shared=True, weights_per_cell=3000)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_seed_draws_weights_and_alpha_without_touching_the_global_generator(shared):
+    def build(seed, alpha_seed=None):
+        generator = None if alpha_seed is None else torch.Generator().manual_seed(alpha_seed)
+        h = build_hyper("fade", POOL, input_shape=SHAPE, num_classes=5, shared=shared, channels=2, kernel_size=3,
+                        seed=seed, generator=generator)
+        alphas = {id(a) for a in arch_parameters(h)}
+        return h, ([p.detach().clone() for p in h.parameters() if id(p) not in alphas],
+                   [a.detach().clone() for a in arch_parameters(h)])
+
+    def same(xs, ys) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(xs, ys, strict=True))
+
+    before = torch.get_rng_state()
+    (first, (weights, alphas)), (_, again), (_, other) = build(0), build(0), build(1)
+    assert same(weights, again[0]) and same(alphas, again[1])   # without a generator the seed draws α too
+    assert not same(weights, other[0]) and not same(alphas, other[1])
+    (_, one), (_, two) = build(0, alpha_seed=7), build(1, alpha_seed=7)   # with one, α come from the generator
+    assert same(one[1], two[1]) and not same(one[0], two[0])
+    first.extract((0, 1, 2, 0))   # its weights are copied in: building it draws nothing from the caller's stream
+    assert torch.equal(torch.get_rng_state(), before)

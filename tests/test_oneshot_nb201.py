@@ -246,3 +246,15 @@ def test_bilevel_training_moves_every_alpha(relaxation):
     assert math.isfinite(row["train_loss"]) and math.isfinite(row["arch_loss"])
     assert len(row["alpha"]) == 6  # one row per shared α, not per cell
     assert (torch.stack(net.arch_parameters()) != before).all()
+
+
+def test_seed_draws_weights_and_alpha_without_touching_the_global_generator():
+    def state(seed):  # the weights and α (both in the state dict)
+        net = build_nb201_supernet(input_shape=SHAPE, num_classes=10, C=C, N=1, seed=seed)
+        return [t.detach().clone() for t in net.state_dict().values()]
+
+    before = torch.get_rng_state()
+    first, again, other = state(0), state(0), state(1)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))

@@ -187,3 +187,14 @@ def test_trains_with_the_bilevel_trainer():
     result = train_bilevel(net, weight, arch, epochs=1, batch_size=32, arch_lr=1e-2, progress=False)
     assert len(result.history) == 1 and len(result.history[0]["alpha"]) == 4  # one row per shared α
     assert all(not torch.equal(b, p) for b, p in zip(before, arch_parameters(net)))
+
+
+def test_seed_draws_weights_and_alpha_without_touching_the_global_generator():
+    def state(seed):  # the weights and α (both in the state dict)
+        return [t.detach().clone() for t in tiny(seed=seed).state_dict().values()]
+
+    before = torch.get_rng_state()
+    first, again, other = state(0), state(0), state(1)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))

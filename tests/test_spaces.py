@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from archgraph import ArchGraph, SpaceError, UnknownOpError, spaces
-from archgraph.embody import mlp_graph
+from archgraph.embody import DARTS_V2, from_nb201_string, genotype_to_graphs, mlp_graph
 
 
 def test_shipped_spaces_load():
@@ -138,3 +138,41 @@ def test_edge_ops_tables_in_files_and_their_errors(tmp_path):
     (tmp_path / "unknown.toml").write_text(head + '[edge_ops.normal]\n"0->2" = ["sep_conv_9x9"]\n')
     with pytest.raises(UnknownOpError, match="unknown op 'sep_conv_9x9'"):
         spaces.load(tmp_path / "unknown.toml")
+
+
+# compile(seed=): the initial weights from a seed, torch's global generator left as it was
+
+SEEDED = {  # one small architecture per embodiment: (cells, input shape, parameters)
+    "fade": ([ArchGraph([(0, 1), (0, 2)], num_nodes=4)] * 4, (1, 8, 8), {"channels": 2, "kernel_size": 3}),
+    "mlp": (mlp_graph([(64, "relu"), "dropout"]), (5,), {}),
+    "darts": (genotype_to_graphs(DARTS_V2), (1, 8, 8), {"C": 2, "layers": 2}),
+    "nb201": (from_nb201_string("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|"
+                                "nor_conv_3x3~2|"), (1, 8, 8), {"C": 2, "N": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEEDED))
+def test_compile_seed_draws_the_weights_without_touching_the_global_generator(name):
+    space = spaces.load(name)
+    cells, shape, params = SEEDED[name]
+
+    def state(**seed) -> list[torch.Tensor]:
+        net = space.compile(cells, input_shape=shape, num_classes=3, **params, **seed)
+        return [t.detach().clone() for t in net.state_dict().values()]
+
+    before = torch.get_rng_state()
+    first, again, other = state(seed=0), state(seed=0), state(seed=1)
+    assert torch.equal(torch.get_rng_state(), before)  # the caller's stream goes on as if nothing was drawn
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+    torch.manual_seed(0)  # seed=s gives the weights of torch.manual_seed(s) and a build from the global generator
+    seeded = torch.get_rng_state()
+    assert all(torch.equal(a, b) for a, b in zip(state(), first, strict=True))
+    assert not torch.equal(torch.get_rng_state(), seeded)  # seed=None drew from the global generator
+
+
+def test_seed_is_not_a_space_parameter():
+    with pytest.raises(SpaceError, match=r"no parameter\(s\) \['seed'\]"):
+        spaces.load("fade").check_params({"seed": 0})
+    with pytest.raises(TypeError, match="seed must be an int"):
+        spaces.load("mlp").compile(mlp_graph([(64, "relu")]), input_shape=(5,), num_classes=3, seed="0")

@@ -54,6 +54,7 @@ from .. import ops
 from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell, drop_path, image_shape, node_plan
+from ._seeded import seeded_init
 
 __all__ = [
     "Genotype",
@@ -470,10 +471,12 @@ class DartsNetwork(nn.Module):
 
 
 def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int, C: int = 36,
-                layers: int = 20, auxiliary: bool = False, drop_path_prob: float = 0.0) -> DartsNetwork:
+                layers: int = 20, auxiliary: bool = False, drop_path_prob: float = 0.0,
+                seed: int | None = None) -> DartsNetwork:
     """Compile a ``(normal, reduce)`` pair of DARTS cells into a :class:`DartsNetwork` for
     images of ``input_shape = (C, H, W)``. The defaults are the CIFAR-10 evaluation
-    setting of DARTS §3.2 (36 channels, 20 cells).
+    setting of DARTS §3.2 (36 channels, 20 cells). ``seed`` as for
+    :func:`~archgraph.embody.build_fade`.
 
     Raises
     ------
@@ -503,8 +506,9 @@ def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_cl
     if auxiliary and (h >> halvings, w >> halvings) != (8, 8):
         raise ShapeError(f"the DARTS auxiliary head reads 8×8 maps after the last reduction (32×32 inputs), "
                          f"but input {h}×{w} gives {h >> halvings}×{w >> halvings}; pass auxiliary=False")
-    return DartsNetwork(*cells, C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
-                        input_channels=channels, drop_path_prob=drop_path_prob)
+    with seeded_init(seed):
+        return DartsNetwork(*cells, C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
+                            input_channels=channels, drop_path_prob=drop_path_prob)
 
 
 def _reduction_layers(layers: int) -> list[int]:

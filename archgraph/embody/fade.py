@@ -48,6 +48,7 @@ from .. import ops
 from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell
+from ._seeded import seeded_init
 
 __all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_shapes", "cell_weights", "chain_channels", "equal_size_width"]
 
@@ -121,7 +122,7 @@ class FadeNetwork(nn.Module):
 
 def build_fade(cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int,
                channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max",
-               weights_per_cell: int | Sequence[int] | None = None) -> FadeNetwork:
+               weights_per_cell: int | Sequence[int] | None = None, seed: int | None = None) -> FadeNetwork:
     """Compile a chain of DAG cells into a :class:`FadeNetwork`.
 
     ``channels`` is the first cell's channel count, doubled for each following cell, or one
@@ -129,9 +130,12 @@ def build_fade(cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_cl
     cell (§3). ``weights_per_cell`` (one count, or one per cell) makes the cells equal-size
     (§3.1): each cell's width is chosen by :func:`equal_size_width` so that it carries that
     many weights, whatever its DAG; ``channels`` are then the channels passed between cells.
+    ``seed`` draws the initial weights from a generator seeded with it, leaving torch's global
+    generator as it was (``None``: from the global generator; see :mod:`archgraph.embody._seeded`).
     """
-    return FadeNetwork(cells, input_shape=input_shape, num_classes=num_classes, channels=channels,
-                       kernel_size=kernel_size, pool=pool, weights_per_cell=weights_per_cell)
+    with seeded_init(seed):
+        return FadeNetwork(cells, input_shape=input_shape, num_classes=num_classes, channels=channels,
+                           kernel_size=kernel_size, pool=pool, weights_per_cell=weights_per_cell)
 
 
 def cell_weights(graph: ArchGraph, in_channels: int, out_channels: int, width: int, *, kernel_size: int = 5,

@@ -30,6 +30,7 @@ from torch import nn
 from .. import ops
 from ..errors import InvalidGraphError
 from ..graph import ArchGraph
+from ._seeded import seeded_init
 
 __all__ = ["MLPNetwork", "build_mlp", "mlp_graph", "mlp_layers"]
 
@@ -88,6 +89,9 @@ class MLPNetwork(nn.Module):
         return z
 
 
-def build_mlp(graph: ArchGraph, *, input_shape: Sequence[int], num_classes: int) -> MLPNetwork:
-    """Compile an MLP chain (see :func:`mlp_graph`) for inputs of ``input_shape``."""
-    return MLPNetwork(graph, input_shape=input_shape, num_classes=num_classes)
+def build_mlp(graph: ArchGraph, *, input_shape: Sequence[int], num_classes: int,
+              seed: int | None = None) -> MLPNetwork:
+    """Compile an MLP chain (see :func:`mlp_graph`) for inputs of ``input_shape``; ``seed`` as
+    for :func:`~archgraph.embody.build_fade`."""
+    with seeded_init(seed):
+        return MLPNetwork(graph, input_shape=input_shape, num_classes=num_classes)

@@ -36,6 +36,7 @@ from .. import ops
 from ..errors import SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell, image_shape, node_plan
+from ._seeded import seeded_init
 
 __all__ = [
     "EDGES",
@@ -213,10 +214,10 @@ class NB201Network(nn.Module):
 
 
 def build_nb201(arch: ArchGraph | str, *, input_shape: Sequence[int], num_classes: int, C: int = 16,
-                N: int = 5) -> NB201Network:
+                N: int = 5, seed: int | None = None) -> NB201Network:
     """Compile a NAS-Bench-201 cell (an ArchGraph or a NAS-Bench-201 string) into a
     :class:`NB201Network` for images of ``input_shape = (C, H, W)``; the defaults are the
-    benchmark's C = 16, N = 5.
+    benchmark's C = 16, N = 5. ``seed`` as for :func:`~archgraph.embody.build_fade`.
 
     Raises
     ------
@@ -238,7 +239,8 @@ def build_nb201(arch: ArchGraph | str, *, input_shape: Sequence[int], num_classe
     if not isinstance(arch, ArchGraph):
         raise SpaceError("the nb201 space takes one ArchGraph cell or a NAS-Bench-201 string, "
                          f"got {type(arch).__name__}")
-    return NB201Network(arch, C=C, N=N, num_classes=num_classes, input_channels=channels)
+    with seeded_init(seed):
+        return NB201Network(arch, C=C, N=N, num_classes=num_classes, input_channels=channels)
 
 
 def xautodl_names(net: NB201Network) -> dict[str, str]:

@@ -58,6 +58,7 @@ from torch import nn
 
 from .. import ops
 from ..embody._plan import image_shape
+from ..embody._seeded import seeded_init
 from ..embody.nb201 import EDGES, NB201_OPS, NB201Network
 from ..graph import ArchGraph
 from ..relax import Relaxation, as_relaxation
@@ -277,7 +278,7 @@ class NB201Supernet(NB201Network):
 def build_nb201_supernet(*, input_shape: Sequence[int], num_classes: int, C: int = 16, N: int = 5,
                          relaxation: str | Relaxation = "softmax", init_std: float = 1e-3,
                          generator: torch.Generator | None = None, fused: bool = True,
-                         channels_last: bool = True) -> NB201Supernet:
+                         channels_last: bool = True, seed: int | None = None) -> NB201Supernet:
     """The NAS-Bench-201 search supernet for images of ``input_shape = (C, H, W)``; the defaults
     are the benchmark's C = 16, N = 5 and DARTS' α ~ N(0, 1e-3²).
 
@@ -287,7 +288,10 @@ def build_nb201_supernet(*, input_shape: Sequence[int], num_classes: int, C: int
         ``"softmax"`` (DARTS), ``Gumbel(tau, hard=True)`` (GDAS; §5 and its code anneal τ from
         10 to 0.1), ``"sigmoid"`` or ``"dirichlet"``, as for :class:`~archgraph.relax.Choice`.
     generator:
-        Draws α and the relaxation's noise; the weights take torch's default generator.
+        Draws α and the relaxation's noise; the weights come from ``seed``.
+    seed:
+        Draws the weights, and α where no ``generator`` is given, from a generator seeded with
+        it, leaving torch's global generator as it was (``None``: from the global generator).
     fused:
         The fast path of the module docstring (default) or the plain per-edge one.
     channels_last:
@@ -308,5 +312,6 @@ def build_nb201_supernet(*, input_shape: Sequence[int], num_classes: int, C: int
     1686106
     """
     channels, _, _ = image_shape(input_shape, space="nb201", halvings=2)
-    return NB201Supernet(C=C, N=N, num_classes=num_classes, input_channels=channels, relaxation=relaxation,
-                         init_std=init_std, generator=generator, fused=fused, channels_last=channels_last)
+    with seeded_init(seed):
+        return NB201Supernet(C=C, N=N, num_classes=num_classes, input_channels=channels, relaxation=relaxation,
+                             init_std=init_std, generator=generator, fused=fused, channels_last=channels_last)

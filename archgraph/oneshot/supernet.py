@@ -51,6 +51,7 @@ from torch import nn
 from .. import ops
 from ..embody._plan import PlannedCell, image_shape
 from ..embody.darts import _reduction_layers
+from ..embody._seeded import seeded_init
 from ..errors import SpaceError
 from ..relax import Choice, Relaxation, as_relaxation
 from ..spaces import Space, load
@@ -187,7 +188,7 @@ class Supernet(nn.Module):
     relaxation, init_std, generator:
         As for :class:`~archgraph.relax.Choice`: one relaxation for all edges; α drawn from
         ``N(0, init_std²)`` with ``generator``, which also draws the relaxation's noise.
-        The weights take torch's default generator.
+        The weights take torch's default generator (:func:`build_supernet`'s ``seed`` seeds it).
     space:
         The name of the space the ops come from, for the ``repr``.
 
@@ -281,7 +282,7 @@ class Supernet(nn.Module):
 def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], num_classes: int, C: int = 16,
                    layers: int = 8, nodes: int | None = None, relaxation: str | Relaxation = "softmax",
                    init_std: float = 1e-3, generator: torch.Generator | None = None,
-                   stem_multiplier: int = 3) -> Supernet:
+                   stem_multiplier: int = 3, seed: int | None = None) -> Supernet:
     """The DARTS search supernet over the ops of a space with the ``darts`` embodiment, for
     images of ``input_shape = (C, H, W)``. The defaults are the DARTS search setting (§3.1.1:
     8 cells, 16 initial channels, α ~ N(0, 1e-3²)).
@@ -297,6 +298,10 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
     relaxation:
         A :class:`~archgraph.relax.Relaxation` or its name: ``"softmax"`` (DARTS),
         ``Gumbel(tau, hard=True)`` (GDAS), ``"sigmoid"`` (FairDARTS), ``"dirichlet"`` (DrNAS).
+    seed:
+        Draws the weights, and α where no ``generator`` is given, from a generator seeded with
+        it, leaving torch's global generator as it was (``None``: from the global generator), as
+        :meth:`Space.compile <archgraph.spaces.Space.compile>` does.
 
     Raises
     ------
@@ -328,9 +333,10 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
     in_channels, _, _ = image_shape(input_shape, space=space.name, halvings=2)
     edge_ops = {cell_type: [_edge_ops(space, cell, edge) for edge in cell_edges(nodes)]
                 for cell_type, cell in zip(CELL_TYPES, space.cells)}
-    return Supernet(edge_ops, nodes=nodes, in_channels=in_channels, num_classes=num_classes, C=C, layers=layers,
-                    stem_multiplier=stem_multiplier, relaxation=relaxation, init_std=init_std,
-                    generator=generator, space=space.name)
+    with seeded_init(seed):
+        return Supernet(edge_ops, nodes=nodes, in_channels=in_channels, num_classes=num_classes, C=C,
+                        layers=layers, stem_multiplier=stem_multiplier, relaxation=relaxation, init_std=init_std,
+                        generator=generator, space=space.name)
 
 
 def _nodes(space: Space, nodes: int | None) -> int:
