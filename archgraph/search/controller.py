@@ -207,7 +207,7 @@ class ControllerSearch:
                  share_weights: bool = True, max_layers: int | None = None, max_resamples: int = 100):
         if space.embodiment != "mlp" or not space.ops:
             raise SpaceError(f"the controller samples MLP layer tokens; space {space.name!r} has embodiment "
-                             f"{space.embodiment!r} and ops {space.ops}; use an 'mlp' space such as spaces/mlp.toml")
+                             f"{space.embodiment!r} and ops {space.ops}; use an 'mlp' space such as the shipped 'mlp'")
         limit = space.max_vertices or 10
         max_layers = limit if max_layers is None else max_layers
         if not space.min_vertices <= max_layers <= limit:
