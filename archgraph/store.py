@@ -261,6 +261,28 @@ class Store(ABC):
         told = set(self._results())
         return [trial for trial in self.trials() if trial.id not in told]
 
+    def records(self) -> list[dict[str, Any]]:
+        """Every asked trial as a plain record (a dict of JSON values), by id: its state, metrics,
+        architecture, hash, seconds, times, curve; see :func:`archgraph.results.records`.
+
+        >>> from archgraph import ArchGraph
+        >>> store = MemoryStore()
+        >>> store.record_ask(Trial(id=0, arch=ArchGraph([(0, 1)]), budget=1, seed=0))
+        >>> store.record_tell(Result(trial_id=0, metrics={"val_accuracy": 0.5}))
+        >>> [(r["trial"], r["state"], r["metrics"]) for r in store.records()]
+        [(0, 'complete', {'val_accuracy': 0.5})]
+        """
+        from .results import records
+
+        return records(self.trials(), self.attempts(), self._events())
+
+    def to_dataframe(self):
+        """The records as a :class:`pandas.DataFrame`, one row per trial (pandas is imported
+        here, ``pip install "archgraph[data]"``); see :func:`archgraph.results.to_dataframe`."""
+        from .results import to_dataframe
+
+        return to_dataframe(self.records())
+
     def timeline(self) -> list[Told]:
         """Told and retried trials in the order they were told, with their ask and tell times and score."""
         attempts, asked_at = self.attempts(), {}
@@ -393,6 +415,9 @@ class SQLiteStore(Store):
     ----------
     path:
         The store file; its folder is created. ``":memory:"`` keeps it in memory.
+    read_only:
+        Open an existing store to read it only (reports, exports of a run still in progress):
+        nothing is created, migrated or written.
 
     Examples
     --------
@@ -405,12 +430,19 @@ class SQLiteStore(Store):
     {'space': 'fade'}
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, *, read_only: bool = False) -> None:
         super().__init__()
         self.path = path if path == ":memory:" else Path(path)
-        if isinstance(self.path, Path):
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+        self.read_only = read_only
+        if read_only:
+            if not self.path.is_file():
+                raise StoreError(f"{self.path} does not exist; give the store file of a run folder")
+            target = f"{self.path.resolve().as_uri()}?mode=ro"
+        else:
+            target = self.path
+            if isinstance(self.path, Path):
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(target, timeout=30.0, check_same_thread=False, uri=read_only)
         try:
             self._open_schema()
         except BaseException:
@@ -436,6 +468,10 @@ class SQLiteStore(Store):
             )
         if version == 0 and tables:
             raise StoreError(f"{self.path} is a SQLite file but not an archgraph store; choose another path")
+        if self.read_only and version < SCHEMA_VERSION:
+            raise StoreError(f"{self.path} is not an archgraph store; choose another path" if version == 0 else
+                             f"{self.path} has store schema {version}, read-only access needs schema "
+                             f"{SCHEMA_VERSION}; migrate it by continuing its run once (archgraph search --resume)")
         if version == 0:  # a new file: the schema and its version in one transaction
             self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         elif version < SCHEMA_VERSION:

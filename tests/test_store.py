@@ -1,3 +1,4 @@
+import json
 import math
 import os
 import pickle
@@ -210,6 +211,30 @@ def test_only_a_failed_trial_is_retried(store):
     assert store.events() == [("ask", 0), ("tell", 0)] and store.attempts() == {0: [result(0)]}
 
 
+def test_records_are_plain_data_with_every_trials_state_and_latest_attempt(store):
+    before = time.time()
+    for i in range(3):
+        store.record_ask(trial(i))
+    store.record_tell(result(0, accuracy=0.75))
+    store.record_tell(failure(1))
+    store.record_retry(result(1, accuracy=0.25))
+    after = time.time()
+    records = store.records()
+    assert json.loads(json.dumps(records)) == records  # JSON values only
+    done, retried, running = records
+    assert [r["trial"] for r in records] == [0, 1, 2]
+    assert (done["state"], done["attempts"], done["metrics"], done["seconds"], done["checkpoint"], done["error"]) == (
+        "complete", 1, {"val_accuracy": 0.75, "epochs": 2}, 1.5, "checkpoints/trial-0.pt", None)
+    assert done["curve"] == [dict(row) for row in result(0).curve]
+    assert (done["budget"], done["seed"], done["kind"], done["cells"]) == (2, 10, "architecture", "3/2 2/1")
+    assert [ArchGraph.from_dict(c) for c in done["architecture"]] == list(trial(0).arch)
+    assert done["hash"] == retried["hash"] == running["hash"]  # the same architecture
+    assert (retried["state"], retried["attempts"], retried["metrics"]["val_accuracy"]) == ("complete", 2, 0.25)
+    assert (running["state"], running["attempts"], running["metrics"], running["seconds"], running["told_at"]) == (
+        "running", 0, {}, None, None)
+    assert before <= done["asked_at"] <= done["told_at"] <= retried["told_at"] <= after
+
+
 # ---------------------------------------------------------------- SQLite: files, versions, crashes
 
 
@@ -247,6 +272,31 @@ def test_sqlite_store_refuses_other_files(tmp_path):
     with pytest.raises(StoreError, match="not a SQLite file"):
         SQLiteStore(text)
 
+
+
+def test_a_read_only_store_reads_a_run_being_written_and_writes_nothing(tmp_path):
+    path = tmp_path / STORE_FILE
+    with SQLiteStore(path) as writer, SQLiteStore(path, read_only=True) as reader:
+        writer.set_config({"seed": 3})
+        writer.record_ask(trial(0))
+        assert [(r["trial"], r["state"]) for r in reader.records()] == [(0, "running")]
+        writer.record_tell(result(0))
+        assert reader.records()[0]["state"] == "complete" and reader.config() == {"seed": 3}
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.record_ask(trial(1))
+        writer.record_ask(trial(1))  # the reader holds no lock
+    assert [t.id for t in SQLiteStore(path).trials()] == [0, 1]
+    with pytest.raises(StoreError, match="does not exist; give the store file of a run folder"):
+        SQLiteStore(tmp_path / "nowhere" / STORE_FILE, read_only=True)
+    assert not (tmp_path / "nowhere").exists()
+    old = tmp_path / "old.sqlite"
+    write_v1_store(old, {"seed": 3}, {0: trial(0)}, {}, [("ask", 0)])
+    with pytest.raises(StoreError, match="schema 1, read-only access needs schema 2; migrate it by continuing"):
+        SQLiteStore(old, read_only=True)
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(StoreError, match="not an archgraph store"):
+        SQLiteStore(empty, read_only=True)
 
 
 def test_failures_are_readable_with_plain_sql(tmp_path):
