@@ -277,6 +277,26 @@ class BucketGenerator:
         """One DAG drawn uniformly from the bucket of ``point``."""
         return self.generate(point, rng, 1)[0]
 
+    def draw_new(self, point: Sequence[float], rng: np.random.Generator, taken: Sequence[ArchGraph]) -> ArchGraph:
+        """One DAG drawn uniformly from the graphs of the bucket of ``point`` that are not in
+        ``taken`` (up to isomorphism); from the whole bucket where ``taken`` holds all of them.
+
+        >>> import numpy as np
+        >>> gen, rng = BucketGenerator(FeatureSpace.enumerate(max_vertices=4)), np.random.default_rng(0)
+        >>> def row_of(point, w):
+        ...     row = []
+        ...     for _ in range(w):
+        ...         row.append(gen.draw_new(point, rng, row))
+        ...     return row
+        >>> len(gen.space.members(gen.bucket([0.5, 0.5, 0.5]))), len(set(row_of([0.5, 0.5, 0.5], 4)))
+        (4, 4)
+        >>> len(gen.space.members(gen.bucket([0.0, 0.0, 0.0]))), len(set(row_of([0.0, 0.0, 0.0], 3)))
+        (1, 1)
+        """
+        members = self.space.members(self.bucket(point))
+        fresh = [g for g in members if g not in taken] or members
+        return fresh[int(rng.integers(len(fresh)))]
+
     def generate(self, point: Sequence[float], rng: np.random.Generator, k: int) -> list[ArchGraph]:
         """``k`` independent draws (with replacement) from the bucket of ``point``; FaDE §3.2
         scores a point by the median accuracy of 5 such architectures."""

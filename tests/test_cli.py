@@ -283,3 +283,20 @@ def test_search_with_the_median_pruner_records_pruned_trials(tmp_path, capsys):
         assert store.config()["pruner"] == "median" and store.config()["pruner_params"] == {
             "warmup_epochs": 0, "min_trials": 1}
     assert pruned >= 1 and f"{pruned} trials pruned (stopped early by the pruner)" in capsys.readouterr().out
+
+
+def test_ranks_counts_distinct_architectures_and_lists_each_once(tmp_path, capsys):
+    from archgraph import ArchGraph
+    from archgraph.oneshot.hyper_trial import HyperSummary, save_hyper
+
+    one, chain, fork = ArchGraph([], num_nodes=1), ArchGraph([(0, 1)]), ArchGraph([(0, 1), (0, 2)])
+    pool = [[one, one, chain], [fork, chain, fork]]            # 3 × 3 = 9 paths, 2 × 2 = 4 architectures
+    probabilities = torch.tensor([[0.5, 0.3, 0.2], [0.4, 0.25, 0.35]])
+    path = save_hyper(tmp_path / "trial-0.json", HyperSummary("fade", pool, probabilities, [], {}))
+    assert main(["ranks", str(path), "--top", "9"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "9 paths, 4 distinct architectures (distinct cells per row: [2, 2])" in lines[0]
+    listed = [line.split()[1:3] for line in lines[2:] if line.split()[0].isdigit()]
+    # each architecture under its best path: (one, fork) 0.5·0.4, (one, chain) 0.5·0.25, (chain, fork) 0.2·0.4,
+    # (chain, chain) 0.2·0.25; the paths (1, ·) and (·, 2) repeat architectures listed before them
+    assert listed == [["0.2", "0,0"], ["0.125", "0,1"], ["0.08", "2,0"], ["0.05", "2,1"]]

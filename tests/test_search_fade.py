@@ -132,3 +132,20 @@ def test_bad_settings_and_reports_get_clear_errors():
     hyper = search.ask()
     with pytest.raises(ValueError, match=r"expected \(4, 7\)"):
         search.tell(hyper, hyper_result(hyper, np.ones((4, 5)) / 5))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_a_rows_pool_repeats_a_dag_only_where_its_bucket_holds_nothing_new(seed):
+    search = FadeSearch(FADE, epochs=3, seed=seed, draws=0)
+    hyper = search.ask()
+    anchors, offsets = np.array(hyper.info["anchors"]), search.offsets()
+    repeats = 0
+    for i, anchor in enumerate(anchors):
+        row = hyper.arch[7 * i:7 * i + 7]
+        for j, cell in enumerate(row):
+            members = search.generator.space.members(search.generator.bucket(anchor + offsets[j]))
+            assert cell in members
+            if cell in row[:j]:
+                repeats += 1
+                assert all(g in row[:j] for g in members), f"row {i} repeats a DAG where its bucket had a new one"
+    assert repeats < 4 * 7 // 2

@@ -5,7 +5,8 @@ space (:func:`~archgraph.search.feature_search.cell_feature_space`, scaled to ``
 k = 3 features). One outer step:
 
 1. the row's pool is ``{M_i} ∪ {M_i + γ e_k, M_i − γ e_k | k = 1..K}``, each point turned into a
-   DAG by the :class:`~archgraph.generate.BucketGenerator`; so w = 2K + 1 = 7 DAGs per row
+   DAG by the :class:`~archgraph.generate.BucketGenerator`, drawn among its bucket's DAGs not yet
+   in the row (a row repeats a DAG only where a bucket holds nothing new); so w = 2K + 1 = 7 DAGs per row
    ("feature dimension w/2", §2.4);
 2. the d × w hyper-architecture of these pools is trained (a *hyper trial*, ``info["kind"] ==
    "hyper"``: bi-level, hard Gumbel-softmax, max-norm schedule; see
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..generate import BucketGenerator
+from ..graph import ArchGraph
 from ..relax import Gumbel
 from ..spaces import Space
 from ..trial import HYPER, Result, Trial, TrialState
@@ -154,7 +156,7 @@ class FadeSearch:
         """Queue the hyper trial of the current anchors and their validation trials."""
         step = len(self.trajectory) - 1
         anchors = self.anchors.round(6).tolist()
-        pool = [[self.generator(point, self.rng) for point in anchor + self.offsets()] for anchor in self.anchors]
+        pool = [self._distinct_row(anchor + self.offsets()) for anchor in self.anchors]
         info: dict[str, Any] = {"kind": HYPER, "step": step, "anchors": anchors, "rows": len(pool),
                                 "width": self.width, "warm_start": self.last_hyper if self.warm_start else None,
                                 **self.hyper}
@@ -164,6 +166,15 @@ class FadeSearch:
         for _ in range(self.draws):
             arch = tuple(self.generator(anchor, self.rng) for anchor in self.anchors)
             self.queue.append(self._trial(arch, self.epochs, {"point": step, "coordinates": anchors}))
+
+    def _distinct_row(self, points: np.ndarray) -> list[ArchGraph]:
+        """A row's pool, one DAG per point, each drawn among its bucket's graphs not yet in the
+        row (up to isomorphism), so that the row's w cells are distinct wherever the buckets
+        allow; a bucket whose graphs are all taken gives a duplicate."""
+        row: list[ArchGraph] = []
+        for point in points:
+            row.append(self.generator.draw_new(point, self.rng, row))
+        return row
 
     def _trial(self, arch, budget: int, info: dict[str, Any]) -> Trial:
         trial = Trial(id=self.next_id, arch=arch, budget=budget, seed=trial_seed(self.seed, self.next_id), info=info)
