@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -485,11 +486,20 @@ def _ranks(args) -> int:
                              "of a run of `archgraph search --strategy fade`")
     hyper = load_hyper(args.hyper)
     rows, width = hyper.probabilities.shape
-    print(f"{args.hyper}: space {hyper.space}, {rows} rows × {width} cells = {width ** rows:,} architectures")
-    print(f"{'rank':>4} {'FaDE-rank':>10}  path  cells (vertices/edges)")
-    for n, (path, psi) in enumerate(top_paths(hyper.probabilities, args.top), start=1):
-        cells = " ".join(f"{row[k].num_nodes}/{row[k].num_edges}" for row, k in zip(hyper.pool, path))
-        print(f"{n:>4} {psi:>10.3g}  {','.join(map(str, path))}  {cells}")
+    distinct = [len(set(row)) for row in hyper.pool]
+    print(f"{args.hyper}: space {hyper.space}, {rows} rows × {width} cells = {width ** rows:,} paths, "
+          f"{math.prod(distinct):,} distinct architectures (distinct cells per row: {distinct})")
+    print(f"{'rank':>4} {'FaDE-rank':>10}  path  cells (vertices/edges); an architecture is listed once, "
+          "under its best path")
+    copies = math.prod(max(row.count(g) for g in row) for row in hyper.pool)  # paths one architecture can have
+    listed: set[tuple] = set()
+    for path, psi in top_paths(hyper.probabilities, min(width ** rows, args.top * copies)):
+        arch = tuple(row[k] for row, k in zip(hyper.pool, path))
+        if arch in listed or len(listed) == args.top:
+            continue
+        listed.add(arch)
+        cells = " ".join(f"{cell.num_nodes}/{cell.num_edges}" for cell in arch)
+        print(f"{len(listed):>4} {psi:>10.3g}  {','.join(map(str, path))}  {cells}")
     for i, weights in enumerate(hyper.probabilities.tolist(), start=1):
         print(f"row {i} weights: " + " ".join(f"{w:.3f}" for w in weights))
     if args.picture:
