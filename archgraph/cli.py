@@ -495,11 +495,13 @@ def _ranks(args) -> int:
     listed: set[tuple] = set()
     for path, psi in top_paths(hyper.probabilities, min(width ** rows, args.top * copies)):
         arch = tuple(row[k] for row, k in zip(hyper.pool, path))
-        if arch in listed or len(listed) == args.top:
+        if arch in listed:
             continue
         listed.add(arch)
         cells = " ".join(f"{cell.num_nodes}/{cell.num_edges}" for cell in arch)
         print(f"{len(listed):>4} {psi:>10.3g}  {','.join(map(str, path))}  {cells}")
+        if len(listed) == args.top:
+            break
     for i, weights in enumerate(hyper.probabilities.tolist(), start=1):
         print(f"row {i} weights: " + " ".join(f"{w:.3f}" for w in weights))
     if args.picture:
