@@ -19,7 +19,10 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 
 from .graph import ArchGraph
 
@@ -27,6 +30,7 @@ __all__ = ["accuracy_by_step", "best_over_time", "draw_architecture", "draw_grap
            "draw_trajectories"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
+_NODE_SIZE = 1400  # a vertex's size for networkx (pt²): edges stop sqrt(size) / 2 pt short of its centre
 
 
 def draw_graph(
@@ -39,8 +43,10 @@ def draw_graph(
     """Draw ``graph`` left to right in topological layers (vertices of one
     :func:`networkx.topological_generations` layer share a column).
 
-    Vertices are labelled with their id and op, edges with their op. With ``path``, the
-    figure is saved as PNG or SVG according to its suffix.
+    Vertices are labelled with their id and op, edges with their op, each on its edge where it
+    covers no other label, vertex or arrowhead (a spot between 0.22 and 0.78 of the edge's length);
+    vertices without edges are drawn too. With ``path``, the figure is saved as PNG or SVG
+    according to its suffix.
 
     Parameters
     ----------
@@ -80,11 +86,12 @@ def draw_graph(
     pos = nx.multipartite_layout(g, subset_key="layer")
 
     if ax is None:
-        fig = Figure(figsize=(max(3.0, 2.2 * len(layers)), max(2.5, 1.3 * max(map(len, layers)))))
+        fig = Figure(figsize=_graph_size(graph))
+        FigureCanvasAgg(fig)  # a canvas with a renderer, which measures the labels' boxes
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    nx.draw_networkx_labels(
+    vertices = nx.draw_networkx_labels(
         g, pos, ax=ax, font_size=8,
         labels={v: f"{v}\n{op}" if op else str(v) for v, op in g.nodes(data="op")},
         bbox={"boxstyle": "round,pad=0.4", "facecolor": "#dbe8f5", "edgecolor": "#3b6ea5"},
@@ -93,16 +100,19 @@ def draw_graph(
     spans: dict[int, list] = {}
     for u, v in g.edges:
         spans.setdefault(g.nodes[v]["layer"] - g.nodes[u]["layer"], []).append((u, v))
+    bends = []
     for span, edges in sorted(spans.items()):
-        style = f"arc3,rad={0.2 * (span - 1):g}"
-        nx.draw_networkx_edges(g, pos, edgelist=edges, ax=ax, node_size=1400, arrowsize=12,
-                               edge_color="#555555", connectionstyle=style)
-        nx.draw_networkx_edge_labels(g, pos, ax=ax, font_size=7, rotate=False, connectionstyle=style,
-                                     edge_labels={e: graph.edge_ops[e] for e in edges if e in graph.edge_ops})
+        nx.draw_networkx_edges(g, pos, edgelist=edges, ax=ax, node_size=_NODE_SIZE, arrowsize=12,
+                               edge_color="#555555", connectionstyle=f"arc3,rad={0.2 * (span - 1):g}")
+        bends += [(u, v, 0.2 * (span - 1), graph.edge_ops.get((u, v))) for u, v in edges]
     ax.set_axis_off()
+    # the view holds every vertex, those without edges too (labels alone do not extend it)
+    ax.update_datalim(np.array([pos[v] for v in g.nodes]))
     ax.margins(0.15)
+    ax.autoscale_view()
     if title is not None:
         ax.set_title(title)
+    _label_edges(ax, pos, bends, list(vertices.values()))
     return _save(fig, path)
 
 
@@ -117,9 +127,12 @@ def draw_architecture(cells: Sequence[ArchGraph], path: str | Path | None = None
     """
     _check_format(path)
     names = list(names) if names is not None else [f"cell {i + 1}" for i in range(len(cells))]
-    fig = Figure(figsize=(3.5 * len(cells), 3.5))
+    sizes = [_graph_size(cell) for cell in cells]
+    fig = Figure(figsize=(sum(w for w, _ in sizes), max(h for _, h in sizes) + 0.4))  # each cell at draw_graph's scale
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(1, len(cells), width_ratios=[w for w, _ in sizes])
     for i, (cell, name) in enumerate(zip(cells, names, strict=True)):
-        draw_graph(cell, ax=fig.add_subplot(1, len(cells), i + 1), title=name)
+        draw_graph(cell, ax=fig.add_subplot(grid[0, i]), title=name)
     return _save(fig, path)
 
 
@@ -277,6 +290,90 @@ def _candidate_labels(labels, widths: list[int]) -> list[list[str]]:
         if len(names) != w:
             raise ValueError(f"labels: row {i + 1} has {w} candidates, got {len(names)} names {list(names)}")
     return [[str(name) for name in names] for names in labels]
+
+
+def _graph_size(graph: ArchGraph) -> tuple[float, float]:
+    """Inches for a drawing of ``graph``: 2.2 wide per topological layer, 1.3 high per vertex of
+    its fullest layer."""
+    layers = [len(layer) for layer in nx.topological_generations(graph.to_networkx())]
+    return max(3.0, 2.2 * len(layers)), max(2.5, 1.3 * max(layers))
+
+
+#: where along its edge a label may sit (0: the source, 1: the target): the middle first, then
+#: outwards in steps of 0.04 up to 0.22 and 0.78
+_LABEL_SPOTS = (0.5, *(0.5 + sign * 0.04 * k for k in range(1, 8) for sign in (-1, 1)))
+
+
+def _label_edges(ax: Axes, pos: Mapping, edges: Sequence[tuple[int, int, float, str | None]],
+                 vertices: list[Text]) -> None:
+    """Write each edge's op on the edge, ``(u, v, rad, op)`` with ``rad`` its ``arc3`` bend and
+    ``op`` ``None`` for none, at one of :data:`_LABEL_SPOTS`, chosen so that the labels' boxes keep
+    clear of each other and of the vertices, and then of the other edges' lines. DARTS cells send
+    several edges through one gap between layers, whose middles lie close together: written all
+    in the middle, their labels would cover each other.
+
+    Every label starts in the middle of its edge; then, label by label and pass by pass, each
+    moves to the spot where its box overlaps the others' least, then crosses the fewest lines
+    (the spot nearest the middle among equals), until no label moves. Each move lowers the total
+    (overlap, crossings), so this ends, at no overlap wherever the spots allow it."""
+    points = ax.figure.dpi / 72  # pixels per point
+    fixed = [_box(text, (0.4 * 8 + 2) * points) for text in vertices]  # their frames (pad 0.4 of 8 pt) and 2 pt
+    for u, v, rad, _ in edges:  # and the arrowheads, where each edge stops short of its target vertex
+        near, end = _arc(ax, pos[u], pos[v], rad, np.array([0.95, 1.0]))
+        head = end - (end - near) / np.linalg.norm(end - near) * (_NODE_SIZE**0.5 / 2 + 6) * points
+        fixed.append(Bbox.from_bounds(*(head - 7 * points), 14 * points, 14 * points))
+    style = {"fontsize": 7, "ha": "center", "va": "center", "zorder": 3,
+             "bbox": {"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none"}}
+    lines = [_arc(ax, pos[u], pos[v], rad, np.linspace(0.1, 0.9, 41)) for u, v, rad, _ in edges]
+    labelled = [i for i, (*_, op) in enumerate(edges) if op is not None]
+    spots, sizes = {}, {}
+    for i in labelled:
+        u, v, rad, op = edges[i]
+        spots[i] = _arc(ax, pos[u], pos[v], rad, np.array(_LABEL_SPOTS))
+        probe = ax.text(*ax.transData.inverted().transform(spots[i][0]), op, **style)
+        sizes[i] = _box(probe, (0.2 * 7 + 2) * points).size  # its frame (pad 0.2 of 7 pt) and 2 pt clear
+        probe.remove()
+
+    def box(i: int, k: int) -> Bbox:
+        (x, y), (w, h) = spots[i][k], sizes[i]
+        return Bbox.from_bounds(x - w / 2, y - h / 2, w, h)
+
+    def cost(i: int, k: int) -> tuple[float, int]:
+        b = box(i, k)
+        overlap = sum(_area(Bbox.intersection(b, other)) for other in fixed + [box(j, chosen[j]) for j in chosen
+                                                                                if j != i])
+        crossings = sum(int(b.count_contains(line)) for j, line in enumerate(lines) if j != i)
+        return overlap, crossings
+
+    chosen = dict.fromkeys(labelled, 0)
+    moved = True
+    while moved:
+        moved = False
+        for i in labelled:
+            costs = [cost(i, k) for k in range(len(_LABEL_SPOTS))]
+            best = min(range(len(costs)), key=costs.__getitem__)
+            if costs[best] < costs[chosen[i]]:
+                chosen[i], moved = best, True
+    for i, k in chosen.items():
+        ax.text(*ax.transData.inverted().transform(spots[i][k]), edges[i][3], **style)
+
+
+def _arc(ax: Axes, start, end, rad: float, t: np.ndarray) -> np.ndarray:
+    """Screen points at ``t`` along the edge from ``start`` to ``end`` (data coordinates) as
+    matplotlib's ``arc3,rad=rad`` draws it: a quadratic Bézier curve on the screen."""
+    start, end = ax.transData.transform([start, end])
+    bend = (start + end) / 2 + rad * np.array([end[1] - start[1], start[0] - end[0]])
+    t = t[:, None]
+    return (1 - t) ** 2 * start + 2 * (1 - t) * t * bend + t**2 * end
+
+
+def _box(text: Text, pad: float) -> Bbox:
+    """The screen box of ``text`` with ``pad`` pixels around it, where its frame is drawn."""
+    return text.get_window_extent().padded(pad)
+
+
+def _area(box: Bbox | None) -> float:
+    return 0.0 if box is None else box.width * box.height
 
 
 def _check_format(path: str | Path | None) -> None:

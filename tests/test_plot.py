@@ -1,8 +1,12 @@
+import itertools
+
+import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 from archgraph import ArchGraph
-from archgraph.plot import accuracy_by_step, draw_graph, draw_row_probabilities
+from archgraph.embody import DARTS_V1, DARTS_V2, genotype_to_graphs
+from archgraph.plot import accuracy_by_step, draw_architecture, draw_graph, draw_row_probabilities
 
 CELL = ArchGraph(
     [(0, 1, "sep_conv_3x3"), (0, 2, "skip_connect"), (1, 2), (1, 3, "conv(3)"), (2, 3), (0, 3)],
@@ -120,3 +124,37 @@ def test_accuracy_by_step_draws_every_architecture_and_rejects_nothing_to_draw(t
     assert len(fig.axes[0].collections[0].get_offsets()) == 4 and (tmp_path / "a.png").stat().st_size > 0
     with pytest.raises(ValueError, match="nothing to draw"):
         accuracy_by_step([])
+
+
+def test_vertices_without_edges_are_drawn_inside_the_view():
+    g = ArchGraph([(0, 1), (1, 3)], num_nodes=5)   # 2 and 4 have no edge
+    ax = draw_graph(g).axes[0]
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    pos = vertex_labels(ax.figure)
+    assert sorted(pos) == [0, 1, 2, 3, 4]
+    assert all(x0 < x < x1 and y0 < y < y1 for x, y in pos.values())
+
+
+DARTS_CELLS = [(f"{name} {kind}", cell) for name, genotype in (("DARTS_V1", DARTS_V1), ("DARTS_V2", DARTS_V2))
+               for kind, cell in zip(("normal", "reduce"), genotype_to_graphs(genotype))]
+
+
+@pytest.mark.parametrize(("name", "cell"), DARTS_CELLS, ids=[name for name, _ in DARTS_CELLS])
+def test_labels_of_darts_cells_do_not_overlap_and_sit_on_their_edges(name, cell):
+    fig = draw_architecture([cell, cell], names=["alone", "beside"])   # both ways: as one cell and side by side
+    for ax in [draw_graph(cell).axes[0], *fig.axes]:
+        ax.figure.draw_without_rendering()
+        frames = {t: t.get_bbox_patch().get_window_extent() for t in ax.texts}  # each label's box as drawn
+        assert len(frames) == cell.num_nodes + cell.num_edges
+        assert not [(a.get_text(), b.get_text()) for a, b in itertools.combinations(frames, 2)
+                    if frames[a].overlaps(frames[b])]
+        # each edge between neighbouring layers (drawn straight) has a label of its op on its middle 60 %
+        pos = {int(t.get_text()): np.array(t.get_position()) for t in frames if t.get_text().isdigit()}
+        labels = [(t.get_text(), np.array(t.get_position())) for t in frames if not t.get_text().isdigit()]
+        for u, v in cell.edges:
+            a, b = pos[u], pos[v]
+            if any(a[0] < p[0] < b[0] for p in pos.values()):
+                continue  # it skips a layer: drawn bent
+            along = [np.dot(p - a, b - a) / np.dot(b - a, b - a) for op, p in labels if op == cell.edge_ops[u, v]
+                     and np.allclose(a + np.dot(p - a, b - a) / np.dot(b - a, b - a) * (b - a), p)]
+            assert any(0.2 < t < 0.8 for t in along), f"{name}: no {cell.edge_ops[u, v]} label on edge {u}->{v}"
