@@ -147,7 +147,10 @@ def train(
     train_data, val_data:
         Map-style datasets of ``(x, y)`` pairs; ``val_data`` is evaluated after every epoch.
     epochs, batch_size:
-        Passes over ``train_data`` and samples per step (the last batch may be smaller).
+        Passes over ``train_data`` and samples per step. The last batch may be smaller, but not
+        a single sample: batch norm cannot normalise one sample in training mode, so where
+        ``len(train_data) % batch_size == 1`` the epoch leaves out the sample its shuffle puts
+        last (another one each epoch).
     optimizer:
         ``"adam"``, ``"adamw"`` or ``"sgd"`` (with ``momentum``), with ``lr`` and ``weight_decay``.
     grad_clip:
@@ -317,13 +320,16 @@ def _device(model: nn.Module, device: torch.device | str | None) -> torch.device
 
 
 def _loader(data: Dataset, batch_size: int, device: torch.device, shuffle_seed: int | None = None) -> DataLoader:
-    """Batches of ``data`` in order, or shuffled by a generator seeded with ``shuffle_seed``."""
+    """Batches of ``data`` in order (to evaluate), or, to train, shuffled by a generator seeded
+    with ``shuffle_seed`` and without a last batch of one sample: batch norm in training mode
+    cannot normalise a lone sample (torch raises "Expected more than 1 value per channel")."""
     if len(data) == 0:
         raise ShapeError("the dataset is empty; give at least one (x, y) sample")
     return DataLoader(
         data,
         batch_size=batch_size,
         shuffle=shuffle_seed is not None,
+        drop_last=shuffle_seed is not None and len(data) > batch_size and len(data) % batch_size == 1,
         # an explicit generator even unshuffled: a DataLoader otherwise draws its base seed from torch's global RNG
         generator=torch.Generator().manual_seed(0 if shuffle_seed is None else shuffle_seed),
         pin_memory=device.type == "cuda",

@@ -284,3 +284,21 @@ def test_a_run_continued_with_its_optimizer_and_rng_state_equals_the_uninterrupt
     train(restarted, train_data, epochs=2, batch_size=32, seed=5, progress=False,
           optimizer_state=first.optimizer_state)
     assert not torch.equal(restarted[1].weight, straight[1].weight)
+
+
+def test_a_last_batch_of_one_sample_is_left_out_so_batch_norm_trains():
+    x = torch.randn(33, 4, generator=torch.Generator().manual_seed(0))
+    data = TensorDataset(x, (x[:, 0] > 0).long())
+    seen = []
+
+    def model_with(norm: nn.Module) -> nn.Module:
+        model = nn.Sequential(nn.Linear(4, 8), norm, nn.ReLU(), nn.Linear(8, 2))
+        model.register_forward_hook(lambda module, args, out: seen.append(len(args[0])) if module.training else None)
+        return model
+
+    result = train(model_with(nn.BatchNorm1d(8)), data, val_data=data, epochs=2, batch_size=32, progress=False)
+    assert len(result.history) == 2 and seen == [32, 32]   # 33 = 32 + 1: the lone last sample waits
+    seen.clear()
+    train(model_with(nn.Identity()), TensorDataset(x[:30], (x[:30, 0] > 0).long()), epochs=1, batch_size=8,
+          progress=False)
+    assert seen == [8, 8, 8, 6]   # a last batch of more than one sample is kept
