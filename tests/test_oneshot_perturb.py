@@ -99,3 +99,23 @@ def test_bad_settings_are_refused(digits):
         perturbation_select(net, *digits, k=0)
     with pytest.raises(ValueError, match="tune_epochs is a non-negative int"):
         perturbation_select(net, *digits, tune_epochs=-1)
+    with pytest.raises(ValueError, match="tune_rounds is a non-negative int"):
+        perturbation_select(net, *digits, tune_rounds=-1)
+
+
+@pytest.mark.parametrize(("tune_rounds", "decided"), [(None, [1, 2, 3, 4]), (9, [1, 2, 3, 4]), (2, [2, 4]), (0, [])])
+def test_tune_rounds_are_spread_over_the_rounds_that_leave_an_edge_undecided(digits, monkeypatch, tune_rounds,
+                                                                             decided):
+    net = trained("s5", digits, nodes=2)   # 5 edges a cell: rounds 1..4 leave one undecided
+    tunings = []
+
+    def spy(supernet, *args, **kwargs):   # a tuning: how many normal edges are decided, and its epochs
+        tunings.append((sum(supernet.edge_choices("normal", e)[0].fixed is not None for e in supernet.edges("normal")),
+                        kwargs["start_epoch"], kwargs["epochs"]))
+        return train_bilevel(supernet, *args, **kwargs)
+
+    monkeypatch.setattr("archgraph.oneshot.perturb.train_bilevel", spy)
+    result = perturbation_select(net, *digits, tune_epochs=1, tune_rounds=tune_rounds, batch_size=64)
+    assert [d for d, _, _ in tunings] == decided
+    assert [(start, epochs) for _, start, epochs in tunings] == [(n, len(decided)) for n in range(len(decided))]
+    assert [row["epoch"] for row in result.history] == list(range(len(decided)))   # one schedule over all tunings

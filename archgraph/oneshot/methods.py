@@ -140,6 +140,7 @@ def search_darts(
     batch_size: int = 64,
     order: int = 1,
     tune_epochs: int = 5,
+    tune_rounds: int | None = None,
     retrain_epochs: int = 10,
     samples: int = 1000,
     seed: int = 0,
@@ -162,7 +163,9 @@ def search_darts(
     input_shape, num_classes:
         Of the task.
     select:
-        ``"magnitude"`` or ``"pt"`` (DARTS-PT, with ``tune_epochs`` of tuning per projection).
+        ``"magnitude"`` or ``"pt"`` (DARTS-PT, with ``tune_epochs`` of tuning after each of
+        ``tune_rounds`` rounds of projections, ``None``: after every round, as
+        :func:`~archgraph.oneshot.perturb.perturbation_select` says).
     epochs, C, layers, batch_size, order:
         The search (DARTS §3.1.1: 50 epochs, 16 channels, 8 cells, batch 64, first order). On
         ``nb201``, ``layers`` is N, the cells per stage (NAS-Bench-201: C = 16, N = 5).
@@ -215,7 +218,8 @@ def search_darts(
         if select == "pt":
             tuning = {**settings, "lr": settings["lr"] / 10, "min_lr": min(settings["min_lr"], settings["lr"] / 10)}
             k = {"k": 3} if nb201 else {}  # every NAS-Bench-201 node keeps all its inputs: no topology step
-            return perturbation_select(supernet, weight_data, arch_data, tune_epochs=tune_epochs, **k, **tuning).cells
+            return perturbation_select(supernet, weight_data, arch_data, tune_epochs=tune_epochs,
+                                       tune_rounds=tune_rounds, **k, **tuning).cells
         return (supernet.arch(),) if nb201 else spec.discretise(supernet)
 
     start = time.perf_counter()

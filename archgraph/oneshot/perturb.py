@@ -20,9 +20,15 @@ edge whose removal gives the *highest* accuracy until ``k`` remain, then tune ag
 ``none`` (the zero op) is never kept: like magnitude selection it is not an op an edge can be
 decided for; the edge is instead removed or kept in the topology step. The reference code's
 tuning follows one cosine schedule at a tenth of the search learning rate over all rounds;
-here each round is a call of :func:`~archgraph.oneshot.train_bilevel` with the caller's
-settings, on the absolute epochs ``round · tune_epochs ..`` (its ``start_epoch``), so its
-schedules run on across rounds while the optimiser state starts afresh each round.
+here each tuning is a call of :func:`~archgraph.oneshot.train_bilevel` with the caller's
+settings, the n-th on the absolute epochs ``n · tune_epochs ..`` (its ``start_epoch``) of a
+schedule as long as all tunings together, so its schedules run on across rounds while the
+optimiser state starts afresh each time.
+
+The reference tunes after every round that leaves an edge undecided (13 in a DARTS cell of 14
+edges), 5 epochs each: 65 epochs, more than the search itself. ``tune_rounds`` tunes after
+fewer of them, spread evenly, so that a short search (``archgraph darts --epochs``) is not
+followed by hours of tuning.
 """
 
 from __future__ import annotations
@@ -36,7 +42,6 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..graph import ArchGraph
-from ..relax import choices
 from ..train import _device, _kept_buffers, _loader, _run
 from .bilevel import train_bilevel
 
@@ -74,6 +79,7 @@ def perturbation_select(
     *,
     k: int = 2,
     tune_epochs: int = 5,
+    tune_rounds: int | None = None,
     batch_size: int = 64,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -93,7 +99,12 @@ def perturbation_select(
     k:
         Input edges kept per intermediate node (DARTS: 2).
     tune_epochs:
-        Bi-level epochs after each round of projections (the reference: 5).
+        Bi-level epochs of each tuning (the reference: 5).
+    tune_rounds:
+        After how many rounds of projections the supernet is tuned: ``None`` after every round
+        that leaves an edge undecided (the reference); fewer are spread evenly over those
+        rounds, the last of them included. Tuning takes at most ``tune_rounds · tune_epochs``
+        epochs.
     batch_size, seed, device, progress, train_kwargs:
         Passed to :func:`~archgraph.oneshot.train_bilevel` for tuning (``seed`` also picks the
         edges); ``tune_epochs=0`` decides without tuning.
@@ -119,13 +130,19 @@ def perturbation_select(
         raise ValueError(f"k is the number of input edges kept per node, a positive int; got {k!r}")
     if isinstance(tune_epochs, bool) or not isinstance(tune_epochs, int) or tune_epochs < 0:
         raise ValueError(f"tune_epochs is a non-negative int (0: no tuning between projections); got {tune_epochs!r}")
+    if tune_rounds is not None and (isinstance(tune_rounds, bool) or not isinstance(tune_rounds, int)
+                                    or tune_rounds < 0):
+        raise ValueError(f"tune_rounds is a non-negative int (0: no tuning) or None (after every round); "
+                         f"got {tune_rounds!r}")
     device = _device(supernet, device)
     supernet.to(device)
     rng = np.random.default_rng(seed)
     cell_types = list(supernet.cell_types)
     undecided = {t: list(supernet.edges(t)) for t in cell_types}
     open_nodes = {t: sorted({v for _, v in supernet.edges(t) if _in_degree(supernet, t, v) > k}) for t in cell_types}
-    rounds = max(len(e) for e in undecided.values()) + max(len(n) for n in open_nodes.values())
+    op_rounds = max(len(e) for e in undecided.values())
+    rounds = op_rounds + max(len(n) for n in open_nodes.values())
+    tuned = _tuned_rounds(op_rounds - 1, tune_rounds) if tune_epochs else []  # after the last op round: all fixed
     result = PerturbationResult(cells=())
     measure = _Accuracy(supernet, arch_data, batch_size, device)
     with contextlib.ExitStack() as removed:
@@ -137,15 +154,27 @@ def perturbation_select(
                 elif open_nodes[cell_type]:
                     node = open_nodes[cell_type].pop(int(rng.integers(len(open_nodes[cell_type]))))
                     result.decisions.append(_project_node(supernet, cell_type, node, k, measure, removed))
-            if tune_epochs and any(c.fixed is None for c in choices(supernet)):
-                start = round_ * tune_epochs
-                fit = train_bilevel(supernet, weight_data, arch_data, epochs=rounds * tune_epochs, start_epoch=start,
-                                    batch_size=batch_size, seed=seed + round_, device=device, progress=progress,
+            if round_ in tuned:
+                start = tuned.index(round_) * tune_epochs
+                fit = train_bilevel(supernet, weight_data, arch_data, epochs=len(tuned) * tune_epochs,
+                                    start_epoch=start, batch_size=batch_size, seed=seed + round_, device=device,
+                                    progress=progress,
                                     on_epoch=lambda row, model, last=start + tune_epochs - 1: row["epoch"] >= last,
                                     **train_kwargs)
                 result.history += fit.history
         result.cells = tuple(_cell(supernet, t, result.decisions) for t in cell_types)
     return result
+
+
+def _tuned_rounds(tunable: int, count: int | None) -> list[int]:
+    """``count`` of the rounds ``0 .. tunable - 1`` (all of them for ``None`` or more), evenly
+    spread, the last included.
+
+    >>> _tuned_rounds(13, 4), _tuned_rounds(3, None), _tuned_rounds(3, 0)
+    ([3, 6, 9, 12], [0, 1, 2], [])
+    """
+    count = tunable if count is None else min(count, tunable)
+    return [-(-(i + 1) * tunable // count) - 1 for i in range(count)]
 
 
 class _Accuracy:
