@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -45,6 +45,7 @@ from tqdm import tqdm
 from ..errors import ArchGraphError
 from ..evaluate import TrialError
 from ..report import Pruner, Reported, Reporter, non_finite_loss, takes_report
+from ..tracking import Callback, RunStart, running, trial_told
 from ..trial import Result, Trial, TrialState
 from .base import Strategy
 
@@ -97,6 +98,9 @@ class Runner:
         Stop after this many trials failed in a row (:class:`TooManyFailures`); ``None``: never.
     retry_failed:
         Train again the trials a resumed run holds as failed (see the module docstring).
+    callbacks:
+        :class:`~archgraph.tracking.Callback` s told of the run's start, each recorded trial
+        (its epochs, then its result) and the run's end (:mod:`archgraph.tracking`).
 
     Examples
     --------
@@ -122,7 +126,7 @@ class Runner:
 
     def __init__(self, strategy: Strategy, objective: Callable[..., Result], *, store, evaluator,
                  budget: Budget, progress: bool = True, pruner: Pruner | None = None,
-                 max_failures: int | None = 5, retry_failed: bool = False):
+                 max_failures: int | None = 5, retry_failed: bool = False, callbacks: Sequence[Callback] = ()):
         if max_failures is not None and max_failures < 1:
             raise ValueError(f"max_failures must be at least 1 (or None: never stop), got {max_failures}")
         self.strategy = strategy
@@ -134,6 +138,7 @@ class Runner:
         self.pruner = pruner
         self.max_failures = max_failures
         self.retry_failed = retry_failed
+        self.callbacks = tuple(callbacks)
         self._reports = takes_report(objective)
 
     def run(self) -> list[Result]:
@@ -157,7 +162,7 @@ class Runner:
         start, in_a_row, stop = time.monotonic(), 0, None
         bar = tqdm(total=self.budget.trials, initial=len(results), unit="trial", desc="search",
                    disable=None if self.progress else True)
-        with bar:
+        with bar, running(self.callbacks, RunStart(self.store.config(), dict(results), self.budget.trials), results):
             while True:
                 while (stop is None and len(in_flight) < self.evaluator.max_workers
                        and self._may_ask(len(trials), epochs, start)):
@@ -179,6 +184,7 @@ class Runner:
                     self.store.record_tell(result)
                     self.strategy.tell(trial, result)
                     bar.update()
+                trial_told(self.callbacks, trial, result)
                 finished.append(result)
                 results[trial.id] = result
                 in_a_row = in_a_row + 1 if result.state is TrialState.FAILED else 0

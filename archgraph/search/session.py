@@ -7,6 +7,8 @@
 * ``store.sqlite``: the config, every trial and result, the ask/tell log;
 * ``checkpoints/trial-<id>.pt``: the trained weights of each trial;
 * ``best_arch.json``: the best architecture so far (by validation accuracy);
+* ``status.json``: whether the search is running, finished, failed or was interrupted
+  (:mod:`archgraph.runs`);
 * ``progress.png``: the best validation accuracy over time;
 * for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
   reads it), ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6), and
@@ -18,12 +20,16 @@ A trial that fails is recorded with its error and traceback and the search goes 
 trains its failed trials again only with ``retry_failed``. The config's ``pruner``
 (:data:`~archgraph.search.prune.PRUNERS`, none by default) may stop trials early; it is part of
 what the run is, the failure settings are not.
+
+Every trial recorded is logged in one line (:class:`~archgraph.tracking.TrialLog`, logger
+``archgraph.search``); ``callbacks`` add loggers or your own :class:`~archgraph.tracking.Callback` s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +39,9 @@ from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..features import FADE_FEATURES
 from ..plot import accuracy_by_step, best_over_time, draw_trajectories
+from ..runs import run_status
 from ..store import STORE_FILE, SQLiteStore
+from ..tracking import Callback, TrialLog
 from ..trial import HYPER, Result, Trial
 from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
@@ -116,13 +124,16 @@ class SearchOutcome:
 
 
 def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-           max_failures: int | None = 5, retry_failed: bool = False) -> SearchOutcome:
+           max_failures: int | None = 5, retry_failed: bool = False,
+           callbacks: Sequence[Callback] = ()) -> SearchOutcome:
     """Run (or continue) the search ``config`` describes in ``run_dir``.
 
     A directory that already holds a run is only continued with ``resume=True`` and the
     same config; a fresh run refuses such a directory rather than mixing two runs.
     ``max_failures`` failures in a row stop the search (``None``: never); ``retry_failed``
     trains a resumed run's failed trials again (:class:`~archgraph.search.runner.Runner`).
+    ``callbacks`` follow the run beside the :class:`~archgraph.tracking.TrialLog` (see
+    :mod:`archgraph.tracking`).
 
     Raises
     ------
@@ -148,26 +159,28 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
             _check_same_run(store.config(), config.to_dict(), run_dir)
         else:
             store.set_config(config.to_dict())
-        try:
-            Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
-                   pruner=pruner, max_failures=max_failures, retry_failed=retry_failed).run()
-        except TooManyFailures as stop:
-            stopped = TooManyFailures(stop.count, stop.last, advice=(
-                f"their errors and tracebacks are in {run_dir / STORE_FILE}; fix the cause, then continue with "
-                f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
-        outcome = SearchOutcome(run_dir, store.trials(), list(store.results().values()))
-        timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
-    _write_outputs(outcome, space.name, config.strategy, timeline)
-    if stopped is not None:
-        raise stopped
+        with run_status(run_dir, budget=dataclasses.asdict(budget)):
+            try:
+                Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
+                       pruner=pruner, max_failures=max_failures, retry_failed=retry_failed,
+                       callbacks=[TrialLog(), *callbacks]).run()
+            except TooManyFailures as stop:
+                stopped = TooManyFailures(stop.count, stop.last, advice=(
+                    f"their errors and tracebacks are in {run_dir / STORE_FILE}; fix the cause, then continue with "
+                    f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
+            outcome = SearchOutcome(run_dir, store.trials(), list(store.results().values()))
+            timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
+            _write_outputs(outcome, space.name, config.strategy, timeline)
+            if stopped is not None:
+                raise stopped
     return outcome
 
 
 def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | None = 5, retry_failed: bool = False,
-           **budget) -> SearchOutcome:
+           callbacks: Sequence[Callback] = (), **budget) -> SearchOutcome:
     """Continue the run in ``run_dir`` with its recorded config; ``trials=``, ``max_epochs=``
     or ``seconds=`` replace its budget for this call (the recorded config keeps the first).
-    Failed trials stay failed unless ``retry_failed`` (see :func:`search`)."""
+    Failed trials stay failed unless ``retry_failed``; ``callbacks`` as :func:`search`'s."""
     path = Path(run_dir) / STORE_FILE
     if not path.exists():
         raise ArchGraphError(f"{run_dir} holds no search run ({STORE_FILE} is missing)")
@@ -178,7 +191,7 @@ def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | No
         raise ArchGraphError(f"a resumed run takes only a new budget ({', '.join(_BUDGET_FIELDS)}), got {sorted(unknown)}")
     config = dataclasses.replace(SearchConfig.from_dict(recorded), **budget)
     return search(config, run_dir, resume=True, progress=progress, max_failures=max_failures,
-                  retry_failed=retry_failed)
+                  retry_failed=retry_failed, callbacks=callbacks)
 
 
 _BUDGET_FIELDS = ("trials", "max_epochs", "seconds")
