@@ -1,6 +1,7 @@
 """archgraph: graph-centric neural architecture search on PyTorch.
 
-``import archgraph`` loads only the errors: :class:`ArchGraph` and the submodules named in
+``import archgraph`` loads only the errors: :class:`ArchGraph`, :func:`load_model` (the trained
+model of a search run's trial, :mod:`archgraph.bundle`) and the submodules named in
 ``__all__`` are imported when first used (PEP 562's module ``__getattr__``), so that a
 command such as ``archgraph --help`` does not wait for torch or matplotlib.
 
@@ -18,6 +19,7 @@ from .errors import ArchGraphError, DataNotFoundError, InvalidGraphError, ShapeE
 
 if TYPE_CHECKING:
     from . import mutate, ops, plot
+    from .bundle import load_model
     from .graph import ArchGraph
 
 __version__ = "0.1.0"
@@ -30,6 +32,7 @@ __all__ = [
     "ShapeError",
     "SpaceError",
     "UnknownOpError",
+    "load_model",
     "mutate",
     "ops",
     "plot",
@@ -44,6 +47,11 @@ def __getattr__(name: str):
 
         globals()["ArchGraph"] = ArchGraph  # later lookups skip this function
         return ArchGraph
+    if name == "load_model":
+        from .bundle import load_model
+
+        globals()["load_model"] = load_model
+        return load_model
     if name in _LAZY_SUBMODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

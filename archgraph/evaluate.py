@@ -44,6 +44,7 @@ import torch
 from torch.utils.data import Dataset
 
 from . import spaces
+from .bundle import describe
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
 from .oneshot.hyper_trial import train_hyper_trial
@@ -85,7 +86,8 @@ class TrialEvaluator:
     epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
     :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
     test accuracy and loss, and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
-    (``model`` and ``optimizer`` state, ``rng`` state, ``epochs`` trained in total, ``curve``).
+    (``model`` and ``optimizer`` state, ``rng`` state, ``epochs`` trained in total, ``curve``, and
+    the ``bundle`` that rebuilds the model, :mod:`archgraph.bundle`).
 
     A trial with ``resume_from`` loads that trial's checkpoint and trains only the
     remaining ``trial.budget - epochs`` epochs; its curve continues the earlier one.
@@ -165,9 +167,9 @@ class TrialEvaluator:
                 device=self.device, report=report)
         with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
             torch.manual_seed(trial.seed)  # the initial weights
-            model = spaces.load(self.space).compile(
-                trial.arch, input_shape=task.input_shape, num_classes=task.num_classes, **self.space_params
-            )
+            space = spaces.load(self.space)
+            model = space.compile(trial.arch, input_shape=task.input_shape, num_classes=task.num_classes,
+                                  **self.space_params)
             _initialise(model, trial, self.run_dir)
             resumed = self._restore(model, trial) if trial.resume_from is not None else _FRESH
             done, curve = resumed["epochs"], list(resumed["curve"])
@@ -189,7 +191,9 @@ class TrialEvaluator:
             "epochs": trial.budget,
         }
         state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,
-                 "epochs": trial.budget, "curve": curve}
+                 "epochs": trial.budget, "curve": curve,
+                 "bundle": describe(space, trial.arch, params=self.space_params, input_shape=task.input_shape,
+                                    num_classes=task.num_classes, dataset=self.dataset)}
         checkpoint = save_checkpoint(self.run_dir, trial.id, state)
         return Result(trial.id, metrics, tuple(curve), checkpoint, time.perf_counter() - start)
 

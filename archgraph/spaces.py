@@ -274,10 +274,13 @@ def load(name_or_path: str | Path) -> Space:
                      "or give the path of a .toml file")
 
 
-def save_architecture(arch: ArchGraph | Sequence[ArchGraph], path: str | Path, *, space: str | None = None) -> Path:
-    """Write an architecture (one or more cells) as JSON: ``{"space": ..., "cells": [...]}``."""
+def save_architecture(arch: ArchGraph | Sequence[ArchGraph], path: str | Path, *, space: str | None = None,
+                      params: Mapping[str, Any] | None = None) -> Path:
+    """Write an architecture (one or more cells) as JSON: ``{"space": ..., "params": {...}, "cells": [...]}``,
+    ``params`` being the space parameters it is compiled with (``kernel_size``, ``channels``, ...)."""
     cells = (arch,) if isinstance(arch, ArchGraph) else tuple(arch)
     head = f'"space": {json.dumps(space)}, ' if space else ""
+    head += f'"params": {json.dumps(dict(params))}, ' if params is not None else ""
     body = ",\n  ".join(json.dumps(c.to_dict()) for c in cells)  # one cell per line
     path = Path(path)
     path.write_text(f'{{{head}"cells": [\n  {body}\n]}}\n')

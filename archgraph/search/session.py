@@ -6,7 +6,8 @@
 
 * ``store.sqlite``: the config, every trial and result, the ask/tell log;
 * ``checkpoints/trial-<id>.pt``: the trained weights of each trial;
-* ``best_arch.json``: the best architecture so far (by validation accuracy);
+* ``best_arch.json``: the best architecture so far (by validation accuracy), with the space's
+  parameters it was compiled with;
 * ``status.json``: whether the search is running, finished, failed or was interrupted
   (:mod:`archgraph.runs`);
 * ``progress.png``: the best validation accuracy over time;
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import spaces
+from ..bundle import resolved_params
 from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..features import FADE_FEATURES
@@ -170,7 +172,7 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
                     f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
             outcome = SearchOutcome(run_dir, store.trials(), list(store.results().values()))
             timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
-            _write_outputs(outcome, space.name, config.strategy, timeline)
+            _write_outputs(outcome, space, config, timeline)
             if stopped is not None:
                 raise stopped
     return outcome
@@ -229,7 +231,8 @@ def _evaluator(config: SearchConfig):
     return InProcessEvaluator()
 
 
-def _write_outputs(outcome: SearchOutcome, space: str, strategy: str, timeline: list[tuple[float, float]]) -> None:
+def _write_outputs(outcome: SearchOutcome, space: spaces.Space, config: SearchConfig,
+                   timeline: list[tuple[float, float]]) -> None:
     anchors = [t.info["anchors"] for t in outcome.trials if t.info.get("kind") == HYPER]
     if anchors:
         draw_trajectories(anchors, outcome.run_dir / "trajectory.png", features=FADE_FEATURES)
@@ -240,7 +243,8 @@ def _write_outputs(outcome: SearchOutcome, space: str, strategy: str, timeline: 
     if not timeline:
         return
     trial, result = outcome.best
-    spaces.save_architecture(trial.arch, outcome.run_dir / "best_arch.json", space=space)
+    spaces.save_architecture(trial.arch, outcome.run_dir / "best_arch.json", space=space.name,
+                             params=resolved_params(space, config.space_params))
     (outcome.run_dir / "best.json").write_text(json.dumps({"trial": trial.id, **result.metrics}, indent=1) + "\n")
     start = min(t for t, _ in timeline)
-    best_over_time({strategy: [(t - start, s) for t, s in timeline]}, outcome.run_dir / "progress.png")
+    best_over_time({config.strategy: [(t - start, s) for t, s in timeline]}, outcome.run_dir / "progress.png")
