@@ -14,6 +14,7 @@ __all__ = [
     "ShapeError",
     "SpaceError",
     "DataNotFoundError",
+    "BudgetError",
 ]
 
 
@@ -42,3 +43,7 @@ class SpaceError(ArchGraphError, ValueError):
 
 class DataNotFoundError(ArchGraphError, FileNotFoundError):
     """Dataset files are not where they were expected (archgraph never downloads)."""
+
+
+class BudgetError(ArchGraphError, ValueError):
+    """A budget (epochs, trials, rounds) that a method cannot divide the way it needs."""

@@ -4,7 +4,7 @@ import torch
 
 from archgraph import ArchGraph, spaces
 from archgraph.embody import mlp_graph
-from archgraph.errors import SpaceError
+from archgraph.errors import BudgetError, SpaceError
 from archgraph.evaluate import InProcessEvaluator, TrialEvaluator
 from archgraph.search import session
 from archgraph.search.nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
@@ -66,8 +66,15 @@ class FakePredictor:
 
 def test_budgets_grow_by_eta_up_to_the_full_training():
     assert pyramid_budgets(9, 3) == [1, 3, 9] and pyramid_budgets(4, levels=1) == [4]
-    with pytest.raises(ValueError, match="choose epochs = min_epochs"):
+    with pytest.raises(BudgetError, match=r"epochs must be e·3\^k with e = 1: 1, 3, 9, 27, …; the nearest is 9 "
+                                          r"\(choose epochs=9, or set min_epochs / levels\)"):
         pyramid_budgets(10, 3)
+    with pytest.raises(BudgetError, match=r"e·2\^k with e = 1: 1, 2, 4, 8, …; the nearest are 2 and 4"):
+        pyramid_budgets(3)   # archgraph search --strategy nosh's default --epochs
+    with pytest.raises(BudgetError, match=r"e·2\^k with e = 3: 3, 6, 12, 24, …; the nearest is 6"):
+        pyramid_budgets(8, min_epochs=3)
+    with pytest.raises(BudgetError, match=r"a multiple of 2\^2 = 4 with levels=3; the nearest are 8 and 12"):
+        pyramid_budgets(10, levels=3)
     with pytest.raises(ValueError, match="not both"):
         pyramid_budgets(8, levels=4, min_epochs=1)
 

@@ -50,7 +50,7 @@ import numpy as np
 import torch
 
 from ..embody import mlp_graph
-from ..errors import SpaceError
+from ..errors import BudgetError, SpaceError
 from ..graph import ArchGraph
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
@@ -64,22 +64,51 @@ Architecture = tuple[ArchGraph, ...]
 def pyramid_budgets(epochs: int, eta: int = 2, *, levels: int | None = None, min_epochs: int | None = None) -> list[int]:
     """The epochs of each level, e, ηe, …, ``epochs``: give ``levels`` or ``min_epochs`` = e (default 1).
 
+    Each level trains η times as long as the one below and the top level ``epochs``, so
+    ``epochs`` must be e·η^k; a :class:`~archgraph.errors.BudgetError` otherwise says so and
+    names the nearest valid ``epochs``.
+
     >>> pyramid_budgets(8), pyramid_budgets(27, 3, levels=3), pyramid_budgets(12, min_epochs=3)
     ([1, 2, 4, 8], [3, 9, 27], [3, 6, 12])
+    >>> pyramid_budgets(3)
+    Traceback (most recent call last):
+    ...
+    archgraph.errors.BudgetError: the pyramid's levels train e, 2e, 4e, … epochs, the top one epochs=3, so epochs \
+must be e·2^k with e = 1: 1, 2, 4, 8, …; the nearest are 2 and 4 (choose epochs=2 or epochs=4, or set min_epochs \
+/ levels)
     """
     if eta < 2 or epochs < 1:
         raise ValueError(f"need eta >= 2 and epochs >= 1, got eta={eta}, epochs={epochs}")
     if levels is not None and min_epochs is not None:
         raise ValueError(f"give levels or min_epochs, not both (got levels={levels}, min_epochs={min_epochs})")
+    if levels is not None and levels < 1:
+        raise ValueError(f"levels must be at least 1, got {levels}")
+    given = levels
     if levels is None:
         levels = round(math.log(epochs / (min_epochs or 1), eta)) + 1 if epochs >= (min_epochs or 1) else 0
     first = epochs // eta ** (levels - 1) if levels >= 1 else 0
     budgets = [first * eta**i for i in range(levels)]
     if first < 1 or budgets[-1] != epochs or (min_epochs is not None and first != min_epochs):
-        raise ValueError(f"the levels' budgets are min_epochs·eta^i up to epochs={epochs}; with eta={eta}, "
-                         f"levels={levels}, min_epochs={min_epochs} they are not whole epochs that end at {epochs}: "
-                         f"choose epochs = min_epochs·{eta}^k (e.g. {eta ** 2} with min_epochs=1)")
+        raise BudgetError(_pyramid_advice(epochs, eta, given, min_epochs or 1))
     return budgets
+
+
+def _pyramid_advice(epochs: int, eta: int, levels: int | None, e: int) -> str:
+    """Why ``epochs`` makes no pyramid, and the nearest ``epochs`` that would: with ``levels``
+    fixed, the multiples of η^(levels - 1); else e·η^k."""
+    rule = (f"the pyramid's levels train e, {eta}e, {eta ** 2}e, … epochs, the top one epochs={epochs}, so epochs "
+            "must be ")
+    if levels is not None:
+        step = eta ** (levels - 1)
+        valid = [m for m in (epochs // step * step, epochs // step * step + step) if m >= step]
+        rule += f"a multiple of {eta}^{levels - 1} = {step} with levels={levels}"
+    else:
+        powers = [e * eta**k for k in range(max(4, math.ceil(math.log(epochs / e + 1, eta)) + 1))]  # past epochs
+        valid = [*[v for v in powers if v <= epochs][-1:], next(v for v in powers if v > epochs)]
+        rule += f"e·{eta}^k with e = {e}: " + ", ".join(map(str, powers[:4])) + ", …"
+    nearest = [v for v in valid if abs(v - epochs) == min(abs(v - epochs) for v in valid)]
+    return (f"{rule}; the nearest {'are' if len(nearest) > 1 else 'is'} {' and '.join(map(str, nearest))} "
+            f"(choose {' or '.join(f'epochs={v}' for v in nearest)}, or set min_epochs / levels)")
 
 
 @dataclass
