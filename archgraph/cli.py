@@ -4,13 +4,17 @@
 the weights, the architecture and the learning curve to a run folder; ``archgraph show``
 summarises an architecture file and draws it; ``archgraph search`` runs a resumable search;
 ``archgraph darts`` runs DARTS or one of its robust variants on a DARTS space;
-``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces.
+``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces; ``archgraph runs
+list|export`` summarises run folders and writes a run's trials as CSV or JSON; ``archgraph export``
+writes a trial's trained model as ONNX or TorchScript.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import math
 import os
 import sys
@@ -33,6 +37,9 @@ EPILOG = """examples:
   archgraph predict --fit runs/nosh --model runs/nosh/predictor.pt
   archgraph predict --pool pool.json --model runs/nosh/predictor.pt --top 5
   archgraph spaces
+  archgraph runs list runs
+  archgraph runs export runs/bo --format csv --out bo.csv
+  archgraph export runs/bo --format onnx --out bo.onnx
 """
 
 
@@ -104,7 +111,11 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
                     help="strategy option, e.g. draws=5, per_cell=false, population_size=10")
     se.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<strategy>-<time>)")
-    se.add_argument("--no-progress", action="store_true", help="no progress bar")
+    se.add_argument("--no-progress", action="store_true",
+                    help="no progress bar (nor, when the output is not a terminal, a log line per trial)")
+    se.add_argument("--log", action="append", default=[], choices=["csv", "tensorboard", "mlflow"],
+                    help="also write per-epoch and per-trial metrics: csv (RUN_DIR/logs/), tensorboard "
+                         "(RUN_DIR/tensorboard/; needs tensorboard), mlflow (needs mlflow); repeatable")
     se.add_argument("--pruner", choices=["none", "median"], default="none",
                     help="stop trials early: median (best val acc below the median of the completed trials at the "
                          "same epoch) or none (default)")
@@ -182,9 +193,44 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--epochs", type=int, default=200, help="training epochs of the predictor (default: 200)")
     pr.set_defaults(run=_predict)
 
+    _add_results_commands(sub)
+
     sp = sub.add_parser("spaces", help="list the available search spaces")
     sp.set_defaults(run=_spaces)
     return parser
+
+
+def _add_results_commands(sub) -> None:
+    """``archgraph runs list|export`` and ``archgraph export``."""
+    ru = sub.add_parser("runs", help="list run folders, or export a run's trials as CSV or JSON",
+                        description="Look at search runs without touching them (their stores are read read-only, "
+                                    "so a run in progress goes on undisturbed).")
+    rsub = ru.add_subparsers(required=True, metavar="ACTION")
+    rl = rsub.add_parser("list", help="one line per run folder under DIR: strategy, space, trials, best, state",
+                         description="Find the run folders (those holding store.sqlite) under DIR and print one line "
+                                     "for each: strategy, space, trials told (of the budget), the best validation "
+                                     "accuracy and its trial, and the state: finished, in progress, killed, failed "
+                                     "(with its error) or interrupted.")
+    rl.add_argument("dir", type=Path, metavar="DIR", help="a folder of run folders, or a run folder")
+    rl.set_defaults(run=_runs_list)
+    re_ = rsub.add_parser("export", help="write a run's trials as a CSV table or JSON records",
+                          description="Write every trial of RUN_DIR: --format csv, one row per trial (state, "
+                                      "seconds, hash, one column per metric, the architecture as JSON); --format "
+                                      "json, the run's config and one record per trial, with its learning curve.")
+    re_.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    re_.add_argument("--format", choices=["csv", "json"], required=True)
+    re_.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
+    re_.set_defaults(run=_runs_export)
+
+    ex = sub.add_parser("export", help="write a trial's trained model as ONNX or TorchScript",
+                        description="Rebuild the best trial of RUN_DIR (or --trial N) from its checkpoint and write it "
+                                    "as an ONNX or TorchScript file taking a batch of inputs; the file is run on "
+                                    "random inputs and kept only if its outputs equal the module's to 1e-5.")
+    ex.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    ex.add_argument("--out", type=Path, required=True, help="the file to write (e.g. model.onnx, model.pt)")
+    ex.add_argument("--trial", type=int, default=None, help="trial id (default: the best by validation accuracy)")
+    ex.set_defaults(run=_export)
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -282,6 +328,7 @@ def _save_run(out: Path, model, metrics: dict) -> None:
 
 def _search(args) -> int:
     from .search.session import SearchConfig, resume, search
+    from .tracking import make_loggers
 
     budget = {k: v for k, v in (("trials", args.trials), ("max_epochs", args.max_epochs),
                                 ("seconds", args.seconds)) if v is not None}
@@ -291,7 +338,9 @@ def _search(args) -> int:
         raise ArchGraphError("--retry-failed trains the failed trials of a run again; use it with --resume RUN_DIR")
     failures = {"max_failures": args.max_failures or None, "retry_failed": args.retry_failed}
     if args.resume is not None:
-        outcome = resume(args.resume, progress=not args.no_progress, **failures, **budget)
+        with _trial_lines(not args.no_progress):
+            outcome = resume(args.resume, progress=not args.no_progress, callbacks=make_loggers(args.log, args.resume),
+                             **failures, **budget)
     else:
         config = SearchConfig(
             space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
@@ -302,9 +351,30 @@ def _search(args) -> int:
             training={"batch_size": args.batch_size, "lr": args.lr},
             pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param))
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
-        outcome = search(config, out, progress=not args.no_progress, **failures)
+        callbacks = make_loggers(args.log, out)  # a missing package is reported before the run folder is made
+        with _trial_lines(not args.no_progress):
+            outcome = search(config, out, progress=not args.no_progress, callbacks=callbacks, **failures)
     _print_results(outcome)
     return 0
+
+
+@contextlib.contextmanager
+def _trial_lines(progress: bool):
+    """Show archgraph's log lines (one per trial) on stderr while the block runs, when ``progress``
+    is on and stderr is not a terminal: there tqdm hides its bar, and a job's log file gets these."""
+    if not progress or sys.stderr.isatty():
+        yield
+        return
+    logger, handler = logging.getLogger("archgraph"), logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _darts(args) -> int:
@@ -551,6 +621,43 @@ def _predict(args) -> int:
     for rank, i in enumerate(order[:args.top], 1):
         shapes = " ".join(f"{c.num_nodes}/{c.num_edges}" for c in archs[i])
         print(f"{rank:>4} {i:>5} {scores[i]:>9.4f}  {shapes}")
+    return 0
+
+
+def _runs_list(args) -> int:
+    from .runs import find_runs, format_table
+
+    runs = find_runs(args.dir)
+    if not runs:
+        print(f"no run folders under {args.dir} (a run folder holds store.sqlite)")
+        return 0
+    print("\n".join(format_table(runs, args.dir)))
+    return 0
+
+
+def _runs_export(args) -> int:
+    from .results import write_csv, write_json
+    from .store import STORE_FILE, SQLiteStore
+
+    if not (args.run_dir / STORE_FILE).is_file():
+        raise ArchGraphError(f"{args.run_dir} holds no search run ({STORE_FILE} is missing); give a run folder")
+    with SQLiteStore(args.run_dir / STORE_FILE, read_only=True) as store:
+        config, records = store.config(), store.records()
+    text = write_csv(records, args.out) if args.format == "csv" else write_json(records, config, args.out)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        print(f"{len(records)} trials of {args.run_dir} written to {args.out}")
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export_model
+
+    done = export_model(args.run_dir, args.out, args.format, trial=args.trial)
+    shape = "×".join(["N", *map(str, done.input_shape)])
+    print(f"trial {done.trial} of {args.run_dir} written to {done.path} ({done.format}, input {shape}); run by "
+          f"{done.runtime}, its outputs equal the module's to {done.max_difference:.2g} (at most 1e-05 allowed)")
     return 0
 
 

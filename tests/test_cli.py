@@ -1,3 +1,5 @@
+import csv
+import io
 import json
 import subprocess
 import sys
@@ -300,3 +302,80 @@ def test_ranks_counts_distinct_architectures_and_lists_each_once(tmp_path, capsy
     # each architecture under its best path: (one, fork) 0.5·0.4, (one, chain) 0.5·0.25, (chain, fork) 0.2·0.4,
     # (chain, chain) 0.2·0.25; the paths (1, ·) and (·, 2) repeat architectures listed before them
     assert listed == [["0.2", "0,0"], ["0.125", "0,1"], ["0.08", "2,0"], ["0.05", "2,1"]]
+
+
+# ---------------------------------------------------------------- results, tracking, bundles
+
+
+def test_runs_list_prints_a_line_per_run_and_runs_export_writes_csv_or_json(tiny_run, tmp_path, capsys):
+    assert main(["runs", "list", str(tiny_run.parent)]) == 0
+    best = json.loads((tiny_run / "best.json").read_text())
+    header, line = capsys.readouterr().out.splitlines()
+    assert header.split() == ["run", "strategy", "space", "trials", "best", "state"]
+    assert line.split() == ["run", "random", "fade", "3/3", f"{best['val_accuracy']:.4f}", "(trial", f"{best['trial']})",
+                            "finished"]
+    assert main(["runs", "export", str(tiny_run), "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [int(row["trial"]) for row in rows] == [0, 1, 2]
+    assert float(rows[best["trial"]]["val_accuracy"]) == best["val_accuracy"]
+    assert main(["runs", "export", str(tiny_run), "--format", "json", "--out", str(tmp_path / "run.json")]) == 0
+    assert capsys.readouterr().out == f"3 trials of {tiny_run} written to {tmp_path / 'run.json'}\n"
+    exported = json.loads((tmp_path / "run.json").read_text())
+    assert exported["config"]["strategy"] == "random" and len(exported["trials"][0]["curve"]) == 1
+    assert main(["runs", "list", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"no run folders under {tmp_path} (a run folder holds store.sqlite)\n"
+
+
+def test_export_writes_a_model_checked_against_the_module(tiny_run, tmp_path, capsys):
+    out = tmp_path / "model.pt"
+    assert main(["export", str(tiny_run), "--format", "torchscript", "--out", str(out), "--trial", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"trial 2 of {tiny_run} written to {out} (torchscript, input N×1×8×8); run by "
+                              "torch.jit, its outputs equal the module's to ") and printed.count("\n") == 1
+    assert out.is_file()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["runs", "list", "nowhere"], "nowhere is not a folder; give a folder holding run folders"),
+    (["runs", "export", ".", "--format", "csv"], ". holds no search run (store.sqlite is missing); give a run folder"),
+    (["export", ".", "--format", "onnx", "--out", "m.onnx"], ". holds no search run"),
+])
+def test_results_commands_refuse_what_is_not_a_run_in_one_line(tmp_path, monkeypatch, capsys, argv, expected):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_of_a_trial_that_does_not_exist_is_one_line(tiny_run, tmp_path, capsys):
+    assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(tmp_path / "m.onnx"), "--trial", "9"]) == 2
+    assert capsys.readouterr().err == f"archgraph: error: {tiny_run} has no trial 9; its trials are 0 to 2\n"
+
+
+def test_log_tensorboard_without_tensorboard_is_one_line_before_the_run_folder_is_made(tmp_path, capsys,
+                                                                                          monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
+    assert main([*SEARCH_TINY, "--log", "tensorboard", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and 'pip install "archgraph[tensorboard]"' in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_search_with_output_redirected_to_a_file_logs_one_line_per_trial(tmp_path):
+    """As a job on a cluster: stdout and stderr go to a file, so tqdm hides its bar and each trial gets
+    a line; --log csv writes the metrics of every epoch and trial too."""
+    run, log = tmp_path / "run", tmp_path / "job.log"
+    argv = [a for a in SEARCH_TINY if a != "--no-progress"]
+    with log.open("w") as out:
+        subprocess.run([sys.executable, "-m", "archgraph.cli", *argv, "--trials", "4", "--epochs", "2", "--log", "csv",
+                        "--out", str(run)], stdout=out, stderr=subprocess.STDOUT, check=True)
+    text = log.read_text()
+    lines = [line for line in text.splitlines() if " trial " in line and " complete (" in line]
+    assert [line.split(" trial ")[1].split(" complete ")[0] for line in lines] == ["0", "1", "2", "3"]
+    assert all(f"complete ({i + 1}/4) in " in line and "val_accuracy" in line for i, line in enumerate(lines))
+    assert "\r" not in text and "it/s" not in text and "trial/s" not in text  # no progress bar
+    epochs = list(csv.DictReader((run / "logs" / "epochs.csv").open()))
+    assert [(row["trial"], row["epoch"]) for row in epochs] == [(str(t), str(e)) for t in range(4) for e in range(2)]
+    assert len(list(csv.DictReader((run / "logs" / "trials.csv").open()))) == 4
