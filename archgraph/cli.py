@@ -174,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--batch-size", type=int, default=64)
     d.add_argument("--order", type=int, choices=[1, 2], default=1, help="first or second order α gradient")
     d.add_argument("--retrain-epochs", type=int, default=10, help="retraining of the found cells (0: skip)")
+    d.add_argument("--pt-tune-epochs", type=int, default=None, metavar="E",
+                   help="--select pt: bi-level epochs of each tuning between projections (DARTS-PT: 5; default: 1)")
+    d.add_argument("--pt-tune-rounds", type=int, default=None, metavar="R",
+                   help="--select pt: tune after R of the projection rounds, spread evenly (DARTS-PT: after each, "
+                        "13 in a DARTS cell; default: as many as fit). E × R may not exceed --epochs")
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--device", default=None, help="torch device (default: cuda if available)")
     d.add_argument("--out", type=Path, default=None, help="run folder (default: runs/darts-<method>-<time>)")
@@ -277,24 +282,23 @@ def _compile(space, cells, task, params, seed: int):
 
 
 def _train(args) -> int:
-    import torch
-
     from . import data, spaces
     from .data import train_val_split
     from .train import evaluate, train
 
+    _check_training(args)  # every argument is checked before the run folder is made
     space, cells = _architecture(args)
     cells = space.validate(cells)
+    device = _device(args.device)
     task = data.load(args.dataset, root=args.data_root)
     params = _parse_params(args.param)
     model = _compile(space, cells, task, params, args.seed)
-    device = torch.device(_default_device(args.device))
     model.to(device)
+    fit, val = train_val_split(task.train, val_fraction=args.val_fraction, seed=args.seed)
     out = args.out or Path("runs") / f"train-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     spaces.save_architecture(cells, out / "arch.json", space=space.name)
 
-    fit, val = train_val_split(task.train, val_fraction=args.val_fraction, seed=args.seed)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"space {space.name}, dataset {task.name} {tuple(task.input_shape)} → {task.num_classes} classes, "
           f"{n_params:,} parameters, {len(fit)} train / {len(val)} val / {len(task.test)} test, device {device}")
@@ -317,6 +321,34 @@ def _train(args) -> int:
     _save_run(out, model, {**info, "history": result.history, "test": test})
     print(f"run saved to {out}/ (model.pt, arch.json, metrics.json)")
     return 0
+
+
+def _check_training(args) -> None:
+    """Refuse, in one line, the training settings of ``archgraph train`` that cannot run."""
+    wrong = [f"{flag} must be {rule}, got {value}" for flag, value, fits, rule in (
+        ("--epochs", args.epochs, args.epochs >= 1, "at least 1"),
+        ("--batch-size", args.batch_size, args.batch_size >= 1, "at least 1"),
+        ("--lr", args.lr, args.lr > 0, "positive"),
+        ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "0 or more"),
+        ("--grad-clip", args.grad_clip, args.grad_clip > 0, "positive"),
+        ("--early-stop", args.early_stop, args.early_stop is None or args.early_stop >= 1, "a patience of 1 or more"),
+        ("--val-fraction", args.val_fraction, 0 < args.val_fraction < 1, "between 0 and 1"),
+    ) if not fits]
+    if wrong:
+        raise ArchGraphError("; ".join(wrong))
+
+
+def _device(name: str | None):
+    """The torch device ``--device`` names (default: CUDA where there is one), checked to exist here."""
+    import torch
+
+    try:
+        device = torch.device(_default_device(name))
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError, NotImplementedError) as err:  # torch's errors for an unusable device
+        raise ArchGraphError(f"--device {name} cannot be used here (torch: {str(err).splitlines()[0]}); "
+                             "pass --device cpu, or leave --device out to use CUDA where there is one") from None
+    return device
 
 
 def _save_run(out: Path, model, metrics: dict) -> None:
@@ -385,12 +417,13 @@ def _darts(args) -> int:
     space = spaces.load(args.space)
     if space.embodiment not in ("darts", "nb201"):
         raise ArchGraphError(f"space {space.name!r} is not a DARTS space; use s1..s5, darts or nb201")
+    tuning = _pt_tuning(args)
     task = data.load(args.dataset, root=args.data_root)
     arch, weight = train_val_split(task.train, val_fraction=0.5, seed=args.seed)
     out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     info = {"space": space.name, "method": args.method, "select": args.select, "dataset": task.name,
-            "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers}
+            "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers, **tuning}
     history: list[dict] = []
 
     def checkpoint(row: dict, model) -> None:  # after every epoch: an interrupted search keeps its curve
@@ -400,11 +433,13 @@ def _darts(args) -> int:
 
     device = _default_device(args.device)
     print(f"{args.method} on {space.name} ({args.select} selection), {task.name}: {len(weight)} weight / "
-          f"{len(arch)} α samples, {args.epochs} epochs, C={args.C}, {args.layers} cells, device {device}")
+          f"{len(arch)} α samples, {args.epochs} epochs, C={args.C}, {args.layers} cells, device {device}"
+          + (f"; DARTS-PT tunes {tuning['tune_epochs']} epoch(s) after {tuning['tune_rounds']} of its projection "
+             "rounds at most" if tuning else ""))
     found = search_darts(space, args.method, weight_data=weight, arch_data=arch, input_shape=task.input_shape,
                          num_classes=task.num_classes, select=args.select, epochs=args.epochs, C=args.C,
                          layers=args.layers, batch_size=args.batch_size, order=args.order, seed=args.seed,
-                         device=device, progress=not args.no_progress, on_epoch=checkpoint)
+                         device=device, progress=not args.no_progress, on_epoch=checkpoint, **tuning)
     spaces.save_architecture(found.cells, out / "arch.json", space=space.name)
     for name, cell in zip(space.cells, found.cells):
         print(f"{name:>7}: " + ", ".join(f"{u}→{v} {op}" for (u, v), op in sorted(cell.edge_ops.items())))
@@ -427,6 +462,34 @@ def _darts(args) -> int:
     print(f"run saved to {out}/ (arch.json: archgraph train --space {space.name} --arch {out / 'arch.json'}; "
           "metrics.json)")
     return 0
+
+
+def _pt_tuning(args) -> dict:
+    """DARTS-PT's tuning, ``tune_epochs`` after each of ``tune_rounds`` projection rounds, bounded by
+    the search's ``--epochs``: by default 1 epoch after as many rounds as ``--epochs`` allows (the
+    reference's 5 after each of 13 rounds would follow a 10-epoch search with 65)."""
+    given = [flag for flag, value in (("--pt-tune-epochs", args.pt_tune_epochs),
+                                      ("--pt-tune-rounds", args.pt_tune_rounds)) if value is not None]
+    if args.select != "pt":
+        if given:
+            raise ArchGraphError(f"{' and '.join(given)} set DARTS-PT's tuning; use them with --select pt")
+        return {}
+    epochs = 1 if args.pt_tune_epochs is None else args.pt_tune_epochs
+    rounds, budget = args.pt_tune_rounds, args.epochs
+    if epochs < 0 or (rounds is not None and rounds < 0):
+        raise ArchGraphError(f"--pt-tune-epochs and --pt-tune-rounds are 0 or more (0: no tuning), got {epochs} and "
+                             f"{rounds}")
+    if rounds is None:  # as many tunings as --epochs holds
+        if epochs > budget:
+            raise ArchGraphError(f"DARTS-PT's tuning is bounded by the search's --epochs {budget}, but one tuning "
+                                 f"takes --pt-tune-epochs {epochs}; pass --pt-tune-epochs {budget} or fewer, or raise "
+                                 "--epochs")
+        rounds = budget // epochs if epochs else 0
+    elif epochs * rounds > budget:
+        raise ArchGraphError(f"DARTS-PT's tuning is bounded by the search's --epochs {budget}, but --pt-tune-epochs "
+                             f"{epochs} × --pt-tune-rounds {rounds} = {epochs * rounds} epochs; pass --pt-tune-rounds "
+                             f"{budget // epochs} (or --pt-tune-epochs {budget // rounds}), or raise --epochs")
+    return {"tune_epochs": epochs, "tune_rounds": rounds}
 
 
 def _default_device(device: str | None) -> str:

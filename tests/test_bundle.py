@@ -67,7 +67,8 @@ def test_load_model_of_a_named_trial_and_lazily_from_the_package(tiny_run):
     assert archgraph.load_model is load_model and "load_model" in archgraph.__all__
     model, bundle = load_bundle(tiny_run, 2)
     assert bundle["trial"] == 2
-    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), checkpoint(tiny_run, 2)["model"].values()))
+    weights, stored = model.state_dict(), checkpoint(tiny_run, 2)["model"]
+    assert weights.keys() == stored.keys() and all(torch.equal(weights[k], stored[k]) for k in weights)
 
 
 def make_store(run_dir):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from archgraph import spaces
+from archgraph import SpaceError, spaces
 from archgraph.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -379,3 +379,62 @@ def test_a_search_with_output_redirected_to_a_file_logs_one_line_per_trial(tmp_p
     epochs = list(csv.DictReader((run / "logs" / "epochs.csv").open()))
     assert [(row["trial"], row["epoch"]) for row in epochs] == [(str(t), str(e)) for t in range(4) for e in range(2)]
     assert len(list(csv.DictReader((run / "logs" / "trials.csv").open()))) == 4
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+    (["--batch-size", "0", "--lr", "-1"], "--batch-size must be at least 1, got 0; --lr must be positive, got -1.0"),
+    (["--val-fraction", "1"], "--val-fraction must be between 0 and 1, got 1.0"),
+    (["--early-stop", "0", "--grad-clip", "0"], "--grad-clip must be positive, got 0.0; --early-stop must be a "
+                                                "patience of 1 or more, got 0"),
+    (["--device", "nonsense"], "--device nonsense cannot be used here (torch: Expected one of cpu, cuda"),
+])
+def test_train_refuses_bad_arguments_in_one_line_before_making_its_run_folder(tmp_path, capsys, argv, expected):
+    out = tmp_path / "run"
+    assert main(["train", "--space", "fade", "--arch", FADE_ARCH, *argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["--select", "pt", "--epochs", "4", "--pt-tune-epochs", "2", "--pt-tune-rounds", "3"],
+     "DARTS-PT's tuning is bounded by the search's --epochs 4, but --pt-tune-epochs 2 × --pt-tune-rounds 3 = 6 "
+     "epochs; pass --pt-tune-rounds 2 (or --pt-tune-epochs 1), or raise --epochs"),
+    (["--select", "pt", "--epochs", "2", "--pt-tune-epochs", "3"],
+     "one tuning takes --pt-tune-epochs 3; pass --pt-tune-epochs 2 or fewer, or raise --epochs"),
+    (["--select", "pt", "--pt-tune-rounds", "-1"], "--pt-tune-epochs and --pt-tune-rounds are 0 or more"),
+    (["--pt-tune-rounds", "2"], "--pt-tune-rounds set DARTS-PT's tuning; use them with --select pt"),
+])
+def test_darts_pt_tuning_is_bounded_by_epochs_before_the_run_folder_is_made(tmp_path, capsys, argv, expected):
+    out = tmp_path / "run"
+    assert main(["darts", "--space", "s5", *argv, "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(("argv", "tuning"), [
+    (["--epochs", "3"], {"tune_epochs": 1, "tune_rounds": 3}),                        # as many as --epochs holds
+    (["--epochs", "7", "--pt-tune-epochs", "2"], {"tune_epochs": 2, "tune_rounds": 3}),
+    (["--epochs", "7", "--pt-tune-epochs", "3", "--pt-tune-rounds", "1"], {"tune_epochs": 3, "tune_rounds": 1}),
+])
+def test_darts_pt_passes_its_tuning_to_the_search(tmp_path, capsys, monkeypatch, argv, tuning):
+    called = {}
+
+    def search_darts(*args, **kwargs):
+        called.update(kwargs)
+        raise SpaceError("stop here")
+
+    monkeypatch.setattr("archgraph.oneshot.search_darts", search_darts)
+    assert main(["darts", "--space", "s5", "--select", "pt", *argv, "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 2
+    assert "stop here" in capsys.readouterr().err
+    assert {key: called[key] for key in tuning} == tuning
+
+
+def test_nosh_epochs_that_make_no_pyramid_are_one_line_naming_the_nearest(tmp_path, capsys):
+    assert main(["search", "--space", "mlp", "--strategy", "nosh", "--epochs", "3", "--out", str(tmp_path / "run"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "epochs=3" in err and "the nearest are 2 and 4" in err
