@@ -79,7 +79,7 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     torch.manual_seed(seed)
     hyper = build_hyper("fade", [POOL] * ROWS, input_shape=task.input_shape, num_classes=task.num_classes,
                         relaxation=Gumbel(tau=10.0, hard=True, estimator=args.estimator), shared=shared,
-                        generator=torch.Generator().manual_seed(seed), channels=CHANNELS, **settings)
+                        generator=torch.Generator().manual_seed(seed), channels=args.channels, **settings)
     regularizer = MaxNorm(args.hyper_epochs, cell_dependent=args.cell_dependent)
     probe = next(iter(DataLoader(arch_split, batch_size=128, shuffle=False)))
     gradients = []
@@ -98,7 +98,7 @@ def hyper_result(spec: str, seed: int, mode: str, args: argparse.Namespace) -> d
     trained and written there (so a killed run keeps the hyper-architectures it finished)."""
     settings = {"task": spec, "mode": mode, "seed": seed, "hyper_epochs": args.hyper_epochs,
                 "estimator": args.estimator, "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent,
-                "pool": [repr(g) for g in POOL], "channels": CHANNELS, "settings": SETTINGS}
+                "pool": [repr(g) for g in POOL], "channels": args.channels, "settings": SETTINGS}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     path = args.hyper_dir / f"{spec.replace(':', '-')}-{mode}-seed{seed}-{key}.json"
     if path.is_file():
@@ -185,6 +185,7 @@ def main() -> None:
                         help="cells an α step runs: every cell of each row, or the sampled path alone (GDAS)")
     parser.add_argument("--arch-lr", type=float, default=1e-3, help="Adam's constant learning rate for α")
     parser.add_argument("--cell-dependent", action="store_true", help="cell-dependent max-norm schedule")
+    parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the hyper-architecture's training")
     parser.add_argument("--workers", type=int, default=2, help="processes for missing from-scratch trainings")
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl",
@@ -198,7 +199,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None}
+    training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels}
     shape = (len(POOL),) * ROWS
 
     hypers = {(mode, seed): hyper_result(args.task, seed, mode, args) for mode in args.modes for seed in args.seeds}
@@ -261,7 +262,7 @@ def main() -> None:
     fig.savefig(args.out, dpi=150)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "settings": SETTINGS, "channels": CHANNELS,
+        "command": "python " + " ".join(sys.argv), "settings": SETTINGS,
         "training": training, "window": args.window, "hyper_epochs": args.hyper_epochs, "estimator": args.estimator,
         "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},

@@ -25,7 +25,7 @@ drawn uniformly without replacement (seed 12345), compiled with equal-size cells
 batch 128, weight decay 1e-4, gradient clipping 10, on the weight split of FaDE's 1-1-4 split
 (seed 0) of train and test together; accuracy on its test split. Kernels: 5 on MNIST-1D's
 signals (the paper's 5×5 in 1-d), 3 on digits' 8×8 images (see the README). Channels between
-cells 4, 8, 16, 32.
+cells 4, 8, 16, 32 (``--channels``).
 
 Tasks are ``digits`` or ``mnist1d:N`` (MNIST-1D generated with N samples, train and test
 together). Every training is appended to ``--runs`` (JSON lines) as soon as it ends, so a killed
@@ -66,6 +66,7 @@ POOL = (
     ArchGraph([(u, v) for v in range(5) for u in range(v)]),
 )
 ROWS = 4
+#: channels passed between the cells (FaDE §3: doubling, 32 in the deepest); ``--channels`` changes them
 CHANNELS = [4, 8, 16, 32]
 #: per input kind: kernel size and weights per cell (the smallest size at which every pool DAG
 #: of every row fits within ±5 %, rounded up; see archgraph.embody.fade.equal_size_width)
@@ -95,7 +96,7 @@ def train_one(spec: str, path: tuple[int, ...], seed: int, args: dict) -> dict:
     settings = SETTINGS[len(task.input_shape) - 1]
     torch.manual_seed(seed)
     model = build_fade([POOL[k] for k in path], input_shape=task.input_shape, num_classes=task.num_classes,
-                       channels=CHANNELS, **settings)
+                       channels=args["channels"], **settings)
     start = time.perf_counter()
     fit = train(model, weight, val_data=test, epochs=args["epochs"], batch_size=args["batch"], lr=args["lr"],
                 weight_decay=1e-4, grad_clip=10.0, schedule=args["schedule"], seed=seed, progress=False)
@@ -114,7 +115,7 @@ def ground_truth(tasks: list[str], chosen: list[tuple[int, ...]], repeats: int, 
     if runs.is_file():
         for line in runs.read_text().splitlines():
             record = json.loads(line)
-            if json.dumps({k: record[k] for k in training}) == key:
+            if json.dumps({k: record.get(k, CHANNELS if k == "channels" else None) for k in training}) == key:
                 done[record["task"], tuple(record["path"]), record["seed"]] = record
     jobs = [(spec, path, 1000 * r + a) for spec in tasks for a, path in enumerate(chosen) for r in range(repeats)]
     todo = [job for job in jobs if job not in done]
@@ -164,6 +165,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", choices=["cosine"], default=None, help="default: constant lr (FaDE §3)")
+    parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
     parser.add_argument("--workers", type=int, default=2, help="trainings run side by side, one thread each")
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "task_ceiling.json")
@@ -171,7 +173,8 @@ def main() -> None:
     if args.repeats < 2 or max(args.report) > args.epochs or max(args.windows) > min(args.report):
         parser.error("--repeats needs at least 2, --report epochs at most --epochs, --windows at most the "
                      "smallest --report epoch")
-    training = {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "schedule": args.schedule}
+    training = {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "schedule": args.schedule,
+                "channels": args.channels}
     chosen = paths(args.archs)
     done = ground_truth(args.tasks, chosen, args.repeats, training, args.runs, args.workers)
 
@@ -192,7 +195,7 @@ def main() -> None:
     args.out.write_text(json.dumps({
         "command": "python " + " ".join(sys.argv), "training": training, "archs": [list(p) for p in chosen],
         "pick_seed": PICK_SEED, "split_seed": SPLIT_SEED, "training_seeds": "1000 * repeat + architecture index",
-        "settings": SETTINGS, "channels": CHANNELS,
+        "settings": SETTINGS,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
         "table": table}, indent=1) + "\n")
     print(f"\n{args.out}; for the README:\n")
