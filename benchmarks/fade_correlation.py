@@ -57,7 +57,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
 from task_ceiling import (CHANNELS, POOL, RESULTS, ROWS, SETTINGS, SPLIT_SEED, accuracy,  # noqa: E402
-                          ceiling_figures, ground_truth, paths)
+                          ceiling_figures, ground_truth, paths, settings_for)
 from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 
 from archgraph.data import fade_split, load  # noqa: E402
@@ -73,7 +73,7 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     gradient diagnosis."""
     task = load(spec)
     _, arch_split, weight_split = fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
-    settings = dict(SETTINGS[len(task.input_shape) - 1])
+    settings = settings_for(spec, args.weights_per_cell)
     if shared:
         settings.pop("weights_per_cell")
     torch.manual_seed(seed)
@@ -98,7 +98,9 @@ def hyper_result(spec: str, seed: int, mode: str, args: argparse.Namespace) -> d
     trained and written there (so a killed run keeps the hyper-architectures it finished)."""
     settings = {"task": spec, "mode": mode, "seed": seed, "hyper_epochs": args.hyper_epochs,
                 "estimator": args.estimator, "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent,
-                "pool": [repr(g) for g in POOL], "channels": args.channels, "settings": SETTINGS}
+                "pool": [repr(g) for g in POOL], "channels": args.channels, "settings": SETTINGS,
+                # only an override enters the key, so the hyper-architectures kept before the flag are found
+                **({"weights_per_cell": args.weights_per_cell} if args.weights_per_cell else {})}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     path = args.hyper_dir / f"{spec.replace(':', '-')}-{mode}-seed{seed}-{key}.json"
     if path.is_file():
@@ -186,6 +188,8 @@ def main() -> None:
     parser.add_argument("--arch-lr", type=float, default=1e-3, help="Adam's constant learning rate for α")
     parser.add_argument("--cell-dependent", action="store_true", help="cell-dependent max-norm schedule")
     parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
+    parser.add_argument("--weights-per-cell", type=int, default=None,
+                        help="weights of every separate-path cell (default: SETTINGS, by the task's input kind)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the hyper-architecture's training")
     parser.add_argument("--workers", type=int, default=2, help="processes for missing from-scratch trainings")
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl",
@@ -199,7 +203,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels}
+    training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels,
+                "weights_per_cell": args.weights_per_cell}
     shape = (len(POOL),) * ROWS
 
     hypers = {(mode, seed): hyper_result(args.task, seed, mode, args) for mode in args.modes for seed in args.seeds}

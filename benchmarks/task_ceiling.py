@@ -25,7 +25,8 @@ drawn uniformly without replacement (seed 12345), compiled with equal-size cells
 batch 128, weight decay 1e-4, gradient clipping 10, on the weight split of FaDE's 1-1-4 split
 (seed 0) of train and test together; accuracy on its test split. Kernels: 5 on MNIST-1D's
 signals (the paper's 5×5 in 1-d), 3 on digits' 8×8 images (see the README). Channels between
-cells 4, 8, 16, 32 (``--channels``).
+cells 4, 8, 16, 32 (``--channels``); weights per cell 9,000 on signals and 16,000 on images
+(``--weights-per-cell``).
 
 Tasks are ``digits`` or ``mnist1d:N`` (MNIST-1D generated with N samples, train and test
 together). Every training is appended to ``--runs`` (JSON lines) as soon as it ends, so a killed
@@ -89,11 +90,20 @@ def task_data(spec: str):
     return task, weight, test
 
 
+def settings_for(spec: str, weights_per_cell: int | None = None) -> dict:
+    """Kernel size and weights per cell on a task: ``SETTINGS`` of its input kind, with
+    ``weights_per_cell`` in place of the default where given."""
+    settings = dict(SETTINGS[len(load(spec).input_shape) - 1])
+    if weights_per_cell is not None:
+        settings["weights_per_cell"] = weights_per_cell
+    return settings
+
+
 def train_one(spec: str, path: tuple[int, ...], seed: int, args: dict) -> dict:
     """One training from scratch; its test accuracy after every epoch."""
     torch.set_num_threads(1)
     task, weight, test = task_data(spec)
-    settings = SETTINGS[len(task.input_shape) - 1]
+    settings = settings_for(spec, args["weights_per_cell"])
     torch.manual_seed(seed)
     model = build_fade([POOL[k] for k in path], input_shape=task.input_shape, num_classes=task.num_classes,
                        channels=args["channels"], **settings)
@@ -110,12 +120,12 @@ def ground_truth(tasks: list[str], chosen: list[tuple[int, ...]], repeats: int, 
     """Per task, the records (architectures × repeats) of ``chosen`` trained ``repeats`` times
     with seeds ``1000 · repeat + index``: read from ``runs`` where there, else trained on
     ``workers`` processes and appended to ``runs`` as each ends."""
-    key = json.dumps(training)
+    expected = {spec: {**training, **settings_for(spec, training["weights_per_cell"])} for spec in tasks}
     done = {}
     if runs.is_file():
         for line in runs.read_text().splitlines():
-            record = json.loads(line)
-            if json.dumps({k: record.get(k, CHANNELS if k == "channels" else None) for k in training}) == key:
+            record = {"channels": CHANNELS, **json.loads(line)}  # trainings stored before --channels had these
+            if record["task"] in expected and all(record[k] == v for k, v in expected[record["task"]].items()):
                 done[record["task"], tuple(record["path"]), record["seed"]] = record
     jobs = [(spec, path, 1000 * r + a) for spec in tasks for a, path in enumerate(chosen) for r in range(repeats)]
     todo = [job for job in jobs if job not in done]
@@ -166,6 +176,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--schedule", choices=["cosine"], default=None, help="default: constant lr (FaDE §3)")
     parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
+    parser.add_argument("--weights-per-cell", type=int, default=None,
+                        help="weights of every cell (default: SETTINGS, by the task's input kind)")
     parser.add_argument("--workers", type=int, default=2, help="trainings run side by side, one thread each")
     parser.add_argument("--runs", type=Path, default=RESULTS / "task_ceiling.runs.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "task_ceiling.json")
@@ -174,7 +186,7 @@ def main() -> None:
         parser.error("--repeats needs at least 2, --report epochs at most --epochs, --windows at most the "
                      "smallest --report epoch")
     training = {"epochs": args.epochs, "batch": args.batch, "lr": args.lr, "schedule": args.schedule,
-                "channels": args.channels}
+                "channels": args.channels, "weights_per_cell": args.weights_per_cell}
     chosen = paths(args.archs)
     done = ground_truth(args.tasks, chosen, args.repeats, training, args.runs, args.workers)
 
