@@ -1,10 +1,17 @@
-"""The README's Python tour runs as written, and prints the same figures on every run."""
+"""The README's Python tour runs as written and prints the same figures on every run; every
+shell line of the README runs."""
 
 import os
 import re
+import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import torch
+
+from archgraph.cli import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -35,10 +42,77 @@ def test_readme_tour_prints_the_same_figures_on_every_run(tmp_path):
         folder = tmp_path / run
         folder.mkdir()
         (folder / "tour.py").write_text(code)
-        done = subprocess.run([sys.executable, "tour.py"], cwd=folder, capture_output=True, text=True,
+        done = subprocess.run([sys.executable, "tour.py"], cwd=folder, capture_output=True, text=True, check=False,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert done.returncode == 0, done.stderr
         outputs.append(done.stdout)
     figures = outputs[0].splitlines()
     assert len(figures) == sum(line.startswith("print(") for line in code.splitlines())
     assert outputs[1] == outputs[0]
+
+
+# The README's shell lines. Each runs as written with small budgets appended (argparse keeps an
+# option's last value): a search keeps its own --epochs, so that a budget rule (NOSH's halvings)
+# is checked as written, and gets --trials 2; `archgraph darts`, whose DARTS-PT selection passes
+# over the validation split after every decision, also gets a smaller supernet and larger batches.
+# Commands that train nothing, and a resumed search, run as written.
+SMALL = {
+    "search": ["--trials", "2"],
+    "darts": ["--epochs", "1", "--retrain-epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "256"],
+    "train": ["--epochs", "1"],
+    "predict": ["--epochs", "5"],   # the predictor's training, with --fit
+}
+CI_RUN = README.parent / ".ci" / "run"
+
+
+def section_lines(title: str) -> list[str]:
+    """The lines of the fenced blocks (```bash or ```) of the README's section ``## title``."""
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    blocks = re.findall(r"```(?:bash)?\n(.*?)```", text[start:end if end != -1 else None], flags=re.S)
+    assert blocks, f"the README's section {title!r} has no shell block"
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def small(line: str) -> list[str]:
+    """``archgraph COMMAND ...`` of a README line, as argv for ``main`` with the small budget appended."""
+    argv = shlex.split(line, comments=True)
+    assert argv[0] == "archgraph", f"not an archgraph command: {line}"
+    command = argv[1]
+    resumed = "--resume" in argv
+    fitted = command != "predict" or "--fit" in argv
+    return [*argv[1:], *([] if resumed or not fitted else SMALL.get(command, []))]
+
+
+def test_the_two_commands_at_the_top_install_what_ci_installs():
+    """Their setup steps need the network and minutes, so they are checked, not run: the test
+    command is the one CI runs, the torch pinned is the one installed, the extras named exist;
+    tests/test_package.py installs the wheel into a fresh virtual environment, and the first
+    command's search runs in the test below."""
+    install, test = section_lines("Two commands")
+    assert test == CI_RUN.read_text().strip().splitlines()[-1]
+    assert test.endswith(" && pytest -q") and install.split(" && ")[-1].startswith("archgraph search ")
+    extras = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    for line in (install, test):
+        for step in line.split(" && ")[:-1]:
+            if pinned := re.search(r"torch==(\S+)", step):
+                assert pinned[1] == torch.__version__.split("+")[0], f"the README pins torch {pinned[1]}"
+            if project := re.search(r"pip install (?:-q )?-e (\S+)", step):
+                named = re.fullmatch(r'"?\.(?:\[(.*)\])?"?', project[1])
+                assert named and set(filter(None, (named[1] or "").split(","))) <= set(extras), step
+
+
+def test_every_command_line_of_the_readme_runs_with_a_small_budget(tmp_path, monkeypatch, capsys):
+    """The first command's search, then every line of "The command line" in order (later lines
+    read the run folders of earlier ones), in a folder where examples/ is the repository's."""
+    (tmp_path / "examples").symlink_to(README.parent / "examples", target_is_directory=True)
+    monkeypatch.chdir(tmp_path)
+    lines = [section_lines("Two commands")[0].split(" && ")[-1], *section_lines("The command line")]
+    for line in lines:
+        try:
+            code = main(small(line))
+        except SystemExit as stop:   # argparse refused the line
+            code = stop.code
+        out = capsys.readouterr()
+        assert code == 0, f"README line `{line}` failed ({code}): {out.err.strip()[-2000:]}"
