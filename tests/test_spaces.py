@@ -176,3 +176,18 @@ def test_seed_is_not_a_space_parameter():
         spaces.load("fade").check_params({"seed": 0})
     with pytest.raises(TypeError, match="seed must be an int"):
         spaces.load("mlp").compile(mlp_graph([(64, "relu")]), input_shape=(5,), num_classes=3, seed="0")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_compile_seed_under_a_cuda_default_device_leaves_both_generators():
+    cells, shape, params = SEEDED["fade"]
+    before = torch.get_rng_state(), torch.cuda.get_rng_state()
+    torch.set_default_device("cuda")   # the weights are drawn on the GPU, from its generator
+    try:
+        first, again = ([t.clone() for t in spaces.load("fade").compile(cells, input_shape=shape, num_classes=3,
+                                                                         seed=0, **params).state_dict().values()]
+                        for _ in range(2))
+    finally:
+        torch.set_default_device(None)
+    assert first[0].is_cuda and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert torch.equal(torch.get_rng_state(), before[0]) and torch.equal(torch.cuda.get_rng_state(), before[1])
