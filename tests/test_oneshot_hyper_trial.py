@@ -93,7 +93,7 @@ def test_a_fade_search_run_leaves_scored_architectures_hyper_files_and_figures(t
     assert cli.main(["ranks", str(run / "hyper" / "trial-3.json"), "--top", "3",
                      "--picture", str(tmp_path / "rows.png")]) == 0
     out = capsys.readouterr().out
-    assert "4 rows × 7 cells = 2,401 architectures" in out
+    assert "4 rows × 7 cells = 2,401 paths, " in out and " distinct architectures (distinct cells per row: [" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]) == 3
     assert sum(line.startswith("row ") and "weights:" in line for line in out.splitlines()) == 4 and (tmp_path / "rows.png").stat().st_size > 0
 
