@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each architecture trained from scratch")
     parser.add_argument("--archs", type=int, default=16, help="architectures trained from scratch (§3.1: 16)")
     parser.add_argument("--repeats", type=int, default=4, help="trainings from scratch per architecture")
+    parser.add_argument("--score-epoch", type=int, default=None,
+                        help="score each training at this epoch (default: its last, --epochs)")
     parser.add_argument("--window", type=int, default=1,
                         help="a training's accuracy: its mean test accuracy over this many last epochs")
     parser.add_argument("--pick", choices=["random", "spaced"], default="random",
@@ -228,7 +230,8 @@ def main() -> None:
                 flat = order[np.linspace(0, len(order) - 1, args.archs).round().astype(int)]
                 chosen = [tuple(int(k) for k in np.unravel_index(i, shape)) for i in flat]
             truth = ground_truth([args.task], chosen, args.repeats, training, args.runs, args.workers)[args.task]
-            accuracies = np.array([[accuracy(rec, args.epochs, args.window) for rec in row] for row in truth])
+            accuracies = np.array([[accuracy(rec, args.score_epoch or args.epochs, args.window) for rec in row]
+                                   for row in truth])
             mean_accuracy = accuracies.mean(axis=1)
             psi = np.array([ranks[path] for path in chosen])
             summed[mode] = summed.get(mode, 0) + ranks
@@ -268,8 +271,9 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
         "command": "python " + " ".join(sys.argv), "settings": SETTINGS,
-        "training": training, "window": args.window, "hyper_epochs": args.hyper_epochs, "estimator": args.estimator,
-        "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
+        "training": training, "score_epoch": args.score_epoch or args.epochs, "window": args.window,
+        "hyper_epochs": args.hyper_epochs, "estimator": args.estimator, "arch_lr": args.arch_lr,
+        "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
         "records": records}, indent=1) + "\n")
     print(f"\nfigure {args.out}; results {args.results}")
