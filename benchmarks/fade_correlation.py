@@ -32,7 +32,8 @@ Results: one record per mode and hyper seed in ``--results`` (JSON, with the com
 and settings; keys ``mode``, ``seed``, ``spearman``, ``kendall``, ``ceiling`` and the diagnosis),
 the scatter plot of ψ against accuracy (Fig. 5 analogue) in ``--out``.
 
-    python benchmarks/fade_correlation.py [--task mnist1d:5000] [--seeds 0 1 2] [--hyper-epochs 100]
+    python benchmarks/fade_correlation.py [--task digits] [--seeds 0 1 2] [--hyper-epochs 200]
+        [--epochs 40] [--score-epoch 30] [--window 5]
         [--modes separate shared] [--archs 16] [--repeats 4] [--pick random|spaced]
         [--estimator all|sampled] [--cell-dependent] [--workers 2]
 """
@@ -172,15 +173,17 @@ def output_rms(model: HyperArchitecture, x: torch.Tensor) -> list[list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="mnist1d:5000", help="digits or mnist1d:N (see task_ceiling.py)")
+    parser.add_argument("--task", default="digits",
+                        help="digits or mnist1d:N; digits is the task whose ground truth is steady (task_ceiling.py)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--hyper-epochs", type=int, default=100, help="bi-level epochs of the hyper-architecture")
+    parser.add_argument("--hyper-epochs", type=int, default=200,
+                        help="bi-level epochs of the hyper-architecture (digits: 10 batches of 128 each)")
     parser.add_argument("--epochs", type=int, default=40, help="epochs of each architecture trained from scratch")
     parser.add_argument("--archs", type=int, default=16, help="architectures trained from scratch (§3.1: 16)")
     parser.add_argument("--repeats", type=int, default=4, help="trainings from scratch per architecture")
-    parser.add_argument("--score-epoch", type=int, default=None,
-                        help="score each training at this epoch (default: its last, --epochs)")
-    parser.add_argument("--window", type=int, default=1,
+    parser.add_argument("--score-epoch", type=int, default=30,
+                        help="score each training at this epoch (FaDE §3.2: 30; the trainings run --epochs)")
+    parser.add_argument("--window", type=int, default=5,
                         help="a training's accuracy: its mean test accuracy over this many last epochs")
     parser.add_argument("--pick", choices=["random", "spaced"], default="random",
                         help="the ground truth's random paths, or paths evenly spaced over each seed's ranks")
@@ -204,6 +207,8 @@ def main() -> None:
                              "ground truth in another process)")
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
     args = parser.parse_args()
+    if not 1 <= args.window <= args.score_epoch <= args.epochs:
+        parser.error("need 1 <= --window <= --score-epoch <= --epochs")
     torch.set_num_threads(args.threads)
     training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels,
                 "weights_per_cell": args.weights_per_cell}
@@ -230,7 +235,7 @@ def main() -> None:
                 flat = order[np.linspace(0, len(order) - 1, args.archs).round().astype(int)]
                 chosen = [tuple(int(k) for k in np.unravel_index(i, shape)) for i in flat]
             truth = ground_truth([args.task], chosen, args.repeats, training, args.runs, args.workers)[args.task]
-            accuracies = np.array([[accuracy(rec, args.score_epoch or args.epochs, args.window) for rec in row]
+            accuracies = np.array([[accuracy(rec, args.score_epoch, args.window) for rec in row]
                                    for row in truth])
             mean_accuracy = accuracies.mean(axis=1)
             psi = np.array([ranks[path] for path in chosen])
@@ -271,7 +276,7 @@ def main() -> None:
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps({
         "command": "python " + " ".join(sys.argv), "settings": SETTINGS,
-        "training": training, "score_epoch": args.score_epoch or args.epochs, "window": args.window,
+        "training": training, "score_epoch": args.score_epoch, "window": args.window,
         "hyper_epochs": args.hyper_epochs, "estimator": args.estimator, "arch_lr": args.arch_lr,
         "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
         "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
