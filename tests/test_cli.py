@@ -438,3 +438,4 @@ def test_nosh_epochs_that_make_no_pyramid_are_one_line_naming_the_nearest(tmp_pa
                  "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "epochs=3" in err and "the nearest are 2 and 4" in err
+    assert not (tmp_path / "run").exists(), "a refused search leaves no run folder"

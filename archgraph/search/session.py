@@ -148,12 +148,12 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     if exists and not resume:
         raise ArchGraphError(f"{run_dir} already holds a run; continue it with `archgraph search --resume {run_dir}` "
                              "or choose another --out")
-    run_dir.mkdir(parents=True, exist_ok=True)
     space = spaces.load(config.space)
     strategy = STRATEGIES[config.strategy](space, epochs=config.epochs, seed=config.seed, **config.strategy_params)
     objective = TrialEvaluator(config.space, config.dataset, str(run_dir), data_root=config.data_root,
                                space_params=config.space_params, split_seed=config.seed, device=config.device,
                                **config.training)
+    run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy and objective accepted their settings
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
     stopped = None
     with SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
