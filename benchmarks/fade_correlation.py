@@ -30,9 +30,9 @@ mean |∂(r · max α)/∂α|; after training, the output RMS of each cell of a 
 
 Measured (2-core CPU; the README has the tables): on digits, whose ground truth is steady
 (split-half 0.90), separate paths reach Spearman 0.34, 0.54 and −0.34 for hyper seeds 0–2 (ψ
-summed over the seeds: 0.23), short of 0.6; every row's winner settles within two epochs of where
-r crosses 0, and the data's gradient in α outweighs max-norm's only while |r| < 0.011–0.017
-(2–4 of 200 epochs). On MNIST-1D with 5,000 samples (ceiling 0.26) no variant is told apart from
+summed over the seeds: 0.23), shared hyper-cells −0.15, 0.53 and 0.62 (summed: 0.69), short of
+0.6 for each seed; every row's winner settles within three epochs of where r crosses 0, and the
+data's gradient in α outweighs max-norm's only while |r| < 0.011–0.018 (2–4 of 200 epochs). On MNIST-1D with 5,000 samples (ceiling 0.26) no variant is told apart from
 noise: separate 0.09 / −0.46 / 0.55, shared 0.43 / 0.19 / −0.62, cell-dependent −0.60 / 0.63 /
 0.14 (two of its three hyper-architectures die), sampled-path α steps −0.24 / 0.16 / −0.01.
 
