@@ -27,7 +27,6 @@ space's parameters, for ``archgraph train``. Exporting a bundle to ONNX or Torch
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -58,8 +57,7 @@ def resolved_params(space: spaces.Space, overrides: Mapping[str, Any]) -> dict[s
     {'channels': 2, 'kernel_size': 5, 'pool': 'max', 'weights_per_cell': None}
     """
     space.check_params(overrides)
-    defaults = {name: p.default for name, p in inspect.signature(space.builder()).parameters.items()
-                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and name != "seed"}
+    defaults = spaces.builder_options(space.builder())
     return json.loads(json.dumps({**defaults, **space.params, **overrides}))  # plain JSON values, as stored
 
 

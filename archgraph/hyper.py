@@ -47,18 +47,18 @@ from torch import nn
 
 from .embody._plan import PlannedCell
 from .embody._seeded import seeded_init
-from .embody.fade import (FadeCell, FadeNetwork, _cell_plan, _edge_module, _kaiming_init, _pooling, _spatial_dim,
-                          build_fade, cell_shapes)
+from .embody.fade import (FadeCell, FadeNetwork, _cell_plan, _edge_channels, _edge_module, _kaiming_init, _pooling,
+                          _spatial_dim, build_fade, cell_shapes)
 from .errors import ShapeError, SpaceError
 from .graph import ArchGraph
 from .relax import Choice, Gumbel, Relaxation, as_relaxation
-from .spaces import Space, load
+from .spaces import Space, builder_options, load
 
 __all__ = ["HyperArchitecture", "HyperCell", "MaskedCell", "build_hyper"]
 
 Pool = tuple[tuple[ArchGraph, ...], ...]
 
-_FADE_DEFAULTS = {"channels": 16, "kernel_size": 5, "pool": "max", "weights_per_cell": None}  # build_fade's
+_FADE_DEFAULTS = builder_options(build_fade)  # channels, kernel_size, pool, weights_per_cell
 
 
 class HyperCell(PlannedCell):
@@ -77,8 +77,8 @@ class HyperCell(PlannedCell):
         if n < 1:
             raise ValueError(f"G_max needs at least one vertex, got max_vertices={max_vertices}")
         plan = [(u, v) for v in range(1, n + 2) for u in range(v) if (u, v) != (0, n + 1)]
-        super().__init__((_edge_module(None, in_channels if u == 0 else out_channels, out_channels,
-                                       kernel_size=kernel_size, dim=dim) for u, _ in plan), plan, activate=True)
+        super().__init__((_edge_module(None, *_edge_channels(u, v, n + 1, in_channels, out_channels, out_channels),
+                                       kernel_size=kernel_size, dim=dim) for u, v in plan), plan, activate=True)
         self.max_vertices = n
         self.edges = tuple(plan)  # the G_max edges (u, v), in the order of edge_ops
         self._index = {e: j for j, e in enumerate(plan)}

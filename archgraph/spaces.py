@@ -200,9 +200,7 @@ class Space:
         archgraph.errors.SpaceError: space 'fade' has no parameter(s) ['chanels']; its parameters: channels, \
 kernel_size, pool, weights_per_cell
         """
-        options = [name for name, p in inspect.signature(self.builder()).parameters.items()
-                   if p.kind is p.KEYWORD_ONLY and name not in ("input_shape", "num_classes", "seed")]
-        known = [*self.params, *(name for name in options if name not in self.params)]
+        known = [*self.params, *(name for name in builder_options(self.builder()) if name not in self.params)]
         if unknown := set(params) - set(known):
             raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "
                              f"its parameters: {', '.join(known) or 'none'}")
@@ -229,6 +227,18 @@ kernel_size, pool, weights_per_cell
         if "ops" in data:
             data["ops"] = tuple(data["ops"])
         return cls(**data)
+
+
+def builder_options(build: Callable[..., nn.Module]) -> dict[str, Any]:
+    """A builder's compile parameters and their defaults: its keyword-only options, less the task
+    (``input_shape``, ``num_classes``) and ``seed``, which are not space parameters.
+
+    >>> from archgraph.embody import build_nb201
+    >>> builder_options(build_nb201)
+    {'C': 16, 'N': 5}
+    """
+    return {name: p.default for name, p in inspect.signature(build).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name not in ("input_shape", "num_classes", "seed")}
 
 
 def _edge_key(key: str | Sequence[int], where: str) -> Edge:
