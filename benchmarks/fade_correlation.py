@@ -51,10 +51,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import platform
-import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
@@ -70,6 +67,7 @@ from task_ceiling import (CHANNELS, POOL, RESULTS, ROWS, SETTINGS, SPLIT_SEED, a
 from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
 
 from archgraph.data import fade_split, load  # noqa: E402
+from provenance import write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
 from archgraph.hyper import HyperArchitecture, build_hyper  # noqa: E402
 from archgraph.oneshot import MaxNorm, train_bilevel  # noqa: E402
 from archgraph.oneshot.steps import requiring_grad  # noqa: E402
@@ -281,14 +279,9 @@ def main() -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(args.out, dpi=150)
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "settings": SETTINGS,
-        "training": training, "score_epoch": args.score_epoch, "window": args.window,
-        "hyper_epochs": args.hyper_epochs, "estimator": args.estimator, "arch_lr": args.arch_lr,
-        "cell_dependent": args.cell_dependent, "split_seed": SPLIT_SEED,
-        "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
-        "records": records}, indent=1) + "\n")
+    write_results(args.results, settings=SETTINGS, training=training, score_epoch=args.score_epoch,
+                  window=args.window, hyper_epochs=args.hyper_epochs, estimator=args.estimator, arch_lr=args.arch_lr,
+                  cell_dependent=args.cell_dependent, split_seed=SPLIT_SEED, records=records)
     print(f"\nfigure {args.out}; results {args.results}")
 
 

@@ -30,13 +30,9 @@ batch ``--batch`` (FaDE §3: 128).
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 import matplotlib
@@ -47,6 +43,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from archgraph.data import load  # noqa: E402
 from archgraph.search.session import SearchConfig, search  # noqa: E402
 from baselines import mean_std  # noqa: E402  (benchmarks/baselines.py, next to this script)
+from provenance import write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
 
 METHODS = ("fade", "random", "bo")
 
@@ -138,14 +135,11 @@ def main() -> None:
     for dataset, runs in results.items():
         report(dataset, runs, args.top)
     plot(results, args.top, args.out / "fade_vs_baselines.png")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "seeds": args.seeds,
-        "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
-        "top": args.top, "runs": {dataset: {method: [asdict(run) for run in rs] for method, rs in runs.items()}
-                                  for dataset, runs in results.items()},
-        "top_test_accuracies": {dataset: {method: top_tests(rs, args.top) for method, rs in runs.items()}
-                                for dataset, runs in results.items()}}, indent=1) + "\n")
+    write_results(args.results, seeds=args.seeds, top=args.top,
+                  runs={dataset: {method: [asdict(run) for run in rs] for method, rs in runs.items()}
+                        for dataset, runs in results.items()},
+                  top_test_accuracies={dataset: {method: top_tests(rs, args.top) for method, rs in runs.items()}
+                                       for dataset, runs in results.items()})
     print(f"\ntotal {time.perf_counter() - start:.0f} s; figure {args.out / 'fade_vs_baselines.png'}")
 
 

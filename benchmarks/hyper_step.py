@@ -25,10 +25,8 @@ The figures go to ``--results`` (JSON, with the command and versions) as well.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -42,6 +40,7 @@ from archgraph.generate import enumerate_dags
 from archgraph.hyper import HyperArchitecture, build_hyper
 from archgraph.oneshot.steps import requiring_grad
 from archgraph.relax import arch_parameters, weight_parameters
+from provenance import write_results  # benchmarks/provenance.py, next to this script
 
 SHAPE = (3, 32, 32)
 D, W = 4, 5
@@ -160,11 +159,8 @@ def main() -> None:
             for shared in (False, True)]
     print(f"\nweight-step ratios hyper / single: separate {rows[0]['weight_step_ratio']:.3f}, "
           f"shared {rows[1]['weight_step_ratio']:.3f} (goal ≤ 1.3)")
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "device": str(device), "threads": torch.get_num_threads(),
-        "machine": platform.machine(), "versions": {"python": platform.python_version(), "torch": torch.__version__},
-        "seed": args.seed, "steps": args.steps, "batch": args.batch, "rows": rows}, indent=1) + "\n")
+    write_results(args.results, device=str(device), threads=torch.get_num_threads(), machine=platform.machine(),
+                  seed=args.seed, steps=args.steps, batch=args.batch, rows=rows)
 
 
 if __name__ == "__main__":

@@ -60,11 +60,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import platform
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +73,7 @@ from archgraph import ArchGraph
 from archgraph.data import fade_split, load
 from archgraph.embody import build_fade
 from archgraph.train import train
+from provenance import write_results  # benchmarks/provenance.py, next to this script
 
 POOL = (
     ArchGraph([], num_nodes=1),
@@ -222,12 +220,9 @@ def main() -> None:
             print(f"{spec:<14} {epochs:>6} {window:>6} {row['mean']:>6.3f} {row['spread']:>7.4f} "
                   f"{row['seed_sd']:>8.4f} {row['split_half']:>10.3f} {row['pairwise']:>8.3f} "
                   f"{row['seconds_per_training']:>8.1f}")
-    args.out.write_text(json.dumps({
-        "command": "python " + " ".join(sys.argv), "training": training, "archs": [list(p) for p in chosen],
-        "pick_seed": PICK_SEED, "split_seed": SPLIT_SEED, "training_seeds": "1000 * repeat + architecture index",
-        "settings": SETTINGS,
-        "versions": {"python": platform.python_version(), **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
-        "table": table}, indent=1) + "\n")
+    write_results(args.out, training=training, archs=[list(p) for p in chosen], pick_seed=PICK_SEED,
+                  split_seed=SPLIT_SEED, training_seeds="1000 * repeat + architecture index", settings=SETTINGS,
+                  table=table)
     print(f"\n{args.out}; for the README:\n")
     print(markdown(table))
 
