@@ -63,10 +63,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from scipy.stats import kendalltau, spearmanr  # noqa: E402
 from task_ceiling import (CHANNELS, POOL, RESULTS, ROWS, SETTINGS, SPLIT_SEED, accuracy,  # noqa: E402
-                          ceiling_figures, ground_truth, paths, settings_for)
-from torch.utils.data import ConcatDataset, DataLoader  # noqa: E402
+                          ceiling_figures, ground_truth, paths, settings_for, task_data)
+from torch.utils.data import DataLoader  # noqa: E402
 
-from archgraph.data import fade_split, load  # noqa: E402
 from provenance import write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
 from archgraph.hyper import HyperArchitecture, build_hyper  # noqa: E402
 from archgraph.oneshot import MaxNorm, train_bilevel  # noqa: E402
@@ -78,8 +77,7 @@ from archgraph.relax import Gumbel, arch_parameters  # noqa: E402
 def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     """The trained hyper-architecture of one seed and mode, its history and its per-epoch
     gradient diagnosis."""
-    task = load(spec)
-    _, arch_split, weight_split = fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
+    task, (_, arch_split, weight_split) = task_data(spec)
     settings = settings_for(spec, args.weights_per_cell)
     if shared:
         settings.pop("weights_per_cell")

@@ -100,10 +100,10 @@ def paths(archs: int) -> list[tuple[int, ...]]:
 
 
 def task_data(spec: str):
-    """The task of a ``digits`` / ``mnist1d:N`` spec and its FaDE weight and test splits."""
+    """The task of a ``digits`` / ``mnist1d:N`` spec and FaDE's 1-1-4 split (seed ``SPLIT_SEED``)
+    of its train and test data together: ``task, (test, arch, weight)``."""
     task = load(spec)
-    test, _, weight = fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
-    return task, weight, test
+    return task, fade_split(ConcatDataset([task.train, task.test]), seed=SPLIT_SEED)
 
 
 def settings_for(spec: str, weights_per_cell: int | None = None) -> dict:
@@ -118,7 +118,7 @@ def settings_for(spec: str, weights_per_cell: int | None = None) -> dict:
 def train_one(spec: str, path: tuple[int, ...], seed: int, args: dict) -> dict:
     """One training from scratch; its test accuracy after every epoch."""
     torch.set_num_threads(1)
-    task, weight, test = task_data(spec)
+    task, (test, _, weight) = task_data(spec)
     settings = settings_for(spec, args["weights_per_cell"])
     torch.manual_seed(seed)
     model = build_fade([POOL[k] for k in path], input_shape=task.input_shape, num_classes=task.num_classes,
