@@ -73,6 +73,8 @@ from archgraph.oneshot.steps import requiring_grad  # noqa: E402
 from archgraph.ranks import log_ranks  # noqa: E402
 from archgraph.relax import Gumbel, arch_parameters  # noqa: E402
 
+INIT_STD = 0.5  # FaDE §3: α ~ N(0, 0.5)
+
 
 def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     """The trained hyper-architecture of one seed and mode, its history and its per-epoch
@@ -84,7 +86,7 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
     torch.manual_seed(seed)
     hyper = build_hyper("fade", [POOL] * ROWS, input_shape=task.input_shape, num_classes=task.num_classes,
                         relaxation=Gumbel(tau=10.0, hard=True, estimator=args.estimator), shared=shared,
-                        generator=torch.Generator().manual_seed(seed), channels=args.channels, **settings)
+                        init_std=args.init_std, generator=torch.Generator().manual_seed(seed), channels=args.channels, **settings)
     regularizer = MaxNorm(args.hyper_epochs, cell_dependent=args.cell_dependent)
     probe = next(iter(DataLoader(arch_split, batch_size=128, shuffle=False)))
     gradients = []
@@ -105,7 +107,8 @@ def hyper_result(spec: str, seed: int, mode: str, args: argparse.Namespace) -> d
                 "estimator": args.estimator, "arch_lr": args.arch_lr, "cell_dependent": args.cell_dependent,
                 "pool": [repr(g) for g in POOL], "channels": args.channels, "settings": SETTINGS,
                 # only an override enters the key, so the hyper-architectures kept before the flag are found
-                **({"weights_per_cell": args.weights_per_cell} if args.weights_per_cell else {})}
+                **({"weights_per_cell": args.weights_per_cell} if args.weights_per_cell else {}),
+                **({"init_std": args.init_std} if args.init_std != INIT_STD else {})}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     path = args.hyper_dir / f"{spec.replace(':', '-')}-{mode}-seed{seed}-{key}.json"
     if path.is_file():
@@ -195,6 +198,8 @@ def main() -> None:
     parser.add_argument("--estimator", choices=["all", "sampled"], default="all",
                         help="cells an α step runs: every cell of each row, or the sampled path alone (GDAS)")
     parser.add_argument("--arch-lr", type=float, default=1e-3, help="Adam's constant learning rate for α")
+    parser.add_argument("--init-std", type=float, default=INIT_STD,
+                        help="standard deviation of the initial α (FaDE §3: N(0, 0.5))")
     parser.add_argument("--cell-dependent", action="store_true", help="cell-dependent max-norm schedule")
     parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
     parser.add_argument("--weights-per-cell", type=int, default=None,
