@@ -45,6 +45,7 @@ from torch.utils.data import Dataset
 
 from . import spaces
 from .bundle import describe
+from .cost import count_flops
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
 from .oneshot.hyper_trial import train_hyper_trial
@@ -85,7 +86,8 @@ class TrialEvaluator:
     ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
     epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
     :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
-    test accuracy and loss, and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
+    test accuracy and loss, the parameters and the FLOPs of one forward pass
+    (:func:`archgraph.cost.count_flops`), and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
     (``model`` and ``optimizer`` state, ``rng`` state, ``epochs`` trained in total, ``curve``, and
     the ``bundle`` that rebuilds the model, :mod:`archgraph.bundle`).
 
@@ -130,7 +132,7 @@ class TrialEvaluator:
     ...     fn = TrialEvaluator("fade", "digits", run_dir, space_params={"channels": 2, "kernel_size": 3})
     ...     result = fn(trial)
     >>> sorted(result.metrics)
-    ['epochs', 'parameters', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
+    ['epochs', 'flops', 'parameters', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
     >>> result.checkpoint, len(result.curve)
     ('checkpoints/trial-0.pt', 1)
     """
@@ -188,6 +190,7 @@ class TrialEvaluator:
             "test_accuracy": test["accuracy"],
             "test_loss": test["loss"],
             "parameters": sum(p.numel() for p in model.parameters()),
+            "flops": count_flops(model, task.input_shape),
             "epochs": trial.budget,
         }
         state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,

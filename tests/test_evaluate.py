@@ -7,6 +7,7 @@ import torch
 
 import archgraph.evaluate as evaluate_module
 from archgraph import ArchGraph, spaces
+from archgraph.cost import count_flops
 from archgraph.embody import mlp_graph
 from archgraph.errors import ArchGraphError, SpaceError
 from archgraph.evaluate import (
@@ -66,12 +67,14 @@ def test_a_trial_is_trained_measured_and_checkpointed(tmp_path):
     result = fn(TRIALS[1])
     assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is left alone
     assert isinstance(result, Result) and result.trial_id == 1 and result.seconds > 0
-    assert set(result.metrics) == {"val_accuracy", "val_loss", "test_accuracy", "test_loss", "parameters", "epochs"}
+    assert set(result.metrics) == {"val_accuracy", "val_loss", "test_accuracy", "test_loss", "parameters", "flops",
+                                   "epochs"}
     assert result.metrics["epochs"] == 1 and len(result.curve) == 1
     assert result.metrics["val_accuracy"] == result.curve[-1]["val_accuracy"]
     assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
     net = spaces.load("fade").compile(TRIALS[1].arch, input_shape=(1, 8, 8), num_classes=10, **TINY)
     assert result.metrics["parameters"] == sum(p.numel() for p in net.parameters())
+    assert result.metrics["flops"] == count_flops(net, (1, 8, 8))  # counted as tests/test_cost.py checks
     state = load_checkpoint(tmp_path, result.checkpoint)
     assert result.checkpoint == "checkpoints/trial-1.pt"
     assert state["epochs"] == 1 and state["curve"] == list(result.curve)
