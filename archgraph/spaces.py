@@ -51,6 +51,7 @@ from torch import nn
 from . import ops as _ops
 from .errors import SpaceError
 from .graph import ArchGraph
+from .space_params import check_values
 
 __all__ = ["Space", "load", "available", "load_architecture", "save_architecture"]
 
@@ -83,10 +84,15 @@ class Space:
     edge_ops: Mapping[str, Mapping[Edge, tuple[str, ...]]] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.embodiment not in _EMBODIMENTS:
+        if not isinstance(self.embodiment, str) or self.embodiment not in _EMBODIMENTS:
             raise SpaceError(f"space {self.name!r}: unknown embodiment {self.embodiment!r}; "
                              f"known: {', '.join(_EMBODIMENTS)}")
+        self._check_shape()
+        object.__setattr__(self, "cells", tuple(self.cells))
+        if self.ops is not None:
+            object.__setattr__(self, "ops", tuple(self.ops))
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        check_values(self.name, self.params, cells=len(self.cells))
         for op in self.ops or ():
             _ops.check(op)
         if not isinstance(self.edge_ops, Mapping):
@@ -98,6 +104,29 @@ class Space:
         if self.ops is None and edge_ops:
             named = (op for table in edge_ops.values() for ops in table.values() for op in ops)
             object.__setattr__(self, "ops", tuple(dict.fromkeys(named)))
+
+    def _check_shape(self) -> None:
+        """Refuse fields of the wrong kind before they are used: a string as ``cells`` would become one
+        cell per letter, and min_vertices > max_vertices a space no architecture fits."""
+        where = f"space {self.name!r}"
+        if not isinstance(self.cells, list | tuple) or not self.cells or not all(isinstance(c, str) and c
+                                                                                for c in self.cells):
+            raise SpaceError(f"{where}: cells must be a list of cell names, e.g. cells = [\"cell1\", \"cell2\"], "
+                             f"got {self.cells!r}")
+        if len(set(self.cells)) != len(self.cells):
+            raise SpaceError(f"{where}: cells names a cell twice ({', '.join(self.cells)}); give each cell its own name")
+        bounds = (("min_vertices", self.min_vertices), ("max_vertices", self.max_vertices))
+        for key, value in bounds:
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                raise SpaceError(f"{where}: {key} must be a whole number of 1 or more, got {value!r}")
+        if self.max_vertices is not None and self.min_vertices > self.max_vertices:
+            raise SpaceError(f"{where}: min_vertices {self.min_vertices} exceeds max_vertices {self.max_vertices}; "
+                             "no cell could fit, so lower min_vertices or raise max_vertices")
+        if self.ops is not None and (not isinstance(self.ops, list | tuple)
+                                     or not all(isinstance(op, str) for op in self.ops)):
+            raise SpaceError(f"{where}: ops must be a list of op names, e.g. ops = [\"conv_3x3\"], got {self.ops!r}")
+        if not isinstance(self.params, Mapping):
+            raise SpaceError(f"{where}: params must be a table ([params] in a space file), got {self.params!r}")
 
     def _edge_table(self, cell: str, table: Mapping) -> dict[Edge, tuple[str, ...]]:
         """``table`` with ``"u->v"`` keys read as ``(u, v)``, every entry checked."""
@@ -204,6 +233,7 @@ kernel_size, pool, weights_per_cell
         if unknown := set(params) - set(known):
             raise SpaceError(f"space {self.name!r} has no parameter(s) {sorted(unknown)}; "
                              f"its parameters: {', '.join(known) or 'none'}")
+        check_values(self.name, params, cells=len(self.cells))
 
     @classmethod
     def from_toml(cls, path: str | Path | Traversable) -> Space:
@@ -223,9 +253,6 @@ kernel_size, pool, weights_per_cell
             if key not in data:
                 raise SpaceError(f"space file {path} lacks the key {key!r}")
         data.setdefault("name", Path(path.name).stem)
-        data["cells"] = tuple(data["cells"])
-        if "ops" in data:
-            data["ops"] = tuple(data["ops"])
         return cls(**data)
 
 

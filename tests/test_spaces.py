@@ -55,6 +55,44 @@ def test_space_files_from_paths_and_the_env(tmp_path, monkeypatch):
         spaces.load("nope")
 
 
+@pytest.mark.parametrize("text, message", [
+    ('cells = "cell1"\n', "cells must be a list of cell names, .* got 'cell1'"),
+    ('cells = 3\n', "cells must be a list of cell names, .* got 3"), ('cells = ["a", "a"]\n', "cells names a cell twice"),
+    ('cells = ["a"]\nmin_vertices = 6\nmax_vertices = 3\n', "min_vertices 6 exceeds max_vertices 3"),
+    ('cells = ["a"]\nmax_vertices = 0\n', "max_vertices must be a whole number of 1 or more, got 0"),
+    ('cells = ["a"]\nops = "conv_3x3"\n', "ops must be a list of op names"),
+    ('cells = ["a"]\nparams = 3\n', "params must be a table"),
+    ('cells = ["a"]\n[params]\nkernel_size = 0\n', "kernel_size must be an odd whole number of 1 or more"),
+    ('cells = ["a"]\n[params]\nkernel_size = 4\n', "kernel_size must be an odd .*, got 4"),
+    ('cells = ["a"]\n[params]\nchannels = -1\n', "channels must be a whole number of 1 or more, .* got -1"),
+    ('cells = ["a", "b"]\n[params]\nchannels = [4, 8, 16]\n', "channels lists 3 values for 2 cells"),
+    ('cells = ["a"]\n[params]\npool = "min"\n', "pool must be 'max' or 'avg', got 'min'"),
+])
+def test_space_files_are_checked_when_loaded(tmp_path, text, message):
+    (tmp_path / "bad.toml").write_text('embodiment = "fade"\n' + text)
+    with pytest.raises(SpaceError, match=f"space 'bad': {message}"):
+        spaces.load(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"kernel_size": 2}, "kernel_size must be an odd"), ({"channels": 0}, "channels must be a whole number"),
+    ({"weights_per_cell": [100, 100]}, "weights_per_cell lists 2 values for 4 cells"),
+])
+def test_compile_checks_the_values_of_overrides(params, message):
+    with pytest.raises(SpaceError, match=message):
+        spaces.load("fade").compile([ArchGraph([(0, 1)])] * 4, input_shape=(1, 8, 8), num_classes=10, **params)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"C": 0}, "C must be a whole number of 1 or more"), ({"layers": True}, "layers must be a whole number"),
+    ({"drop_path_prob": 1.0}, r"drop_path_prob must be a number in \[0, 1\)"),
+    ({"auxiliary": 1}, "auxiliary must be true or false"),
+])
+def test_darts_parameters_are_checked(params, message):
+    with pytest.raises(SpaceError, match=message):
+        spaces.load("darts").check_params(params)
+
+
 def test_env_folders_come_before_the_shipped_spaces(tmp_path, monkeypatch):
     shipped = spaces.available()
     (tmp_path / "fade.toml").write_text('embodiment = "mlp"\ncells = ["mine"]\n')
