@@ -33,7 +33,7 @@ def test_random_search_turns_each_point_into_draws_trials_of_its_boxes():
         for cell, cell_point in zip(t.arch, point):
             assert 1 <= cell.num_nodes <= 5
             # each cell comes from the bucket of its cell's point
-            assert cell in search.features.members(search.generator.bucket(cell_point))
+            assert cell in search.domain.features.members(search.domain.generator.bucket(cell_point))
 
 
 def test_random_search_is_deterministic_in_its_seed():
@@ -61,9 +61,10 @@ def test_bo_over_the_joint_space_has_one_optimiser():
     assert len(search.optimizers) == 1 and len(search.optimizers[0].space.dimensions) == 12
 
 
-def test_feature_searches_need_a_topology_only_space():
-    with pytest.raises(SpaceError, match="topology-only"):
-        RandomFeatureSearch(spaces.load("nb201"), epochs=1)
+def test_point_searches_and_evolution_refuse_a_space_with_vertex_ops():
+    for strategy in (RandomFeatureSearch, BayesianFeatureSearch, RegularizedEvolution):
+        with pytest.raises(SpaceError, match="topology-only spaces such as 'fade' or the 'nb201' and 'darts'"):
+            strategy(spaces.load("mlp"), epochs=1)
 
 
 def test_evolution_mutates_the_best_of_a_sample_and_ages_out_the_oldest():

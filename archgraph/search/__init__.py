@@ -3,8 +3,10 @@
 from ..trial import OBJECTIVE, Result, Trial, TrialState
 from .base import Strategy
 from .controller import ControllerSearch
+from .encoding import CategoricalEncoding, DartsEncoding, NB201Encoding, encoding_for
 from .evolution import RegularizedEvolution
-from .feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space, trial_seed
+from .feature_search import (BayesianFeatureSearch, FeatureDomain, RandomFeatureSearch, cell_feature_space,
+                             search_domain, trial_seed)
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
 from .prune import PRUNERS, MedianPruner
 from .runner import Budget, ResumeError, Runner, TooManyFailures
@@ -17,8 +19,12 @@ __all__ = [
     "NOSH",
     "BayesianFeatureSearch",
     "Budget",
+    "CategoricalEncoding",
     "ControllerSearch",
+    "DartsEncoding",
+    "FeatureDomain",
     "MedianPruner",
+    "NB201Encoding",
     "PredictorSearch",
     "RandomFeatureSearch",
     "RegularizedEvolution",
@@ -33,8 +39,10 @@ __all__ = [
     "Trial",
     "TrialState",
     "cell_feature_space",
+    "encoding_for",
     "resume",
     "pyramid_budgets",
     "search",
+    "search_domain",
     "trial_seed",
 ]

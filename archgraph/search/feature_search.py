@@ -1,16 +1,19 @@
-"""Random search and Bayesian optimisation in the feature space of a chained space.
+"""Random search and Bayesian optimisation over a space's coordinates.
 
 FaDE §3.2 compares its search with two baselines that work in the same Euclidean feature
 space: every cell of a chained space has its own feature space (the DAGs a cell may be,
 embedded by :data:`~archgraph.features.FADE_FEATURES` and scaled to [0, 1]); a proposal is a
 point per cell, and since a point stands for a box of DAGs, it is scored as the median
 accuracy of ``draws`` (5 in the paper) architectures drawn from its boxes by the
-:class:`~archgraph.generate.BucketGenerator`.
+:class:`~archgraph.generate.BucketGenerator`. The NAS-Bench-201 and DARTS spaces are searched
+the same way in their categorical encodings (:mod:`archgraph.search.encoding`), where a point
+is one architecture (one draw by default). :func:`search_domain` gives a space's coordinates.
 
 * :class:`RandomFeatureSearch` draws points uniformly.
 * :class:`BayesianFeatureSearch` asks scikit-optimize's GP optimiser with the UCB
   acquisition, κ = 2.5, ξ = 0 (FaDE §3.2); by default one optimiser per cell, each told the
-  proposal's score ("BO per cell independent"), or one over the joint space.
+  proposal's score ("BO per cell independent"), or one over the joint space. In an encoding
+  its dimensions are scikit-optimize's ``Categorical`` s.
 
 Failed and pruned draws: a point's score is the median over its draws that did not fail; a
 pruned draw counts with the validation accuracy it had reached when it was stopped (a draw
@@ -28,12 +31,21 @@ from collections import deque
 
 import numpy as np
 
+from .. import mutate
 from ..errors import SpaceError
 from ..generate import BucketGenerator, FeatureSpace
-from ..spaces import Space
+from ..spaces import Architecture, Space
 from ..trial import Result, Trial, TrialState
+from .encoding import CategoricalEncoding, encoding_for
 
-__all__ = ["RandomFeatureSearch", "BayesianFeatureSearch", "cell_feature_space", "trial_seed"]
+__all__ = [
+    "BayesianFeatureSearch",
+    "FeatureDomain",
+    "RandomFeatureSearch",
+    "cell_feature_space",
+    "search_domain",
+    "trial_seed",
+]
 
 
 def trial_seed(seed: int, trial_id: int) -> int:
@@ -57,22 +69,69 @@ def cell_feature_space(space: Space) -> FeatureSpace:
     return FeatureSpace.enumerate(max_vertices=space.max_vertices, min_vertices=space.min_vertices)
 
 
+class FeatureDomain:
+    """The coordinates of a topology-only chained space: per cell, FaDE's scaled feature
+    space; a point's architectures are drawn from its boxes, a random architecture has each
+    cell drawn uniformly among the DAGs the space allows, and a mutation changes one cell by
+    :func:`archgraph.mutate.random_mutation` (an edge or a vertex added or removed)."""
+
+    def __init__(self, space: Space):
+        self.space = space
+        self.features = cell_feature_space(space)
+        self.generator = BucketGenerator(self.features)
+        width = self.features.points.shape[1]
+        self.dimensions = [[(0.0, 1.0)] * width for _ in space.cells]
+
+    def random_point(self, rng: np.random.Generator) -> np.ndarray:
+        return rng.random((len(self.dimensions), len(self.dimensions[0])))
+
+    def draw(self, point, rng: np.random.Generator) -> Architecture:
+        return tuple(self.generator(np.asarray(row, dtype=float), rng) for row in point)
+
+    def random_architecture(self, rng: np.random.Generator) -> Architecture:
+        pool = self.features.graphs
+        return tuple(pool[i] for i in rng.integers(len(pool), size=len(self.space.cells)))
+
+    def mutate_architecture(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        row = int(rng.integers(len(arch)))
+        child = list(arch)
+        child[row] = mutate.random_mutation(arch[row], rng, max_nodes=self.space.max_vertices,
+                                            kinds=("add_edge", "remove_edge", "add_vertex", "remove_vertex"))
+        return tuple(child)
+
+
+def search_domain(space: Space) -> FeatureDomain | CategoricalEncoding:
+    """How random search, BO and evolution move in ``space``: FaDE's feature space for a
+    topology-only space, the categorical encoding of an ``nb201`` or ``darts`` space.
+
+    Raises
+    ------
+    SpaceError
+        For a space that is neither.
+    """
+    if space.embodiment in ("nb201", "darts"):
+        return encoding_for(space)
+    if space.ops is not None:
+        raise SpaceError(f"space {space.name!r} puts ops on its cells, and random search, BO and evolution take "
+                         "topology-only spaces such as 'fade' or the 'nb201' and 'darts' spaces")
+    return FeatureDomain(space)
+
+
 class _PointSearch(ABC):
-    """Propose points (one per cell), turn each into ``draws`` trials, score it by their median."""
+    """Propose points (one row per cell), turn each into ``draws`` trials, score it by their median."""
 
     #: whether a new point waits for the previous one's score (BO) or not (random)
     sequential = False
 
-    def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int = 5):
+    def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int | None = None):
+        self.domain = search_domain(space)
+        draws = (5 if isinstance(self.domain, FeatureDomain) else 1) if draws is None else draws
         if draws < 1:
             raise ValueError(f"draws must be at least 1, got {draws}")
         self.space = space
         self.epochs = epochs
         self.seed = seed
         self.draws = draws
-        self.features = cell_feature_space(space)
-        self.generator = BucketGenerator(self.features)
-        self.dims = self.features.points.shape[1]
         self.rng = np.random.default_rng(seed)
         self.queue: deque[Trial] = deque()
         self.scores: dict[int, list[float | None]] = {}   # point index -> scores told so far, None: failed
@@ -83,7 +142,7 @@ class _PointSearch(ABC):
         if not self.queue:
             if self.sequential and self.points and len(self.scores.get(len(self.points) - 1, ())) < self.draws:
                 return None
-            self._enqueue(np.asarray(self._propose(), dtype=float).reshape(len(self.space.cells), self.dims))
+            self._enqueue(np.asarray(self._propose()).reshape(len(self.space.cells), -1))
         return self.queue.popleft()
 
     def tell(self, trial: Trial, result: Result) -> None:
@@ -97,15 +156,14 @@ class _PointSearch(ABC):
         index = len(self.points)
         self.points.append(point)
         for _ in range(self.draws):
-            arch = tuple(self.generator(cell_point, self.rng) for cell_point in point)
-            self.queue.append(Trial(id=self.next_id, arch=arch, budget=self.epochs,
+            self.queue.append(Trial(id=self.next_id, arch=self.domain.draw(point, self.rng), budget=self.epochs,
                                     seed=trial_seed(self.seed, self.next_id),
                                     info={"point": index, "coordinates": point.round(6).tolist()}))
             self.next_id += 1
 
     @abstractmethod
-    def _propose(self) -> np.ndarray:
-        """The next point, one row per cell, in scaled feature coordinates."""
+    def _propose(self):
+        """The next point, one row per cell, in the domain's coordinates."""
 
     def _observe(self, point: np.ndarray, value: float | None) -> None:
         """Learn the median score of a point, ``None`` if every draw failed (nothing to learn
@@ -113,21 +171,47 @@ class _PointSearch(ABC):
 
 
 class RandomFeatureSearch(_PointSearch):
-    """Uniform points in each cell's feature space (FaDE §3.2's random-search baseline).
+    """Uniform points in the space's coordinates (FaDE §3.2's random-search baseline; in an
+    encoding, every architecture it holds equally likely).
+
+    Parameters
+    ----------
+    space:
+        A topology-only space (``fade``: points in each cell's feature space) or an ``nb201``
+        or ``darts`` space (points of its categorical encoding).
+    epochs:
+        Training epochs of each trial.
+    seed:
+        Seeds the points, the draws from them and every trial's training.
+    draws:
+        Architectures drawn from each point and trained; the point scores their median accuracy
+        (``None``: 5 in a feature space, FaDE §3.2; 1 in an encoding, where a point is one architecture).
 
     A failed draw is recorded and forgotten: the next points do not depend on scores.
     """
 
-    def _propose(self) -> np.ndarray:
-        return self.rng.random((len(self.space.cells), self.dims))
+    def _propose(self):
+        return self.domain.random_point(self.rng)
 
 
 class BayesianFeatureSearch(_PointSearch):
     """GP-UCB Bayesian optimisation with scikit-optimize (FaDE §3.2: κ = 2.5, ξ = 0).
 
-    ``per_cell=True`` (the paper's "per cell independent") keeps one optimiser per cell over
-    that cell's feature dimensions; ``False`` one optimiser over all cells' dimensions. UCB
-    for a maximised accuracy is scikit-optimize's LCB on the negated score.
+    Parameters
+    ----------
+    space, epochs, seed, draws:
+        As :class:`RandomFeatureSearch`'s.
+    per_cell:
+        One optimiser per cell over that cell's dimensions (the paper's "per cell
+        independent"); ``False``: one optimiser over all cells' dimensions.
+    kappa:
+        UCB's exploration weight κ (2.5, §3.2).
+    xi:
+        The acquisition's improvement offset ξ (0, §3.2).
+    initial_points:
+        Random points each optimiser asks before it fits its GP.
+
+    UCB for a maximised accuracy is scikit-optimize's LCB on the negated score.
 
     A point whose every draw failed is told to the optimisers as the worst median seen so far
     (0 before any): past its initial random points, scikit-optimize proposes the same point
@@ -137,21 +221,21 @@ class BayesianFeatureSearch(_PointSearch):
 
     sequential = True
 
-    def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int = 5, per_cell: bool = True,
+    def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int | None = None, per_cell: bool = True,
                  kappa: float = 2.5, xi: float = 0.0, initial_points: int = 5):
         from skopt import Optimizer
 
         super().__init__(space, epochs=epochs, seed=seed, draws=draws)
-        groups = len(space.cells) if per_cell else 1
-        width = self.dims * len(space.cells) // groups
+        dims = self.domain.dimensions
+        groups = dims if per_cell else [[d for cell in dims for d in cell]]
         self.values: list[float] = []  # the medians told to the optimisers
         self.optimizers = [
-            Optimizer([(0.0, 1.0)] * width, base_estimator="GP", acq_func="LCB", n_initial_points=initial_points,
+            Optimizer(group, base_estimator="GP", acq_func="LCB", n_initial_points=initial_points,
                       acq_func_kwargs={"kappa": kappa, "xi": xi}, random_state=seed + i)
-            for i in range(groups)
+            for i, group in enumerate(groups)
         ]
 
-    def _propose(self) -> np.ndarray:
+    def _propose(self):
         return np.concatenate([opt.ask() for opt in self.optimizers])
 
     def _observe(self, point: np.ndarray, value: float | None) -> None:
