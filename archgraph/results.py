@@ -28,7 +28,7 @@
 ``error``, then one column per metric (named after it; ``metrics.NAME`` for a metric named like
 one of the fields), then ``architecture`` and ``info`` as compact JSON text; the curves are left to
 the records (and the JSON export). :func:`to_dataframe`, :func:`write_csv` and :func:`write_json`
-write the table or the records.
+write the table or the records; :func:`strict_json` makes NaN and infinite numbers ``null``.
 
 Examples
 --------
@@ -49,6 +49,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -56,7 +57,8 @@ from typing import Any
 
 from .trial import Result, Trial, TrialState
 
-__all__ = ["FIELDS", "architecture_hash", "flat_rows", "records", "to_dataframe", "write_csv", "write_json"]
+__all__ = ["FIELDS", "architecture_hash", "flat_rows", "records", "strict_json", "to_dataframe", "write_csv",
+           "write_json"]
 
 #: The scalar fields of a record, in the order of a table's first columns.
 FIELDS = ("trial", "state", "attempts", "kind", "budget", "seed", "resume_from", "cells", "hash", "seconds",
@@ -159,7 +161,23 @@ def write_json(recs: Sequence[Mapping[str, Any]], config: Mapping[str, Any] | No
     """Write ``{"format", "version", "config", "trials": records}`` as JSON to ``out`` (atomically),
     or return the text when ``out`` is ``None``."""
     data = {"format": JSON_FORMAT, "version": JSON_VERSION, "config": config, "trials": list(recs)}
-    return _write(json.dumps(data, indent=1) + "\n", out)
+    return _write(json.dumps(strict_json(data), indent=1, allow_nan=False) + "\n", out)
+
+
+def strict_json(data: Any) -> Any:
+    """``data`` with every NaN or infinite float made ``None``, for files strict JSON readers take
+    (Python's :mod:`json` writes them as the bare words ``NaN`` and ``Infinity``, which JSON lacks).
+
+    >>> strict_json({"val_loss": float("nan"), "curve": [1.0, float("inf")]})
+    {'val_loss': None, 'curve': [1.0, None]}
+    """
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {key: strict_json(value) for key, value in data.items()}
+    if isinstance(data, list | tuple):
+        return [strict_json(value) for value in data]
+    return data
 
 
 def _write(text: str, out: str | os.PathLike | None) -> str:

@@ -70,6 +70,15 @@ def test_json_export_holds_the_config_and_the_records_with_their_curves(tmp_path
     assert [row["val_accuracy"] for row in data["trials"][0]["curve"]] == [0.25, 0.5]
 
 
+def test_the_json_export_writes_nan_as_null():
+    store = MemoryStore()
+    store.record_ask(Trial(id=0, arch=(CELL,), budget=1, seed=0))
+    store.record_tell(Result(0, {"val_accuracy": 0.5, "test_accuracy": float("nan")}, curve=({"lr": float("inf")},)))
+    data = json.loads(write_json(store.records(), None), parse_constant=lambda word: pytest.fail(f"export holds {word}"))
+    assert data["trials"][0]["metrics"] == {"val_accuracy": 0.5, "test_accuracy": None}
+    assert data["trials"][0]["curve"] == [{"lr": None}]
+
+
 def test_a_dataframe_has_one_row_per_trial_indexed_by_id():
     pd = pytest.importorskip("pandas", reason="pandas is optional (pip install \"archgraph[data]\")")
     store = store_of_three()

@@ -139,6 +139,18 @@ def test_a_search_with_failing_trials_completes_and_resumes_without_them_unless_
     assert retried == {r.trial_id: r.metrics for r in clean.results if r.trial_id in (1, 4)}  # as if never failed
 
 
+def test_best_json_is_strict_json_with_null_for_a_nan_metric(tmp_path, monkeypatch):
+    def nan_metric(self, trial, report=None):  # e.g. the accuracy of an empty test set; a NaN loss fails the trial
+        result = TRAIN(self, trial, report=report)
+        return dataclasses.replace(result, metrics={**result.metrics, "test_accuracy": float("nan")})
+
+    monkeypatch.setattr(TrialEvaluator, "__call__", nan_metric)
+    search(SearchConfig(strategy="random", trials=1, **TINY), tmp_path, progress=False)
+    text = (tmp_path / "best.json").read_text()
+    best = json.loads(text, parse_constant=lambda word: pytest.fail(f"best.json holds {word}"))
+    assert best["test_accuracy"] is None and 0 <= best["val_accuracy"] <= 1
+
+
 def test_too_many_failures_in_a_row_stop_the_search_after_writing_what_finished(tmp_path, monkeypatch):
     calls = []
     train_counting(monkeypatch, calls, failing=lambda trial: trial.id >= 2)

@@ -41,6 +41,7 @@ from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..features import FADE_FEATURES
 from ..plot import accuracy_by_step, best_over_time, draw_trajectories
+from ..results import strict_json
 from ..runs import run_status
 from ..store import STORE_FILE, SQLiteStore
 from ..tracking import Callback, TrialLog
@@ -245,6 +246,7 @@ def _write_outputs(outcome: SearchOutcome, space: spaces.Space, config: SearchCo
     trial, result = outcome.best
     spaces.save_architecture(trial.arch, outcome.run_dir / "best_arch.json", space=space.name,
                              params=resolved_params(space, config.space_params))
-    (outcome.run_dir / "best.json").write_text(json.dumps({"trial": trial.id, **result.metrics}, indent=1) + "\n")
+    best = strict_json({"trial": trial.id, **result.metrics})  # NaN as null: strict JSON readers refuse NaN
+    (outcome.run_dir / "best.json").write_text(json.dumps(best, indent=1, allow_nan=False) + "\n")
     start = min(t for t, _ in timeline)
     best_over_time({config.strategy: [(t - start, s) for t, s in timeline]}, outcome.run_dir / "progress.png")
