@@ -76,9 +76,9 @@ from archgraph.relax import Gumbel, arch_parameters  # noqa: E402
 INIT_STD = 0.5  # FaDE §3: α ~ N(0, 0.5)
 
 
-def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
+def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace, observe=None):
     """The trained hyper-architecture of one seed and mode, its history and its per-epoch
-    gradient diagnosis."""
+    gradient diagnosis; ``observe(row, model)``, where given, is called after every epoch too."""
     task, (_, arch_split, weight_split) = task_data(spec)
     settings = settings_for(spec, args.weights_per_cell)
     if shared:
@@ -93,6 +93,8 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace):
 
     def diagnose(row: dict, model: HyperArchitecture) -> None:
         gradients.append(alpha_gradients(model, regularizer, row["epoch"], probe))
+        if observe is not None:
+            observe(row, model)
 
     fit = train_bilevel(hyper, weight_split, arch_split, epochs=args.hyper_epochs, batch_size=128, seed=seed,
                         arch_lr=args.arch_lr, regularizer=regularizer, on_epoch=diagnose, progress=False)
@@ -178,8 +180,10 @@ def output_rms(model: HyperArchitecture, x: torch.Tensor) -> list[list[float]]:
     return rms
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(**kwargs) -> argparse.ArgumentParser:
+    """The command line: the hyper-architecture's and the ground truth's settings (also read by
+    benchmarks/fade_alpha_signal.py, which builds the same hyper-architectures)."""
+    parser = argparse.ArgumentParser(**kwargs)
     parser.add_argument("--task", default="digits",
                         help="digits or mnist1d:N; digits is the task whose ground truth is steady (task_ceiling.py)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -215,12 +219,22 @@ def main() -> None:
                         help="train and keep the hyper-architectures, then stop (while task_ceiling.py makes the "
                              "ground truth in another process)")
     parser.add_argument("--out", type=Path, default=Path("fade_correlation.png"))
+    return parser
+
+
+def training_settings(args: argparse.Namespace) -> dict:
+    """How each architecture of the ground truth is trained from scratch (task_ceiling's keys)."""
+    return {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels,
+            "weights_per_cell": args.weights_per_cell}
+
+
+def main() -> None:
+    parser = arguments(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args()
     if not 1 <= args.window <= args.score_epoch <= args.epochs:
         parser.error("need 1 <= --window <= --score-epoch <= --epochs")
     torch.set_num_threads(args.threads)
-    training = {"epochs": args.epochs, "batch": 128, "lr": 1e-3, "schedule": None, "channels": args.channels,
-                "weights_per_cell": args.weights_per_cell}
+    training = training_settings(args)
     shape = (len(POOL),) * ROWS
 
     hypers = {(mode, seed): hyper_result(args.task, seed, mode, args) for mode in args.modes for seed in args.seeds}
