@@ -56,6 +56,22 @@ def test_a_hyper_trial_trains_the_hyper_architecture_and_reports_its_row_weights
     assert evaluator(hyper_trial()).curve[-1]["alpha"] == result.curve[-1]["alpha"]   # deterministic
 
 
+def test_a_hyper_trial_reports_how_far_training_moved_alpha_against_its_initial_spread(tmp_path):
+    trial = hyper_trial(3)
+    result = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)(trial)
+    torch.manual_seed(trial.seed)  # the untrained hyper-architecture, built as the trial builds it
+    start = torch.cat([c.alpha.detach().flatten() for c in choices(_build("fade", hyper_pool(trial), trial.info,
+                                                                         (1, 8, 8), 10, TINY))])
+    trained = load_checkpoint(tmp_path, result.checkpoint)["model"]
+    end = torch.cat([v.flatten() for k, v in trained.items() if k.endswith("alpha")])
+    assert end.shape == start.shape == (12,)
+    assert result.metrics["alpha_travel"] == pytest.approx((end - start).abs().mean().item())
+    assert result.metrics["alpha_init_spread"] == pytest.approx(start.std().item())
+    assert 0.2 < result.metrics["alpha_init_spread"] < 1.0          # FaDE §3: N(0, 0.5) over 12 draws
+    notes = load_hyper(tmp_path / "hyper" / "trial-3.json").notes
+    assert notes["alpha_travel"] == result.metrics["alpha_travel"]
+
+
 @pytest.mark.parametrize("shared", [True, False])
 def test_warm_start_begins_from_the_previous_hyper_trials_weights(tmp_path, monkeypatch, shared):
     evaluator = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)
@@ -90,12 +106,16 @@ def test_a_fade_search_run_leaves_scored_architectures_hyper_files_and_figures(t
     assert second.notes["anchors"] == outcome.trials[3].info["anchors"]
 
     capsys.readouterr()
+    cli._print_results(outcome)
+    moved = [r.metrics["alpha_travel"] for r in outcome.results if r.trial_id in (0, 3)]
+    assert f"moved α by a mean |Δα| of {sum(moved) / 2:.3f} per hyper-architecture" in capsys.readouterr().out
     assert cli.main(["ranks", str(run / "hyper" / "trial-3.json"), "--top", "3",
                      "--picture", str(tmp_path / "rows.png")]) == 0
     out = capsys.readouterr().out
     assert "4 rows × 7 cells = 2,401 paths, " in out and " distinct architectures (distinct cells per row: [" in out
     assert len([line for line in out.splitlines() if line.strip().startswith(("1 ", "2 ", "3 "))]) == 3
     assert sum(line.startswith("row ") and "weights:" in line for line in out.splitlines()) == 4 and (tmp_path / "rows.png").stat().st_size > 0
+    assert f"moved α by a mean |Δα| of {second.notes['alpha_travel']:.3f} against an initial spread of " in out
 
 
 def test_ranks_of_a_missing_file_says_where_they_are(tmp_path, capsys):

@@ -12,8 +12,12 @@ epochs under the max-norm schedule (:class:`archgraph.oneshot.MaxNorm`, cell-dep
 
 * ``curve``: the trainer's history, each row with every row's architecture weights (``alpha``);
 * ``metrics``: ``hyper_train_accuracy``, ``hyper_arch_accuracy`` (the last epoch's, on the
-  batches seen; each forward samples a path), ``parameters``, ``epochs`` — and no
-  ``val_accuracy``: a hyper trial competes for no "best" (:attr:`Result.scored`);
+  batches seen; each forward samples a path), ``parameters``, ``epochs``, and how far training
+  moved α against where its initialisation put it: ``alpha_travel`` (mean |α_end − α_start|
+  over every architecture parameter) beside ``alpha_init_spread`` (the standard deviation of
+  α_start; FaDE §3 draws α from N(0, 0.5)) — ranks read where the first is much smaller than the
+  second are mostly the initialisation's. No ``val_accuracy``: a hyper trial competes for no
+  "best" (:attr:`Result.scored`);
 * the checkpoint ``checkpoints/trial-<id>.pt`` (weights and pools, for a warm start) and
   ``hyper/trial-<id>.json`` (:func:`save_hyper`: the space, pools and weights that
   ``archgraph ranks`` reads).
@@ -37,7 +41,7 @@ from torch.utils.data import Dataset
 
 from ..graph import ArchGraph
 from ..hyper import HyperArchitecture, build_hyper
-from ..relax import Gumbel
+from ..relax import Gumbel, arch_parameters
 from ..store import load_checkpoint, save_checkpoint, checkpoint_path
 from ..trial import HYPER, Result, Trial
 from .bilevel import train_bilevel
@@ -74,6 +78,7 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
         hyper = _build(space, pool, info, input_shape, num_classes, space_params)
         if info.get("warm_start") is not None:
             hyper.warm_start(_previous(space, info, input_shape, num_classes, space_params, run_dir))
+        alpha_start = torch.cat([a.detach().flatten() for a in arch_parameters(hyper)])
         fit = train_bilevel(
             hyper, weight_data, arch_data, epochs=trial.budget, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, grad_clip=grad_clip, seed=trial.seed, device=device, progress=False,
@@ -81,13 +86,17 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
             on_epoch=None if report is None else lambda row, _: report(row),
         )
     last = fit.history[-1]
+    alpha_end = torch.cat([a.detach().flatten().cpu() for a in arch_parameters(hyper)])
+    travel = {"alpha_travel": (alpha_end - alpha_start).abs().mean().item(),
+              "alpha_init_spread": alpha_start.std().item()}
     metrics = {"hyper_train_accuracy": last["train_accuracy"], "hyper_arch_accuracy": last["arch_accuracy"],
-               "parameters": sum(p.numel() for p in hyper.parameters()), "epochs": trial.budget}
+               "parameters": sum(p.numel() for p in hyper.parameters()), "epochs": trial.budget, **travel}
     state = {"model": hyper.state_dict(), "pool": [[g.to_dict() for g in row] for row in pool],
              "epochs": trial.budget, "curve": fit.history}
     checkpoint = save_checkpoint(run_dir, trial.id, state)
     summary = HyperSummary(space, pool, torch.tensor(last["alpha"], dtype=torch.float64),
-                           [row["alpha"] for row in fit.history], {"trial": trial.id, "anchors": info.get("anchors")})
+                           [row["alpha"] for row in fit.history],
+                           {"trial": trial.id, "anchors": info.get("anchors"), **travel})
     save_hyper(Path(run_dir) / HYPER_FOLDER / f"trial-{trial.id}.json", summary)
     return Result(trial.id, metrics, tuple(fit.history), checkpoint, time.perf_counter() - start)
 
