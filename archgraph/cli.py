@@ -5,8 +5,9 @@ the weights, the architecture and the learning curve to a run folder; ``archgrap
 summarises an architecture file and draws it; ``archgraph search`` runs a resumable search;
 ``archgraph darts`` runs DARTS or one of its robust variants on a DARTS space;
 ``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces; ``archgraph runs
-list|export`` summarises run folders and writes a run's trials as CSV or JSON; ``archgraph export``
-writes a trial's trained model as ONNX or TorchScript.
+list|export|pareto`` summarises run folders, writes a run's trials as CSV or JSON and lists its Pareto
+front; ``archgraph report`` writes runs as one self-contained HTML page; ``archgraph export`` writes a
+trial's trained model as ONNX or TorchScript.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ EPILOG = """examples:
   archgraph spaces
   archgraph runs list runs
   archgraph runs export runs/bo --format csv --out bo.csv
+  archgraph runs pareto runs/bo --objective val_accuracy:max --objective flops:min
+  archgraph report runs/bo runs/fade --out report.html
   archgraph export runs/bo --format onnx --out bo.onnx
 """
 
@@ -226,6 +229,24 @@ def _add_results_commands(sub) -> None:
     re_.add_argument("--format", choices=["csv", "json"], required=True)
     re_.add_argument("--out", type=Path, default=None, help="file to write (default: standard output)")
     re_.set_defaults(run=_runs_export)
+    rp = rsub.add_parser("pareto", help="the trials of a run on the Pareto front of chosen metrics",
+                         description="List the complete trials of RUN_DIR that no other trial dominates: at least as "
+                                     "good in every objective and better in one.")
+    rp.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    rp.add_argument("--objective", action="append", default=None, metavar="METRIC:max|min",
+                    help="a metric and its direction, repeatable (default: val_accuracy:max parameters:min); "
+                         "metrics: val_accuracy, test_accuracy, parameters, flops, ...")
+    rp.set_defaults(run=_runs_pareto)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page of one or more runs",
+                         description="Write the runs as one HTML file that needs no network: configuration and "
+                                     "budget, best-so-far curves (one per run), best trials and their architectures "
+                                     "drawn, accuracy against parameters with the Pareto front, learning curves, a "
+                                     "sortable and filterable table of every trial, and for FaDE runs the anchors and "
+                                     "FaDE-ranks. A run in progress is read without disturbing it.")
+    rep.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR")
+    rep.add_argument("--out", type=Path, default=Path("report.html"), help="the file to write (default: report.html)")
+    rep.set_defaults(run=_report)
 
     ex = sub.add_parser("export", help="write a trial's trained model as ONNX or TorchScript",
                         description="Rebuild the best trial of RUN_DIR (or --trial N) from its checkpoint and write it "
@@ -525,11 +546,6 @@ def _print_results(outcome, top: int = 5) -> None:
     if hyper:
         print(f"{len(hyper)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks of the "
               f"last: archgraph ranks {outcome.run_dir / 'hyper' / f'trial-{hyper[-1]}.json'}")
-        travel = [r.metrics for r in outcome.results if r.trial_id in hyper and "alpha_travel" in r.metrics]
-        if travel:
-            moved, spread = (sum(m[key] for m in travel) / len(travel) for key in ("alpha_travel", "alpha_init_spread"))
-            print(f"training moved α by a mean |Δα| of {moved:.3f} per hyper-architecture against an initial spread "
-                  f"of {spread:.3f} (std): the ranks are the data's only where the first is not small beside the second")
 
 
 def _print_table(history: list[dict]) -> None:
@@ -642,9 +658,6 @@ def _ranks(args) -> int:
             break
     for i, weights in enumerate(hyper.probabilities.tolist(), start=1):
         print(f"row {i} weights: " + " ".join(f"{w:.3f}" for w in weights))
-    if "alpha_travel" in hyper.notes:
-        print(f"training moved α by a mean |Δα| of {hyper.notes['alpha_travel']:.3f} against an initial spread of "
-              f"{hyper.notes['alpha_init_spread']:.3f} (std)")
     if args.picture:
         plot.draw_row_probabilities(hyper.history, args.picture)
         print(f"row weights over the epochs drawn to {args.picture}")
@@ -707,18 +720,37 @@ def _runs_list(args) -> int:
 
 
 def _runs_export(args) -> int:
-    from .results import write_csv, write_json
-    from .store import STORE_FILE, SQLiteStore
+    from .results import read_run, write_csv, write_json
 
-    if not (args.run_dir / STORE_FILE).is_file():
-        raise ArchGraphError(f"{args.run_dir} holds no search run ({STORE_FILE} is missing); give a run folder")
-    with SQLiteStore(args.run_dir / STORE_FILE, read_only=True) as store:
-        config, records = store.config(), store.records()
+    config, records = read_run(args.run_dir)
     text = write_csv(records, args.out) if args.format == "csv" else write_json(records, config, args.out)
     if args.out is None:
         sys.stdout.write(text)
     else:
         print(f"{len(records)} trials of {args.run_dir} written to {args.out}")
+    return 0
+
+
+def _runs_pareto(args) -> int:
+    from .pareto import DEFAULT_OBJECTIVES, parse_objective, pareto_records
+    from .results import read_run
+
+    objectives = [parse_objective(text) for text in args.objective] if args.objective else list(DEFAULT_OBJECTIVES)
+    front = pareto_records(read_run(args.run_dir)[1], objectives)
+    print(f"{len(front)} trials of {args.run_dir} on the front of " + ", ".join(f"{n} ({d})" for n, d in objectives))
+    print(f"{'trial':>6} " + " ".join(f"{name:>14}" for name, _ in objectives) + "  cells (vertices/edges)")
+    for r in front:
+        print(f"{r['trial']:>6} " + " ".join(f"{r['metrics'][name]:>14.6g}" for name, _ in objectives) + f"  {r['cells']}")
+    return 0
+
+
+def _report(args) -> int:
+    from .html_report import write_report
+
+    start = time.perf_counter()
+    out = write_report(args.run_dirs, args.out)
+    print(f"report of {len(args.run_dirs)} run(s) written to {out} ({out.stat().st_size / 1e3:,.0f} kB, "
+          f"{time.perf_counter() - start:.1f} s)")
     return 0
 
 

@@ -26,8 +26,8 @@ from matplotlib.transforms import Bbox
 
 from .graph import ArchGraph
 
-__all__ = ["accuracy_by_step", "best_over_time", "draw_architecture", "draw_graph", "draw_row_probabilities",
-           "draw_trajectories"]
+__all__ = ["accuracy_by_step", "best_over_time", "draw_architecture", "draw_front", "draw_graph",
+           "draw_row_probabilities", "draw_trajectories", "learning_curves"]
 
 _FORMATS = (".png", ".svg")  # the suffixes a figure is saved under
 _NODE_SIZE = 1400  # a vertex's size for networkx (pt²): edges stop sqrt(size) / 2 pt short of its centre
@@ -159,6 +159,62 @@ def best_over_time(curves: Mapping[str, Sequence[tuple[float, float]]], path: st
     ax.grid(alpha=0.3)
     if curves:
         ax.legend()
+    return _save(fig, path)
+
+
+def draw_front(points: Sequence[tuple[float, float]], front: Sequence[int], path: str | Path | None = None, *,
+               labels: Sequence[str] | None = None, xlabel: str = "parameters",
+               ylabel: str = "validation accuracy") -> Figure:
+    """Every point ``(x, y)`` (e.g. size, accuracy), the Pareto front's (indices ``front``) marked,
+    joined in order of x and labelled with ``labels``; x on a log scale when it spans over 10×.
+
+    >>> from archgraph import plot
+    >>> fig = plot.draw_front([(100, 0.5), (10, 0.4), (50, 0.3)], [0, 1], labels=["a", "b", "c"])
+    >>> fig.axes[0].lines[0].get_xdata().tolist(), [t.get_text() for t in fig.axes[0].texts]
+    ([10.0, 100.0], ['b', 'a'])
+    """
+    _check_format(path)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    xy = np.asarray(points, dtype=float).reshape(-1, 2)
+    ax.scatter(xy[:, 0], xy[:, 1], s=14, color="#9aa5b1", label="trials")
+    ordered = sorted(front, key=lambda i: (xy[i, 0], xy[i, 1]))
+    ax.plot(xy[ordered, 0], xy[ordered, 1], marker="o", color="#c0392b", label="Pareto front")
+    for i in ordered if labels is not None else ():
+        ax.annotate(labels[i], xy[i], xytext=(4, 4), textcoords="offset points", fontsize=7)
+    if len(xy) and xy[:, 0].min() > 0 and xy[:, 0].max() > 10 * xy[:, 0].min():
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def learning_curves(curves: Mapping[str, Sequence[tuple[float, float]]], path: str | Path | None = None, *,
+                    highlight: Sequence[str] = (), ylabel: str = "validation accuracy") -> Figure:
+    """One line per label of ``(epoch, value)`` pairs: thin and grey, those in ``highlight``
+    coloured and named in the legend.
+
+    >>> from archgraph import plot
+    >>> fig = plot.learning_curves({"1": [(0, 0.2), (1, 0.5)], "2": [(0, 0.3)]}, highlight=["1"])
+    >>> [line.get_label() for line in fig.axes[0].lines]
+    ['_2', '1']
+    """
+    _check_format(path)
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    for label, points in curves.items():  # the others first, beneath the highlighted
+        if label not in highlight and points:
+            ax.plot(*zip(*points), color="#b8c0c8", linewidth=0.8, label=f"_{label}")
+    for label in highlight:
+        if curves.get(label):
+            ax.plot(*zip(*curves[label]), marker="." if len(curves[label]) < 30 else None, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if any(curves.get(label) for label in highlight):
+        ax.legend(fontsize=7)
     return _save(fig, path)
 
 

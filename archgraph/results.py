@@ -55,6 +55,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import ArchGraphError
 from .trial import Result, Trial, TrialState
 
 __all__ = ["FIELDS", "architecture_hash", "flat_rows", "records", "strict_json", "to_dataframe", "write_csv",
@@ -101,6 +102,24 @@ def records(trials: Sequence[Trial], attempts: Mapping[int, Sequence[Result]],
             "info": dict(trial.info),
         })
     return rows
+
+
+def read_run(run_dir: str | os.PathLike) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The config and :func:`records` of the run in ``run_dir``, its store opened read-only (a run
+    in progress goes on undisturbed).
+
+    Raises
+    ------
+    ArchGraphError
+        When ``run_dir`` holds no store.
+    """
+    from .store import STORE_FILE, SQLiteStore
+
+    path = Path(run_dir) / STORE_FILE
+    if not path.is_file():
+        raise ArchGraphError(f"{run_dir} holds no search run ({STORE_FILE} is missing); give a run folder")
+    with SQLiteStore(path, read_only=True) as store:
+        return store.config(), store.records()
 
 
 def architecture_hash(arch: Sequence) -> str:
