@@ -4,7 +4,8 @@
 the weights, the architecture and the learning curve to a run folder; ``archgraph show``
 summarises an architecture file and draws it; ``archgraph search`` runs a resumable search;
 ``archgraph darts`` runs DARTS or one of its robust variants on a DARTS space;
-``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces; ``archgraph runs
+``archgraph ranks`` prints FaDE-ranks; ``archgraph spaces`` lists the spaces, ``archgraph strategies``
+the search strategies and their parameters; ``archgraph runs
 list|export|pareto`` summarises run folders, writes a run's trials as CSV or JSON and lists its Pareto
 front; ``archgraph report`` writes runs as one self-contained HTML page; ``archgraph export`` writes a
 trial's trained model as ONNX or TorchScript.
@@ -38,6 +39,7 @@ EPILOG = """examples:
   archgraph predict --fit runs/nosh --model runs/nosh/predictor.pt
   archgraph predict --pool pool.json --model runs/nosh/predictor.pt --top 5
   archgraph spaces
+  archgraph strategies evolution bo
   archgraph runs list runs
   archgraph runs export runs/bo --format csv --out bo.csv
   archgraph runs pareto runs/bo --objective val_accuracy:max --objective flops:min
@@ -96,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--space", default="fade", help="space name or .toml path (default: fade)")
     se.add_argument("--strategy", default="random",
                     help="random, bo, evolution, fade, nosh, sh (successive halving), predictor or controller "
-                         "(default: random)")
+                         "(default: random); `archgraph strategies` lists each one's parameters")
     _add_data_args(se)
     se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
     se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")
@@ -112,7 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--device", default=None, help="torch device of the trials (default: cuda if available)")
     _add_param_arg(se)
     se.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
-                    help="strategy option, e.g. draws=5, per_cell=false, population_size=10")
+                    help="strategy option, e.g. draws=5, per_cell=false, population_size=10 (`archgraph "
+                         "strategies STRATEGY` lists them with their defaults)")
     se.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<strategy>-<time>)")
     se.add_argument("--no-progress", action="store_true",
                     help="no progress bar (nor, when the output is not a terminal, a log line per trial)")
@@ -205,6 +208,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("spaces", help="list the available search spaces")
     sp.set_defaults(run=_spaces)
+    st = sub.add_parser("strategies", help="list the search strategies and their parameters",
+                        description="List the strategies of `archgraph search --strategy`, each with its parameters, "
+                                    "their defaults and a line on each, as the strategy's own docstring gives them; "
+                                    "set one with --strategy-param NAME=VALUE.")
+    st.add_argument("names", nargs="*", metavar="STRATEGY", help="only these strategies (default: all)")
+    st.set_defaults(run=_strategies)
     return parser
 
 
@@ -770,6 +779,17 @@ def _spaces(args) -> int:
     for name in spaces.available():
         space = spaces.load(name)
         print(f"{name:8} {space.description}")
+    return 0
+
+
+def _strategies(args) -> int:
+    from .search.options import describe_strategy
+    from .search.session import STRATEGIES
+
+    for name in args.names:
+        if name not in STRATEGIES:
+            raise ArchGraphError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+    print("\n\n".join(describe_strategy(name, STRATEGIES[name]) for name in args.names or STRATEGIES))
     return 0
 
 

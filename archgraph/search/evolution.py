@@ -35,6 +35,10 @@ __all__ = ["RegularizedEvolution"]
 class RegularizedEvolution:
     """Ask/tell regularised evolution on a topology-only chained space or an ``nb201`` or ``darts`` space.
 
+    Children are asked as soon as the initial population has been told; with several
+    workers, a child's parent is chosen among the members told so far. Random members are
+    asked while the population and the trials in flight are fewer than ``population_size``.
+
     Parameters
     ----------
     space:
@@ -47,10 +51,6 @@ class RegularizedEvolution:
         Architectures the population holds (Real et al.'s P).
     sample_size:
         Members drawn to choose a parent, the best of them (Real et al.'s S).
-
-    Children are asked as soon as the initial population has been told; with several
-    workers, a child's parent is chosen among the members told so far. Random members are
-    asked while the population and the trials in flight are fewer than ``population_size``.
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, population_size: int = 10,

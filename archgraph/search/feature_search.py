@@ -118,7 +118,21 @@ def search_domain(space: Space) -> FeatureDomain | CategoricalEncoding:
 
 
 class _PointSearch(ABC):
-    """Propose points (one row per cell), turn each into ``draws`` trials, score it by their median."""
+    """Propose points (one row per cell), turn each into ``draws`` trials, score it by their median.
+
+    Parameters
+    ----------
+    space:
+        A topology-only space (``fade``: points in each cell's feature space) or an ``nb201``
+        or ``darts`` space (points of its categorical encoding).
+    epochs:
+        Training epochs of each trial.
+    seed:
+        Seeds the points, the draws from them and every trial's training.
+    draws:
+        Architectures drawn from each point and trained; the point scores their median accuracy
+        (``None``: 5 in a feature space, FaDE §3.2; 1 in an encoding, where a point is one architecture).
+    """
 
     #: whether a new point waits for the previous one's score (BO) or not (random)
     sequential = False
@@ -174,20 +188,8 @@ class RandomFeatureSearch(_PointSearch):
     """Uniform points in the space's coordinates (FaDE §3.2's random-search baseline; in an
     encoding, every architecture it holds equally likely).
 
-    Parameters
-    ----------
-    space:
-        A topology-only space (``fade``: points in each cell's feature space) or an ``nb201``
-        or ``darts`` space (points of its categorical encoding).
-    epochs:
-        Training epochs of each trial.
-    seed:
-        Seeds the points, the draws from them and every trial's training.
-    draws:
-        Architectures drawn from each point and trained; the point scores their median accuracy
-        (``None``: 5 in a feature space, FaDE §3.2; 1 in an encoding, where a point is one architecture).
-
     A failed draw is recorded and forgotten: the next points do not depend on scores.
+    The parameters are every point search's (``space``, ``epochs``, ``seed``, ``draws``).
     """
 
     def _propose(self):
@@ -197,10 +199,17 @@ class RandomFeatureSearch(_PointSearch):
 class BayesianFeatureSearch(_PointSearch):
     """GP-UCB Bayesian optimisation with scikit-optimize (FaDE §3.2: κ = 2.5, ξ = 0).
 
+    UCB for a maximised accuracy is scikit-optimize's LCB on the negated score.
+
+    A point whose every draw failed is told to the optimisers as the worst median seen so far
+    (0 before any): past its initial random points, scikit-optimize proposes the same point
+    again until it is told a new one, and a
+    point that cannot be trained is, for the search, as bad as the worst one that could.
+
+    Its parameters are every point search's (``space``, ``epochs``, ``seed``, ``draws``) and:
+
     Parameters
     ----------
-    space, epochs, seed, draws:
-        As :class:`RandomFeatureSearch`'s.
     per_cell:
         One optimiser per cell over that cell's dimensions (the paper's "per cell
         independent"); ``False``: one optimiser over all cells' dimensions.
@@ -210,13 +219,6 @@ class BayesianFeatureSearch(_PointSearch):
         The acquisition's improvement offset ξ (0, §3.2).
     initial_points:
         Random points each optimiser asks before it fits its GP.
-
-    UCB for a maximised accuracy is scikit-optimize's LCB on the negated score.
-
-    A point whose every draw failed is told to the optimisers as the worst median seen so far
-    (0 before any): past its initial random points, scikit-optimize proposes the same point
-    again until it is told a new one, and a
-    point that cannot be trained is, for the search, as bad as the worst one that could.
     """
 
     sequential = True

@@ -151,6 +151,8 @@ class NOSH:
         runs under torch's global RNG seeded from ``seed`` and the round. The first round, with
         nothing observed, is random, and so is a round whose ``fit`` raises ``ValueError``
         (e.g. no pair to rank yet), with a warning.
+    predictor_params:
+        Keyword arguments of the predictor's factory (``"gnn"``: of ``RankingPredictor``).
     candidates:
         Stop adding candidates after this many (the thesis's maximum pool size M); the run
         then finishes its promotions and is exhausted. ``None``: no limit.
@@ -300,8 +302,14 @@ class SuccessiveHalving(NOSH):
     """Plain successive halving (Jamieson & Talwalkar 2016; the thesis's baseline): ``candidates``
     random architectures at e epochs, the top 1/η resumed to ηe, …, the rest discarded.
 
-    One round per level; then the search is exhausted. ``candidates=None``: η^(levels − 1),
-    so that one candidate reaches the top.
+    One round per level; then the search is exhausted. Its parameters are :class:`NOSH`'s but
+    for ``n_new``, ``pool_size`` and the predictor, and ``candidates`` says something else:
+
+    Parameters
+    ----------
+    candidates:
+        Random architectures trained at the lowest budget (``None``: η^(levels − 1), so that one
+        candidate reaches the top).
 
     >>> from archgraph import spaces
     >>> sh = SuccessiveHalving(spaces.load("mlp"), epochs=4, seed=0)

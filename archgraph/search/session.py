@@ -51,6 +51,7 @@ from .evolution import RegularizedEvolution
 from .fade import FadeSearch
 from .feature_search import BayesianFeatureSearch, RandomFeatureSearch
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving
+from .options import make_strategy
 from .prune import PRUNERS
 from .runner import Budget, Runner, TooManyFailures
 
@@ -150,7 +151,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
         raise ArchGraphError(f"{run_dir} already holds a run; continue it with `archgraph search --resume {run_dir}` "
                              "or choose another --out")
     space = spaces.load(config.space)
-    strategy = STRATEGIES[config.strategy](space, epochs=config.epochs, seed=config.seed, **config.strategy_params)
+    strategy = make_strategy(config.strategy, STRATEGIES[config.strategy], space, epochs=config.epochs,
+                             seed=config.seed, params=config.strategy_params)
     objective = TrialEvaluator(config.space, config.dataset, str(run_dir), data_root=config.data_root,
                                space_params=config.space_params, split_seed=config.seed, device=config.device,
                                **config.training)
