@@ -44,6 +44,8 @@ import tempfile
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -173,7 +175,7 @@ class Store(ABC):
     def config(self) -> dict[str, Any] | None:
         """The recorded config, or ``None`` before :meth:`set_config`."""
         text = self._config()
-        return None if text is None else json.loads(text)
+        return None if text is None else self._decode(text, "the config", dict)
 
     def record_ask(self, trial: Trial) -> None:
         """Store a trial the strategy asked for and log ``("ask", trial.id)``; it is ``running``.
@@ -240,7 +242,7 @@ class Store(ABC):
 
     def trials(self) -> list[Trial]:
         """Every asked trial, by id."""
-        return [Trial.from_dict(json.loads(text)) for text in self._trials().values()]
+        return [self._decode(text, f"trial {i}", Trial.from_dict) for i, text in self._trials().items()]
 
     def results(self) -> dict[int, Result]:
         """Every told trial's latest result (its last attempt), keyed and ordered by trial id."""
@@ -248,12 +250,13 @@ class Store(ABC):
 
     def attempts(self) -> dict[int, list[Result]]:
         """Every told trial's results, first attempt (the one told to the strategy) first, by trial id."""
-        return {i: [Result.from_dict(json.loads(text)) for text in texts] for i, texts in self._results().items()}
+        return {i: [self._decode(text, f"the result of trial {i}", Result.from_dict) for text in texts]
+                for i, texts in self._results().items()}
 
     def states(self) -> dict[int, TrialState]:
         """Every asked trial's state, by id: ``running`` until told, then its latest result's."""
         results = self._results()
-        return {i: TrialState(json.loads(results[i][-1]).get("state", "complete")) if i in results
+        return {i: self._decode(results[i][-1], f"the result of trial {i}", Result.from_dict).state if i in results
                 else TrialState.RUNNING for i in self._trials()}
 
     def pending(self) -> list[Trial]:
@@ -310,6 +313,21 @@ class Store(ABC):
 
     def _where(self) -> str:
         return ""
+
+    def _decode(self, text: str, what: str, build):
+        """``build(json.loads(text))``, or a :class:`StoreError` saying which record is damaged."""
+        try:
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise TypeError(f"a {type(data).__name__}, not a JSON object")
+            return build(data)
+        except (ValueError, TypeError, KeyError, ArchGraphError) as err:
+            raise StoreError(f"{self._name()}: {what} cannot be read ({type(err).__name__}: {err}); the store was "
+                             "damaged or edited by hand: restore it from a copy, or start a new run") from None
+
+    def _name(self) -> str:
+        """The store as messages name it."""
+        return "the store"
 
     def _add_result(self, kind: str, result: Result, text: str, at: float) -> None:
         attempt = 0 if kind == _TELL else len(self._results()[result.trial_id])
@@ -442,6 +460,9 @@ class SQLiteStore(Store):
             target = self.path
             if isinstance(self.path, Path):
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path != ":memory:" and self.path.is_file() and self.path.stat().st_size == 0:  # before connect makes one
+            raise StoreError(f"{self.path} is empty (0 bytes): the run was stopped before it recorded anything; "
+                             "delete the file (or its run folder) and start the run again")
         self._db = sqlite3.connect(target, timeout=30.0, check_same_thread=False, uri=read_only)
         try:
             self._open_schema()
@@ -455,12 +476,33 @@ class SQLiteStore(Store):
     def _where(self) -> str:
         return f"{str(self.path)!r}, "
 
+    def _name(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def _sqlite(self) -> Iterator[None]:
+        """SQLite's errors of a damaged file (a malformed page, a dropped table) as a :class:`StoreError`
+        naming the file; those of its use (a write to a read-only store, a lock) go on as they are."""
+        try:
+            yield
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError) and not str(err).startswith("no such"):
+                raise
+            raise StoreError(f"{self.path} cannot be read or written (sqlite: {err}); the file is damaged or was "
+                             "edited by hand: restore it from a copy, or start a new run") from None
+
     def _open_schema(self) -> None:
         try:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         except sqlite3.DatabaseError as err:
             raise StoreError(f"{self.path} is not a SQLite file ({err}); give the path of a store file") from None
+        if tables:
+            with self._sqlite():
+                check = self._db.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                raise StoreError(f"{self.path} is damaged (sqlite: {check[0][0]}); restore it from a copy, or start "
+                                 "a new run")
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{self.path} was written with store schema {version}, this archgraph reads schema "
@@ -491,7 +533,7 @@ class SQLiteStore(Store):
             raise
 
     def _query(self, sql: str, *args) -> list[tuple]:
-        with self._lock:  # the connection is shared by the runner's threads
+        with self._lock, self._sqlite():  # the connection is shared by the runner's threads
             return self._db.execute(sql, args).fetchall()
 
     def _config(self) -> str | None:
@@ -499,7 +541,7 @@ class SQLiteStore(Store):
         return rows[0][0] if rows else None
 
     def _set_config(self, text: str) -> None:
-        with self._lock, self._db:
+        with self._lock, self._sqlite(), self._db:
             self._db.execute("INSERT INTO config (id, json) VALUES (0, ?)", (text,))
 
     def _state(self, trial_id: int) -> str | None:
@@ -507,12 +549,12 @@ class SQLiteStore(Store):
         return rows[0][0] if rows else None
 
     def _add_trial(self, trial_id: int, text: str, at: float) -> None:
-        with self._lock, self._db:  # one transaction: the record and its event, or neither
+        with self._lock, self._sqlite(), self._db:  # one transaction: the record and its event, or neither
             self._db.execute("INSERT INTO trials (id, json) VALUES (?, ?)", (trial_id, text))
             self._db.execute("INSERT INTO events (kind, trial_id, at) VALUES (?, ?, ?)", (_ASK, trial_id, at))
 
     def _append_result(self, kind, trial_id, attempt, state, error, traceback, text, at) -> None:
-        with self._lock, self._db:
+        with self._lock, self._sqlite(), self._db:
             self._db.execute("INSERT INTO results (trial_id, attempt, state, error, traceback, json) "
                              "VALUES (?, ?, ?, ?, ?, ?)", (trial_id, attempt, state, error, traceback, text))
             self._db.execute("INSERT INTO events (kind, trial_id, attempt, at) VALUES (?, ?, ?, ?)",

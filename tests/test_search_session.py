@@ -50,6 +50,16 @@ def test_a_run_directory_is_never_mixed_with_another_run(tmp_path):
         resume(tmp_path / "empty", progress=False)
 
 
+def test_a_run_whose_store_lacks_or_garbles_its_config_is_refused_in_one_line(tmp_path):
+    SQLiteStore(tmp_path / "begun" / STORE_FILE).close()  # killed after the store, before the config
+    with pytest.raises(ArchGraphError, match="holds no config: the run was stopped before it began; delete"):
+        resume(tmp_path / "begun", progress=False)
+    with SQLiteStore(tmp_path / "edited" / STORE_FILE) as store:
+        store.set_config({**SearchConfig().to_dict(), "epochs": "three", "colour": "red"})
+    with pytest.raises(ArchGraphError, match="the run's config cannot be read \\(.*'colour'\\); restore the store"):
+        resume(tmp_path / "edited", progress=False)
+
+
 def told(path) -> int:
     """Tells recorded so far; 0 while the run has created the file but not yet its tables."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:

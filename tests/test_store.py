@@ -274,6 +274,52 @@ def test_sqlite_store_refuses_other_files(tmp_path):
 
 
 
+def filled_store(path):
+    """A store of a few pages: a config, 40 asked trials and 20 told."""
+    with SQLiteStore(path) as store:
+        store.set_config({"seed": 3})
+        for i in range(40):
+            store.record_ask(trial(i))
+        for i in range(20):
+            store.record_tell(result(i))
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_partly_overwritten_store_is_refused_in_one_line(tmp_path, read_only):
+    path = tmp_path / STORE_FILE
+    filled_store(path)
+    with open(path, "r+b") as f:  # a page past the header overwritten, as by a disk or a careless copy
+        f.seek(4096)
+        f.write(b"\xff" * 3000)
+    with pytest.raises(StoreError, match="database disk image is malformed.*restore it from a copy, or start a new"):
+        SQLiteStore(path, read_only=read_only).records()
+
+
+@pytest.mark.parametrize("table, where, text, message", [
+    ("config", "id = 0", '{"seed": 3', "the config cannot be read \\(JSONDecodeError"),
+    ("config", "id = 0", "[3]", "the config cannot be read \\(TypeError: a list, not a JSON object"),
+    ("trials", "id = 1", '{"id": 1, "arch": 3}', "trial 1 cannot be read \\(TypeError"),
+    ("results", "trial_id = 1", '{"trial_id": 1}', "the result of trial 1 cannot be read \\(KeyError: 'metrics'"),
+])
+def test_a_hand_edited_record_names_itself(tmp_path, table, where, text, message):
+    path = tmp_path / STORE_FILE
+    filled_store(path)
+    with sqlite3.connect(path) as db:
+        db.execute(f"UPDATE {table} SET json = ? WHERE {where}", (text,))
+    with SQLiteStore(path, read_only=True) as store, pytest.raises(StoreError, match=message) as err:
+        store.config(), store.records(), store.states()
+    assert str(err.value).startswith(str(path)) and "edited by hand" in str(err.value)
+
+
+def test_a_dropped_table_is_named_as_damage(tmp_path):
+    path = tmp_path / STORE_FILE
+    filled_store(path)
+    with sqlite3.connect(path) as db:
+        db.execute("DROP VIEW trial_states")
+    with SQLiteStore(path) as store, pytest.raises(StoreError, match="no such table: trial_states.*damaged"):
+        store.record_tell(result(30))
+
+
 def test_a_read_only_store_reads_a_run_being_written_and_writes_nothing(tmp_path):
     path = tmp_path / STORE_FILE
     with SQLiteStore(path) as writer, SQLiteStore(path, read_only=True) as reader:
@@ -295,7 +341,7 @@ def test_a_read_only_store_reads_a_run_being_written_and_writes_nothing(tmp_path
         SQLiteStore(old, read_only=True)
     empty = tmp_path / "empty.sqlite"
     empty.touch()
-    with pytest.raises(StoreError, match="not an archgraph store"):
+    with pytest.raises(StoreError, match="is empty \\(0 bytes\\): the run was stopped before it recorded anything"):
         SQLiteStore(empty, read_only=True)
 
 

@@ -109,7 +109,13 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        return cls(**data)
+        """The config :meth:`to_dict` gave; refuses, in one line, one with unknown settings or values
+        of the wrong kind (a store edited by hand)."""
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ArchGraphError(f"the run's config cannot be read ({err}); restore the store from a copy, or start "
+                                 "a new run") from None
 
 
 @dataclass(frozen=True)
@@ -191,6 +197,9 @@ def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | No
         raise ArchGraphError(f"{run_dir} holds no search run ({STORE_FILE} is missing)")
     with SQLiteStore(path) as store:
         recorded = store.config()
+    if recorded is None:
+        raise ArchGraphError(f"{run_dir} holds no config: the run was stopped before it began; delete the folder "
+                             "and start the run again")
     unknown = set(budget) - set(_BUDGET_FIELDS)
     if unknown:
         raise ArchGraphError(f"a resumed run takes only a new budget ({', '.join(_BUDGET_FIELDS)}), got {sorted(unknown)}")
