@@ -15,7 +15,11 @@ give:
 * **direction**: the path score ``−Σ_i ḡ_{i,k_i}`` (where α goes in expectation) correlated
   with the ground truth of fade_correlation's 16 random paths (Spearman). If this is low, no
   number of steps makes FaDE-ranks predict: the hyper-architecture prefers other cells than
-  training from scratch does.
+  training from scratch does;
+* **one-shot accuracy**: each of the 16 paths extracted with the hyper-architecture's weights
+  (:meth:`~archgraph.hyper.HyperArchitecture.extract`) and scored on the architecture split,
+  correlated with the ground truth (Spearman): whether the shared weights rank the paths at
+  all, whatever α makes of it.
 
 Results (JSON, ``--results``) per seed and epoch; the ground truth is read from
 task_ceiling's runs file (every training there already).
@@ -40,8 +44,10 @@ from scipy.stats import spearmanr
 from task_ceiling import RESULTS, accuracy, ground_truth, paths, task_data  # noqa: E402
 
 from provenance import write_results  # noqa: E402
+from archgraph.hyper import HyperArchitecture
 from archgraph.oneshot.steps import requiring_grad
 from archgraph.relax import arch_parameters
+from archgraph.train import evaluate
 
 
 def gradient_draws(model: torch.nn.Module, arch_split, draws: int, seed: int) -> np.ndarray:
@@ -73,6 +79,13 @@ def signal_figures(draws: np.ndarray, chosen: list[tuple[int, ...]], truth: np.n
             "alpha_steps_taken": steps, "direction_spearman": float(spearmanr(score, truth).statistic)}
 
 
+def one_shot_spearman(model: HyperArchitecture, chosen: list[tuple[int, ...]], arch_split, truth: np.ndarray) -> float:
+    """Spearman between the ground truth and the accuracy on ``arch_split`` of each path of
+    ``chosen`` extracted from ``model`` with its weights."""
+    scores = [evaluate(model.extract(path), arch_split)["accuracy"] for path in chosen]
+    return float(spearmanr(scores, truth).statistic)
+
+
 def main() -> None:
     parser = arguments(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--at", type=int, nargs="+", default=[0, 50, 100, 150, 199],
@@ -96,11 +109,13 @@ def main() -> None:
                 if row["epoch"] in args.at:
                     draws = gradient_draws(model, arch_split, args.draws, seed=row["epoch"])
                     figures = signal_figures(draws, chosen, mean_accuracy, steps_per_epoch * (row["epoch"] + 1))
+                    figures["one_shot_spearman"] = one_shot_spearman(model, chosen, arch_split, mean_accuracy)
                     records.append({"mode": mode, "seed": seed, "epoch": row["epoch"], **figures})
                     print(f"{mode} seed {seed} epoch {row['epoch']:>3}: median SNR {figures['median_snr']:.3f}, "
                           f"steps for the sign {figures['median_steps_needed']:.0f} (taken so far "
                           f"{figures['alpha_steps_taken']}), direction Spearman "
-                          f"{figures['direction_spearman']:.2f}", flush=True)
+                          f"{figures['direction_spearman']:.2f}, one-shot Spearman {figures['one_shot_spearman']:.2f}",
+                          flush=True)
 
             train_hyper(args.task, seed, mode == "shared", args, observe=observe)
             print(f"{mode} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
