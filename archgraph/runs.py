@@ -9,6 +9,11 @@ folders under a folder; ``archgraph runs list DIR`` prints :func:`format_table` 
 whose status says ``running`` but whose process is gone from this host is ``killed``: continue it
 with ``archgraph search --resume RUN_DIR``.
 
+:func:`run_lock` lets one process at a time drive a run: a second search or resume of the same
+folder is refused at once ("in use by PID …"), not when its first record collides with the other's.
+The lock is an advisory ``flock`` on ``RUN_DIR/.lock``, released by the operating system when its
+holder ends, however it ends (a SIGKILL leaves no stale lock).
+
 Examples
 --------
 >>> import tempfile
@@ -21,6 +26,7 @@ Examples
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -35,10 +41,49 @@ from .errors import ArchGraphError
 from .store import STORE_FILE, SQLiteStore, StoreError
 from .trial import OBJECTIVE
 
-__all__ = ["STATUS_FILE", "RunSummary", "find_runs", "format_table", "read_status", "run_status", "summarise"]
+__all__ = ["LOCK_FILE", "STATUS_FILE", "RunSummary", "find_runs", "format_table", "read_status", "run_lock",
+           "run_status", "summarise"]
 
 #: The file of a run folder that says where its search stands.
 STATUS_FILE = "status.json"
+#: The file of a run folder that the process driving its search holds locked (its PID inside).
+LOCK_FILE = ".lock"
+
+
+@contextmanager
+def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
+    """Hold ``run_dir``'s lock for the ``with`` block.
+
+    Raises
+    ------
+    ArchGraphError
+        When another process holds it; the message names that process.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as run_dir, run_lock(run_dir):
+    ...     with run_lock(run_dir):  # doctest: +ELLIPSIS
+    ...         pass
+    Traceback (most recent call last):
+    ...
+    archgraph.errors.ArchGraphError: ... is in use by PID ...; wait for that search to end (or stop it), then ...
+    """
+    with open(Path(run_dir) / LOCK_FILE, "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            raise ArchGraphError(f"{run_dir} is in use by PID {holder}; wait for that search to end (or stop it), "
+                                 f"then continue with `archgraph search --resume {run_dir}`") from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

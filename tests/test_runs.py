@@ -12,7 +12,7 @@ import pytest
 from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
 from archgraph.search.session import SearchConfig, search
-from archgraph.runs import STATUS_FILE, find_runs, format_table, read_status, run_status, summarise
+from archgraph.runs import STATUS_FILE, find_runs, format_table, read_status, run_lock, run_status, summarise
 from archgraph.store import STORE_FILE, SQLiteStore
 from archgraph.trial import Result, Trial
 
@@ -104,3 +104,29 @@ def test_a_search_records_its_status_and_a_refused_resume_leaves_it(tiny_run, tm
     with pytest.raises(ArchGraphError, match="started with other settings"):
         search(dataclasses.replace(config, seed=1), run, resume=True, progress=False)
     assert read_status(run) == status
+
+
+HOLD_LOCK = """
+import sys, time
+from archgraph.runs import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_run_folder_is_driven_by_one_process_at_a_time(tiny_run, tmp_path):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        with SQLiteStore(run / STORE_FILE) as store:
+            config = SearchConfig.from_dict(store.config())
+        with pytest.raises(ArchGraphError, match=f"{run} is in use by PID {holder.pid}; wait for that search to end"):
+            search(config, run, resume=True, progress=False)
+        assert read_status(run)["state"] == "finished"  # the refused call left the run as it was
+    finally:
+        holder.kill()  # a SIGKILLed holder leaves no stale lock
+        holder.wait()
+    with run_lock(run):
+        pass

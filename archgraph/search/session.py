@@ -42,7 +42,7 @@ from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, T
 from ..features import FADE_FEATURES
 from ..plot import accuracy_by_step, best_over_time, draw_trajectories
 from ..results import strict_json
-from ..runs import run_status
+from ..runs import run_lock, run_status
 from ..store import STORE_FILE, SQLiteStore
 from ..tracking import Callback, TrialLog
 from ..trial import HYPER, Result, Trial
@@ -165,7 +165,7 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy and objective accepted their settings
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
     stopped = None
-    with SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
+    with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
         else:
