@@ -400,6 +400,7 @@ def _search(args) -> int:
         raise ArchGraphError("--retry-failed trains the failed trials of a run again; use it with --resume RUN_DIR")
     failures = {"max_failures": args.max_failures or None, "retry_failed": args.retry_failed}
     if args.resume is not None:
+        _check_resume_flags(args)
         with _trial_lines(not args.no_progress):
             outcome = resume(args.resume, progress=not args.no_progress, callbacks=make_loggers(args.log, args.resume),
                              **failures, **budget)
@@ -418,6 +419,22 @@ def _search(args) -> int:
             outcome = search(config, out, progress=not args.no_progress, callbacks=callbacks, **failures)
     _print_results(outcome)
     return 0
+
+
+# what a resumed run may be given: a new budget and how this call reports and handles failures
+_RESUME_FLAGS = ("resume", "trials", "max_epochs", "seconds", "no_progress", "log", "max_failures", "retry_failed", "run")
+
+
+def _check_resume_flags(args) -> None:
+    """Refuse, naming them, the flags of ``archgraph search --resume`` that would change the run:
+    it continues with its recorded settings, and ignoring a flag silently would mislead."""
+    defaults = vars(_parser().parse_args(["search"]))
+    changed = [f"--{dest.replace('_', '-')}" for dest, default in defaults.items()
+               if dest not in _RESUME_FLAGS and getattr(args, dest) != default]
+    if changed:
+        raise ArchGraphError(f"--resume continues {args.resume} with its recorded settings, which {', '.join(changed)} "
+                             "would change; leave them out (a resumed run takes --trials, --max-epochs, --seconds, "
+                             "--log, --max-failures, --retry-failed, --no-progress), or start a new run with --out")
 
 
 @contextlib.contextmanager

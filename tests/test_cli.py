@@ -1,6 +1,7 @@
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -271,6 +272,21 @@ def test_failure_and_pruner_flags_refuse_bad_values_in_one_line(tmp_path, capsys
     err = capsys.readouterr().err
     assert expected in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_refuses_flags_that_would_change_the_run_and_names_them(tiny_run, tmp_path, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    before = (run / "store.sqlite").read_bytes()
+    argv = ["search", "--resume", str(run), "--space", "mlp", "--epochs", "5", "--param", "channels=3",
+            "--device", "cpu", "--trials", "3", "--no-progress"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == (f"archgraph: error: --resume continues {run} with its recorded settings, which --space, "
+                   "--epochs, --device, --param would change; leave them out (a resumed run takes --trials, "
+                   "--max-epochs, --seconds, --log, --max-failures, --retry-failed, --no-progress), or start a new "
+                   "run with --out\n")
+    assert (run / "store.sqlite").read_bytes() == before
+    assert main(["search", "--resume", str(run), "--trials", "3", "--max-failures", "1", "--no-progress"]) == 0
 
 
 def test_search_with_the_median_pruner_records_pruned_trials(tmp_path, capsys):
