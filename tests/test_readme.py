@@ -55,6 +55,7 @@ def test_readme_tour_prints_the_same_figures_on_every_run(tmp_path):
 # option's last value): a search keeps its own --epochs, so that a budget rule (NOSH's halvings)
 # is checked as written, and gets --trials 2; `archgraph darts`, whose DARTS-PT selection passes
 # over the validation split after every decision, also gets a smaller supernet and larger batches.
+# A search of the NAS-Bench-201 or DARTS space, whose cells take seconds an epoch, also gets --epochs 1.
 # Commands that train nothing, and a resumed search, run as written.
 SMALL = {
     "search": ["--trials", "2"],
@@ -62,6 +63,7 @@ SMALL = {
     "train": ["--epochs", "1"],
     "predict": ["--epochs", "5"],   # the predictor's training, with --fit
 }
+CONV_CELL_SPACES = ("nb201", "darts")
 CI_RUN = README.parent / ".ci" / "run"
 
 
@@ -82,7 +84,8 @@ def small(line: str) -> list[str]:
     command = argv[1]
     resumed = "--resume" in argv
     fitted = command != "predict" or "--fit" in argv
-    return [*argv[1:], *([] if resumed or not fitted else SMALL.get(command, []))]
+    conv_cells = command == "search" and any(a == "--space" and b in CONV_CELL_SPACES for a, b in zip(argv, argv[1:]))
+    return [*argv[1:], *([] if resumed or not fitted else SMALL.get(command, [])), *(["--epochs", "1"] * conv_cells)]
 
 
 def test_the_two_commands_at_the_top_install_what_ci_installs():
