@@ -138,6 +138,31 @@ def test_failed_and_pruned_new_candidates_are_discarded_and_never_promoted():
     assert nosh.candidates[1].discarded and nosh.candidates[2].discarded and nosh.candidates[1].scores == {}
     assert all(score < 0.99 for _, _, score in nosh.observations)
 
+POOL = [(mlp_graph([(width, act)] * depth),) for width in (4, 8) for act in ("relu", "tanh") for depth in (1, 2, 3)]
+
+
+@pytest.mark.parametrize("sampler", [POOL, lambda rng: POOL[rng.integers(len(POOL))]], ids=["sequence", "draws"])
+def test_a_finite_pool_is_proposed_to_its_last_architecture_and_every_candidate_then_reaches_the_top(sampler):
+    nosh = NOSH(MLP, epochs=4, seed=0, n_new=4, sampler=sampler)
+    rounds = drive(nosh, rounds=100)
+    assert nosh.ask() is None and nosh.exhausted
+    new = [t.arch for r in rounds for t in r if t.resume_from is None]
+    assert sorted(map(str, new)) == sorted(map(str, POOL))  # each architecture once
+    assert nosh.pyramid[:2] == [[], []] and sorted(nosh.pyramid[2]) == list(range(12))
+    assert nosh.best[1] == max(fake(Trial(0, a, 4, 0)).score for a in POOL)
+    assert nosh.epochs_trained == 12 * 4  # every candidate trained once to the top, never twice
+
+
+def test_once_the_space_runs_out_each_round_promotes_the_best_half_rounded_up_still_waiting_at_every_level():
+    nosh = NOSH(MLP, epochs=4, seed=0, n_new=4, sampler=POOL[:4])
+    rounds = drive(nosh, by_candidate({0: 0.6, 1: 0.9, 2: 0.7, 3: 0.8}))
+    moves = [[(t.info["candidate"], t.info["level"]) for t in r if t.resume_from is not None] for r in rounds]
+    # rounds 1-2 are the quotas' (1 and 3 promoted, then 1); from round 3 on, the drain's
+    assert moves == [[], [(1, 1), (3, 1)], [(1, 2)], [(3, 2), (2, 1)], [(2, 2), (0, 1)], [(0, 2)]]
+    capped = NOSH(MLP, epochs=4, n_new=4, sampler=POOL, candidates=4)  # the thesis's M: it ends, no drain
+    assert len(drive(capped)) == 3 and [len(level) for level in capped.pyramid] == [2, 1, 1]
+
+
 def test_successive_halving_resumes_the_top_fraction_and_discards_the_rest():
     sh = SuccessiveHalving(MLP, epochs=4, seed=0, candidates=8)
     rounds = drive(sh)
@@ -177,7 +202,7 @@ def test_a_predictor_may_be_given_as_a_factory_and_others_are_refused():
         NOSH(spaces.load("darts"), epochs=2)
     chain = (mlp_graph([(8, "relu")]),)
     rounds = drive(NOSH(MLP, epochs=2, sampler=lambda rng: chain))
-    assert [[t.arch for t in r] for r in rounds] == [[chain]]  # the space ran out after one candidate
+    assert [[(t.arch, t.budget) for t in r] for r in rounds] == [[(chain, 1)], [(chain, 2)]]  # ran out: drained
 
 
 def test_a_predictor_that_cannot_be_fitted_yet_leaves_the_round_random():

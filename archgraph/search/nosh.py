@@ -35,6 +35,15 @@ trial (a pruned trial left no checkpoint to resume, and its accuracy is not one 
 budget). A failed promotion's place in the level above goes to the next best candidate resting
 at its level in a later round (successive halving has discarded those, so there its place stays
 empty); a failed new candidate is not replaced in its round.
+
+When the space runs out (a finite pool, such as a tabular benchmark's architectures, has been
+proposed to the last one, or the sampler finds no unseen architecture in 20 draws per one
+wanted), the quotas above stop growing and the pyramid would freeze with candidates left
+waiting at its lower levels. So a round that has neither promotions nor new candidates, though
+``candidates`` is not reached, *drains* the pyramid instead: from every level below the top,
+top level first, it promotes the best ⌈w/η⌉ of the w candidates resting there, and the search
+goes on until every candidate not discarded has reached the top level. (Wang's thesis stops
+adding candidates at the pool size M, ``candidates``, and then ends: no drain there.)
 """
 
 from __future__ import annotations
@@ -59,6 +68,8 @@ from .feature_search import cell_feature_space, trial_seed
 __all__ = ["NOSH", "Candidate", "PredictorSearch", "SuccessiveHalving", "pyramid_budgets"]
 
 Architecture = tuple[ArchGraph, ...]
+#: ``rng -> architecture``, or a finite pool of architectures (see :class:`NOSH`'s ``sampler``)
+Sampler = Callable[[np.random.Generator], Architecture] | Sequence[Architecture]
 
 
 def pyramid_budgets(epochs: int, eta: int = 2, *, levels: int | None = None, min_epochs: int | None = None) -> list[int]:
@@ -157,7 +168,9 @@ class NOSH:
         Stop adding candidates after this many (the thesis's maximum pool size M); the run
         then finishes its promotions and is exhausted. ``None``: no limit.
     sampler:
-        ``rng -> architecture``, a random architecture of ``space`` (for other spaces).
+        ``rng -> architecture``, a random architecture of ``space`` (for other spaces), or a
+        finite pool: a sequence of architectures, each proposal drawn uniformly among those of
+        them not proposed before (isomorphic duplicates count once).
 
     Examples
     --------
@@ -173,7 +186,7 @@ class NOSH:
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, eta: int = 2, levels: int | None = None,
                  min_epochs: int | None = None, n_new: int = 8, pool_size: int = 1000,
                  predictor: Any = None, predictor_params: dict[str, Any] | None = None,
-                 candidates: int | None = None, sampler: Callable[[np.random.Generator], Sequence[ArchGraph]] | None = None):
+                 candidates: int | None = None, sampler: Sampler | None = None):
         if n_new < 1 or pool_size < 1 or (candidates is not None and candidates < 1):
             raise ValueError(f"need n_new >= 1, pool_size >= 1 and candidates >= 1 (or None); got n_new={n_new}, "
                              f"pool_size={pool_size}, candidates={candidates}")
@@ -185,7 +198,8 @@ class NOSH:
         self.pool_size = pool_size
         self.max_candidates = candidates
         self.predictor = _predictor(predictor, space, predictor_params or {}, seed)
-        self.sample = sampler or _sampler(space)
+        self.finite = None if sampler is None or callable(sampler) else {_key(a): tuple(a) for a in sampler}
+        self.sample = _sampler(space) if sampler is None else sampler if self.finite is None else None
         self.rng = np.random.default_rng(seed)
         self.candidates: list[Candidate] = []
         self.observations: list[tuple[Architecture, int, float]] = []   # (arch, epochs, accuracy) told
@@ -241,6 +255,12 @@ class NOSH:
             c = Candidate(len(self.candidates), arch, seed=trial_seed(self.seed, self.next_id))
             self.candidates.append(c)
             self._enqueue(c, 0, resume_from=None)
+        if not self.queue and room > 0:  # the space ran out: drain the pyramid (module docstring)
+            for level in reversed(range(len(self.budgets) - 1)):
+                resting = sorted((c for c in self.candidates if c.level == level and level in c.scores
+                                  and not c.discarded), key=_rank)
+                for c in resting[:math.ceil(len(resting) / self.eta)]:
+                    self._enqueue(c, level + 1, resume_from=c.trial)
         self.exhausted = not self.queue
         self.rounds += not self.exhausted
 
@@ -280,12 +300,16 @@ class NOSH:
     def _unseen(self, n: int, mark: bool = True) -> list[Architecture]:
         """Up to ``n`` distinct random architectures not proposed before (fewer if the space runs out)."""
         found: dict[tuple[str, ...], Architecture] = {}
-        for _ in range(20 * n):
-            if len(found) == n:
-                break
-            arch = tuple(self.sample(self.rng))
-            if (key := _key(arch)) not in self._seen:
-                found.setdefault(key, arch)
+        if self.finite is not None:
+            unseen = [key for key in self.finite if key not in self._seen]
+            found = {unseen[i]: self.finite[unseen[i]] for i in self.rng.permutation(len(unseen))[:n]}
+        else:
+            for _ in range(20 * n):
+                if len(found) == n:
+                    break
+                arch = tuple(self.sample(self.rng))
+                if (key := _key(arch)) not in self._seen:
+                    found.setdefault(key, arch)
         if mark:
             self._seen.update(found)
         return list(found.values())
@@ -321,7 +345,7 @@ class SuccessiveHalving(NOSH):
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, eta: int = 2, levels: int | None = None,
                  min_epochs: int | None = None, candidates: int | None = None,
-                 sampler: Callable[[np.random.Generator], Sequence[ArchGraph]] | None = None):
+                 sampler: Sampler | None = None):
         n = candidates or eta ** (len(pyramid_budgets(epochs, eta, levels=levels, min_epochs=min_epochs)) - 1)
         super().__init__(space, epochs=epochs, seed=seed, eta=eta, levels=levels, min_epochs=min_epochs, n_new=n,
                          candidates=n, sampler=sampler)
@@ -340,7 +364,7 @@ class PredictorSearch(NOSH):
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, n_new: int = 8, pool_size: int = 1000,
                  predictor: Any = None, predictor_params: dict[str, Any] | None = None, candidates: int | None = None,
-                 sampler: Callable[[np.random.Generator], Sequence[ArchGraph]] | None = None):
+                 sampler: Sampler | None = None):
         super().__init__(space, epochs=epochs, seed=seed, levels=1, n_new=n_new, pool_size=pool_size,
                          predictor=predictor, predictor_params=predictor_params, candidates=candidates, sampler=sampler)
 
