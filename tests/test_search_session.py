@@ -34,7 +34,10 @@ def test_a_search_leaves_store_best_architecture_and_figure(tmp_path):
     assert (tmp_path / "run" / "progress.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == [f"trial-{i}.pt" for i in range(4)]
     with SQLiteStore(tmp_path / "run" / STORE_FILE) as store:
-        assert store.config() == config.to_dict()
+        recorded = store.config()
+    assert {k: v for k, v in recorded.items() if k != "resolved_space"} == config.to_dict()
+    assert recorded["resolved_space"]["params"] == {"channels": 2, "kernel_size": 3, "pool": "max",
+                                                    "weights_per_cell": None}
 
 
 def test_a_run_directory_is_never_mixed_with_another_run(tmp_path):
@@ -58,6 +61,20 @@ def test_a_run_whose_store_lacks_or_garbles_its_config_is_refused_in_one_line(tm
         store.set_config({**SearchConfig().to_dict(), "epochs": "three", "colour": "red"})
     with pytest.raises(ArchGraphError, match="the run's config cannot be read \\(.*'colour'\\); restore the store"):
         resume(tmp_path / "edited", progress=False)
+
+
+def test_a_run_refuses_to_resume_when_its_space_file_changed(tmp_path):
+    toml = tmp_path / "mine.toml"
+    toml.write_text('embodiment = "fade"\ncells = ["a", "b"]\nmax_vertices = 4\n[params]\nchannels = 2\n'
+                    'kernel_size = 3\n')
+    config = SearchConfig(space=str(toml), strategy="random", trials=1, epochs=1, training={"batch_size": 256})
+    search(config, tmp_path / "run", progress=False)
+    toml.write_text(toml.read_text().replace("kernel_size = 3", "kernel_size = 5").replace("= 4", "= 5"))
+    with pytest.raises(ArchGraphError, match="was run with its space file as it was then, which now differs "
+                                             "\\(max_vertices: 4 → 5; params.kernel_size: 3 → 5\\); restore"):
+        resume(tmp_path / "run", progress=False)
+    toml.write_text(toml.read_text().replace("kernel_size = 5", "kernel_size = 3").replace("= 5", "= 4"))
+    assert len(resume(tmp_path / "run", progress=False).results) == 1
 
 
 def told(path) -> int:

@@ -112,7 +112,7 @@ class SearchConfig:
         """The config :meth:`to_dict` gave; refuses, in one line, one with unknown settings or values
         of the wrong kind (a store edited by hand)."""
         try:
-            return cls(**data)
+            return cls(**{key: value for key, value in data.items() if key != _SPACE_KEY})
         except TypeError as err:
             raise ArchGraphError(f"the run's config cannot be read ({err}); restore the store from a copy, or start "
                                  "a new run") from None
@@ -168,8 +168,9 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
+            _check_same_space(store.config().get(_SPACE_KEY), _space_record(space, config), run_dir)
         else:
-            store.set_config(config.to_dict())
+            store.set_config({**config.to_dict(), _SPACE_KEY: _space_record(space, config)})
         with run_status(run_dir, budget=dataclasses.asdict(budget)):
             try:
                 Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
@@ -209,6 +210,8 @@ def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | No
 
 
 _BUDGET_FIELDS = ("trials", "max_epochs", "seconds")
+#: the key of the recorded config that holds the space as the run compiles it (see :func:`_space_record`)
+_SPACE_KEY = "resolved_space"
 
 
 def _check_same_run(recorded: dict[str, Any], given: dict[str, Any], run_dir: Path) -> None:
@@ -220,6 +223,32 @@ def _check_same_run(recorded: dict[str, Any], given: dict[str, Any], run_dir: Pa
     if changed:
         raise ArchGraphError(f"{run_dir} was started with other settings ({', '.join(changed)}); "
                              f"resume it with `archgraph search --resume {run_dir}`")
+
+
+def _space_record(space: spaces.Space, config: SearchConfig) -> dict[str, Any]:
+    """The space as the run compiles its trials: what its file said when the run began, its parameters
+    resolved with the run's overrides. The store keeps it, since the file may change while a run waits."""
+    edge_ops = {cell: {f"{u}->{v}": list(ops) for (u, v), ops in table.items()} for cell, table in space.edge_ops.items()}
+    record = {"embodiment": space.embodiment, "cells": space.cells, "min_vertices": space.min_vertices,
+              "max_vertices": space.max_vertices, "ops": space.ops, "edge_ops": edge_ops,
+              "params": resolved_params(space, config.space_params)}
+    return json.loads(json.dumps(record))
+
+
+def _check_same_space(recorded: dict[str, Any] | None, given: dict[str, Any], run_dir: Path) -> None:
+    """A resumed run's space must compile as it did (a run recorded before spaces were kept is not checked)."""
+    if recorded is None or recorded == given:
+        return
+    changed = []
+    for key in sorted(recorded.keys() | given.keys()):
+        was, now = recorded.get(key), given.get(key)
+        if key == "params":
+            changed += [f"params.{k}: {was.get(k)!r} → {now.get(k)!r}" for k in sorted(was.keys() | now.keys())
+                        if was.get(k) != now.get(k)]
+        elif was != now:
+            changed.append(f"{key}: {was!r} → {now!r}")
+    raise ArchGraphError(f"{run_dir} was run with its space file as it was then, which now differs ({'; '.join(changed)}); "
+                         "restore the file as it was to continue the run, or start a new run with --out")
 
 
 def _pruner(config: SearchConfig):
