@@ -158,14 +158,15 @@ class ArchGraph:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchGraph:
         """Inverse of :meth:`to_dict`."""
-        try:
-            return cls(
-                [tuple(e) for e in data["edges"]],
-                num_nodes=data["num_nodes"],
-                node_ops={int(v): op for v, op in data.get("node_ops", {}).items()},
-            )
-        except KeyError as e:
-            raise InvalidGraphError(f"a graph dict needs the keys 'num_nodes' and 'edges'; {e} is missing") from None
+        if not isinstance(data, Mapping):
+            raise InvalidGraphError(f"a graph is a dict with the keys 'num_nodes' and 'edges', got {data!r}")
+        if missing := [repr(key) for key in ("num_nodes", "edges") if key not in data]:
+            raise InvalidGraphError(f"a graph dict needs the keys 'num_nodes' and 'edges'; {missing[0]} is missing")
+        return cls(  # outside any KeyError handler: an unknown op (UnknownOpError, a KeyError) speaks for itself
+            [tuple(e) for e in data["edges"]],
+            num_nodes=data["num_nodes"],
+            node_ops={int(v): op for v, op in data.get("node_ops", {}).items()},
+        )
 
     @classmethod
     def from_json(cls, text: str) -> ArchGraph:

@@ -49,7 +49,7 @@ from typing import Any
 from torch import nn
 
 from . import ops as _ops
-from .errors import SpaceError
+from .errors import InvalidGraphError, SpaceError, UnknownOpError
 from .graph import ArchGraph
 from .space_params import check_values
 
@@ -336,8 +336,10 @@ def load_architecture(path: str | Path) -> tuple[Architecture, str | None]:
         raise SpaceError(f"architecture file {path} does not exist") from None
     except json.JSONDecodeError as e:
         raise SpaceError(f"architecture file {path} is not valid JSON: {e}") from None
-    if isinstance(data, dict) and "cells" in data:
-        return tuple(ArchGraph.from_dict(c) for c in data["cells"]), data.get("space")
-    if isinstance(data, list):
-        return tuple(ArchGraph.from_dict(c) for c in data), None
-    return (ArchGraph.from_dict(data),), None
+    named = isinstance(data, dict) and "cells" in data
+    listed = data["cells"] if named else data if isinstance(data, list) else [data]
+    try:
+        cells = tuple(ArchGraph.from_dict(c) for c in listed)
+    except (InvalidGraphError, UnknownOpError) as err:  # the same error, naming the file
+        raise type(err)(f"architecture file {path}: {err}") from None
+    return cells, data.get("space") if named else None

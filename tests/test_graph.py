@@ -339,6 +339,11 @@ def test_random_json_round_trips():
 def test_from_dict_names_missing_key():
     with pytest.raises(InvalidGraphError, match="needs the keys 'num_nodes' and 'edges'; 'edges' is missing"):
         ArchGraph.from_dict({"num_nodes": 2})
+    with pytest.raises(UnknownOpError) as err:  # not taken for a missing key, as it was
+        ArchGraph.from_dict({"num_nodes": 2, "edges": [[0, 1, "conv_9x9"]]})
+    assert str(err.value).startswith("unknown op 'conv_9x9'; known ops: ")
+    with pytest.raises(InvalidGraphError, match="a graph is a dict with the keys 'num_nodes' and 'edges', got 3"):
+        ArchGraph.from_dict(3)
 
 
 def test_save_and_load(tmp_path):

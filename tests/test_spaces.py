@@ -110,6 +110,9 @@ def test_architecture_files_round_trip(tmp_path):
     loaded, space = spaces.load_architecture(path)
     assert space == "fade" and all(a.is_identical(b) for a, b in zip(loaded, cells))
     (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "op.json").write_text('{"cells": [{"num_nodes": 2, "edges": [[0, 1, "conv_9x9"]]}]}')
+    with pytest.raises(UnknownOpError, match=f"architecture file {tmp_path / 'op.json'}: unknown op 'conv_9x9'; known"):
+        spaces.load_architecture(tmp_path / "op.json")
     with pytest.raises(SpaceError, match="not valid JSON"):
         spaces.load_architecture(tmp_path / "broken.json")
     with pytest.raises(SpaceError, match="does not exist"):
