@@ -77,6 +77,23 @@ def test_a_run_refuses_to_resume_when_its_space_file_changed(tmp_path):
     assert len(resume(tmp_path / "run", progress=False).results) == 1
 
 
+def test_an_evaluator_that_cannot_start_leaves_a_run_that_resumes(tmp_path, monkeypatch):
+    import archgraph.search.session as session
+
+    def unreachable(config):
+        raise ArchGraphError("cannot reach the Ray cluster at 10.0.0.1:6379")
+
+    config = SearchConfig(strategy="random", trials=1, **TINY)
+    monkeypatch.setattr(session, "_evaluator", unreachable)
+    with pytest.raises(ArchGraphError, match="cannot reach the Ray cluster"):
+        search(config, tmp_path, progress=False)
+    with SQLiteStore(tmp_path / STORE_FILE) as store:
+        assert SearchConfig.from_dict(store.config()) == config  # recorded before the evaluator started
+    assert json.loads((tmp_path / "status.json").read_text())["state"] == "failed"
+    monkeypatch.undo()
+    assert len(resume(tmp_path, progress=False).results) == 1
+
+
 def told(path) -> int:
     """Tells recorded so far; 0 while the run has created the file but not yet its tables."""
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:

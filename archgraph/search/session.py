@@ -165,13 +165,14 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy and objective accepted their settings
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
     stopped = None
-    with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store, _evaluator(config) as evaluator:
+    with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config first: a run that fails later
+        # (an evaluator that cannot start, a killed process) can be resumed
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
             _check_same_space(store.config().get(_SPACE_KEY), _space_record(space, config), run_dir)
         else:
             store.set_config({**config.to_dict(), _SPACE_KEY: _space_record(space, config)})
-        with run_status(run_dir, budget=dataclasses.asdict(budget)):
+        with run_status(run_dir, budget=dataclasses.asdict(budget)), _evaluator(config) as evaluator:
             try:
                 Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
                        pruner=pruner, max_failures=max_failures, retry_failed=retry_failed,
