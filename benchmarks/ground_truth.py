@@ -1,52 +1,65 @@
-"""A tabular ground truth: random ``fade`` architectures trained on digits, with learning curves.
+"""A tabular ground truth: random ``fade`` architectures trained on digits, several seeds each, with learning curves.
 
 Draws ``--n`` distinct architectures of the ``fade`` space with a fixed seed — each of the four
 cells uniform over the DAGs of 1 to 5 vertices up to isomorphism, as NOSH's sampler draws them
-(``archgraph.search.nosh``) — and trains each from scratch on the digits training split less a
-validation fifth (``train_val_split``), recording per architecture its cells
-(``ArchGraph.to_dict``), the validation accuracy after every epoch, the final test accuracy on
-the digits test split and the seconds it took. Every architecture has its own initialisation and
-shuffling seed, derived from ``--seed`` and its index.
+(``archgraph.search.nosh``) — and trains each ``--seeds`` times from scratch on the digits
+training split less a validation fifth (``train_val_split``), recording per architecture its
+cells (``ArchGraph.to_dict``) and, per training, the validation accuracy after every epoch
+(rounded to 4 decimals: the validation fifth has 288 samples, 1/288 ≈ 0.0035), the final test
+accuracy on the digits test split and the seconds it took. Training ``r`` of architecture ``i``
+has its own initialisation and shuffling seed, ``SeedSequence([--seed, i, r])``.
 
-Writes ``--out`` (default ``benchmarks/data/fade_digits.json``) after every architecture::
+Training follows the steady task of the FaDE validation (``benchmarks/task_ceiling.py``: digits
+ranks architectures with a split-half ceiling of 0.91–0.93 after 10 or 20 epochs): Adam at lr
+1e-3, batch 128, weight decay 1e-4, gradient clipping 10 (FaDE §3), for 16 epochs (2^4: budgets
+1, 2, 4, 8, 16 for successive halving and NOSH with η = 2); 3×3 kernels (5×5 ones fade on the
+2×2 and 1×1 maps of 8×8 digits), channels 4, 8, 16, 32 between the cells.
 
-    {"space": "fade", "dataset": "digits", "seed": 0, "settings": {...},
-     "architectures": [{"cells": [...], "val_accuracy": [...], "test_accuracy": 0.9, "seconds": 3.1}, ...]}
+Writes ``--out`` (default ``benchmarks/data/fade_digits_seeds.json.gz``; gzip'd JSON, the second
+format of ``archgraph.bench``, which reads it as a ``TabularObjective``) after every training,
+with the command line and versions that made it (``provenance``)::
 
-A killed build keeps what it trained: run again with the same settings and it skips the finished
-architectures (the draw is deterministic), and adds more when ``--n`` is larger. Settings that
-differ from the file's are refused (use another ``--out``). Other benchmarks (predictor quality,
-NOSH budgets) read the file as a tabular benchmark.
+    {"format": 2, "space": "fade", "dataset": "digits", "seed": 0, "seeds": 2, "settings": {...},
+     "command": "python benchmarks/ground_truth.py ...", "versions": {...},
+     "architectures": [{"cells": [...], "val_accuracy": [[...], [...]], "test_accuracy": [0.9, 0.91],
+                        "seconds": [20.1, 19.8]}, ...]}
 
-Defaults are small, for a busy 2-core machine: 3×3 kernels (5×5 ones fade on the 2×2 and
-1×1 maps of 8×8 digits), channels 4, 8, 16, 32, 8 epochs (2^3: budgets 1, 2, 4, 8 for
-successive halving with eta 2) of Adam at lr 3e-3 on batches of 128 (9 steps per epoch; a step
-of these cells costs about 1.6× as much at 128 samples as at 32, so the larger batch trains on
-2.5× the samples per second). One architecture then takes about 10 s on one torch thread (8 to
-20 s, with the cells' sizes and the machine's load); 150 take about 25 minutes.
+A killed build keeps what it trained: run again with the same settings and it goes on where it
+stopped (the draw is deterministic), adds architectures when ``--n`` is larger and trainings
+when ``--seeds`` is larger. Settings that differ from the file's are refused (use another
+``--out``). The table of the first build (``fade_digits.json``: 154 architectures, one training
+of 8 epochs at lr 3e-3 each) is the first format, which ``archgraph.bench`` reads as one seed.
 
-    python benchmarks/ground_truth.py [--n 150] [--seed 0] [--epochs 8] [--batch 128] [--lr 3e-3]
-        [--kernel-size 3] [--channels 4 8 16 32] [--threads 1] [--out benchmarks/data/fade_digits.json]
+Prints the table's size, the spread of its test accuracies, the seconds per training and the
+*split-half ceiling*: the Spearman correlation between the per-architecture means of two
+disjoint halves of the seeds (with 2 seeds, seed 0 against seed 1; ``task_ceiling.ceiling_figures``),
+of the final validation and of the test accuracy, over the architectures trained with every seed.
+
+    python benchmarks/ground_truth.py [--n 300] [--seeds 2] [--seed 0] [--epochs 16] [--batch 128] [--lr 1e-3]
+        [--weight-decay 1e-4] [--grad-clip 10] [--kernel-size 3] [--channels 4 8 16 32] [--threads 1]
+        [--out benchmarks/data/fade_digits_seeds.json.gz]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import provenance  # benchmarks/provenance.py, next to this script
+from task_ceiling import ceiling_figures
 
 from archgraph import spaces
+from archgraph.bench import read_table, write_table
 from archgraph.data import load, train_val_split
 from archgraph.search.feature_search import cell_feature_space
 from archgraph.train import evaluate, train
 
-DEFAULT_OUT = Path(__file__).parent / "data" / "fade_digits.json"
+DEFAULT_OUT = Path(__file__).parent / "data" / "fade_digits_seeds.json.gz"
 
 
 def draw(n: int, seed: int) -> list[tuple]:
@@ -64,25 +77,39 @@ def draw(n: int, seed: int) -> list[tuple]:
     return archs
 
 
-def arch_seed(seed: int, index: int) -> int:
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+def training_seed(seed: int, index: int, repeat: int) -> int:
+    """The seed of training ``repeat`` of architecture ``index`` in a build seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, index, repeat]).generate_state(1)[0])
 
 
-def save(table: dict, path: Path) -> None:
-    """Write ``table`` atomically, so that a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table, indent=1))
-    os.replace(tmp, path)
+def summary(rows: list[dict], seeds: int) -> str:
+    """The table's size, test accuracies, seconds per training and split-half ceilings."""
+    full = [r for r in rows if len(r["test_accuracy"]) >= seeds]
+    tests = [float(np.mean(r["test_accuracy"])) for r in rows if r["test_accuracy"]]
+    seconds = [s for r in rows for s in r["seconds"]]
+    lines = [(f"{len(rows)} architectures, {len(seconds)} trainings ({len(full)} architectures with all {seeds} "
+              f"seeds); mean test accuracy min {min(tests):.3f} median {statistics.median(tests):.3f} max "
+              f"{max(tests):.3f}; {np.mean(seconds):.1f} s per training ({sum(seconds) / 3600:.2f} CPU-hours in all)")]
+    if seeds >= 2 and len(full) >= 3:
+        val = ceiling_figures(np.array([[curve[-1] for curve in r["val_accuracy"][:seeds]] for r in full]))
+        test = ceiling_figures(np.array([r["test_accuracy"][:seeds] for r in full]))
+        lines.append(f"split-half ceiling over {len(full)} architectures (Spearman of the means of two disjoint "
+                     f"halves of the {seeds} seeds): final validation {val['split_half']:.3f}, test "
+                     f"{test['split_half']:.3f}; seed sd {val['seed_sd']:.4f} / {test['seed_sd']:.4f} against a "
+                     f"spread of {val['spread']:.4f} / {test['spread']:.4f}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=150)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--n", type=int, default=300, help="architectures")
+    parser.add_argument("--seeds", type=int, default=2, help="trainings per architecture")
+    parser.add_argument("--seed", type=int, default=0, help="the draw, the validation split and the trainings")
+    parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--weight-decay", type=float, default=1e-4)
+    parser.add_argument("--grad-clip", type=float, default=10.0)
     parser.add_argument("--kernel-size", type=int, default=3)
     parser.add_argument("--channels", type=int, nargs="+", default=[4, 8, 16, 32])
     parser.add_argument("--val-fraction", type=float, default=0.2)
@@ -92,45 +119,49 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     settings = {"epochs": args.epochs, "batch_size": args.batch, "optimizer": "adam", "lr": args.lr,
-                "kernel_size": args.kernel_size, "channels": args.channels, "val_fraction": args.val_fraction,
-                "split_seed": args.seed, "sampler": "uniform cells (1-5 vertices, up to isomorphism)"}
-    table = {"space": "fade", "dataset": "digits", "seed": args.seed, "settings": settings, "architectures": []}
+                "weight_decay": args.weight_decay, "grad_clip": args.grad_clip, "kernel_size": args.kernel_size,
+                "channels": args.channels, "val_fraction": args.val_fraction, "split_seed": args.seed,
+                "sampler": "uniform cells (1-5 vertices, up to isomorphism)",
+                "training_seeds": "SeedSequence([seed, architecture index, repeat])"}
+    table = {"format": 2, "space": "fade", "dataset": "digits", "seed": args.seed, "settings": settings,
+             "architectures": []}
     if args.out.exists():
-        old = json.loads(args.out.read_text())
-        if (old["seed"], old["settings"]) != (args.seed, settings):
+        old = read_table(args.out)
+        if (old.get("format"), old["seed"], old["settings"]) != (2, args.seed, settings):
             raise SystemExit(f"{args.out} was built with seed {old['seed']} and settings {old['settings']}, "
                              f"not seed {args.seed} and {settings}; pass another --out")
         table = old
+    rows = table["architectures"]
 
     space = spaces.load("fade")
     task = load("digits")
     train_data, val_data = train_val_split(task.train, args.val_fraction, seed=args.seed)
     archs = draw(args.n, args.seed)
-    done = len(table["architectures"])
-    print(f"{args.out}: {done} of {args.n} architectures already trained")
+    todo = [(i, r) for i in range(args.n) for r in range(args.seeds)
+            if i >= len(rows) or r >= len(rows[i]["test_accuracy"])]
+    print(f"{args.out}: {args.n * args.seeds - len(todo)} of {args.n} × {args.seeds} trainings already done", flush=True)
     start = time.perf_counter()
-    for i in range(done, args.n):
+    for done, (i, r) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        seed = arch_seed(args.seed, i)
+        seed = training_seed(args.seed, i, r)
         torch.manual_seed(seed)
         model = space.compile(archs[i], input_shape=task.input_shape, num_classes=task.num_classes,
                               kernel_size=args.kernel_size, channels=args.channels)
-        result = train(model, train_data, val_data=val_data, epochs=args.epochs, batch_size=args.batch,
-                       lr=args.lr, seed=seed, progress=False)
-        test = evaluate(model, task.test)["accuracy"]
-        row = {"cells": [c.to_dict() for c in archs[i]],
-               "val_accuracy": [h["val_accuracy"] for h in result.history],
-               "test_accuracy": float(test), "seconds": time.perf_counter() - t0}
-        table["architectures"].append(row)
-        save(table, args.out)
-        print(f"{i + 1:4d}/{args.n}  val {row['val_accuracy'][-1]:.3f}  test {test:.3f}  {row['seconds']:5.1f} s",
-              flush=True)
+        result = train(model, train_data, val_data=val_data, epochs=args.epochs, batch_size=args.batch, lr=args.lr,
+                       weight_decay=args.weight_decay, grad_clip=args.grad_clip, seed=seed, progress=False)
+        test = float(evaluate(model, task.test)["accuracy"])
+        if i == len(rows):
+            rows.append({"cells": [c.to_dict() for c in archs[i]], "val_accuracy": [], "test_accuracy": [],
+                         "seconds": []})
+        rows[i]["val_accuracy"].append([round(h["val_accuracy"], 4) for h in result.history])
+        rows[i]["test_accuracy"].append(round(test, 4))
+        rows[i]["seconds"].append(round(time.perf_counter() - t0, 2))
+        table.update(seeds=max(table.get("seeds", 0), args.seeds), **provenance())
+        write_table(table, args.out)
+        print(f"{done:4d}/{len(todo)}  architecture {i} seed {r}: val {rows[i]['val_accuracy'][-1][-1]:.3f}  test "
+              f"{test:.3f}  {rows[i]['seconds'][-1]:5.1f} s", flush=True)
 
-    rows = table["architectures"]
-    tests = [r["test_accuracy"] for r in rows]
-    print(f"\n{'architectures':>14} {'test min':>9} {'median':>7} {'max':>6} {'s/arch':>7}")
-    print(f"{len(rows):>14} {min(tests):>9.3f} {statistics.median(tests):>7.3f} {max(tests):>6.3f} "
-          f"{statistics.mean(r['seconds'] for r in rows):>7.2f}")
+    print(f"\n{summary(rows, args.seeds)}")
     print(f"wall time {time.perf_counter() - start:.1f} s")
 
 

@@ -10,13 +10,16 @@ from importlib.metadata import version
 from pathlib import Path
 
 
+def provenance() -> dict:
+    """The command line of this process and the versions of Python, torch, archgraph and mnist1d."""
+    return {"command": "python " + " ".join(sys.argv),
+            "versions": {"python": platform.python_version(),
+                         **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}}}
+
+
 def write_results(path: Path, **fields) -> Path:
-    """Write ``fields`` as JSON to ``path`` (its folder made), after the command line and the
-    versions of Python, torch, archgraph and mnist1d."""
+    """Write ``fields`` as JSON to ``path`` (its folder made), after :func:`provenance`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"command": "python " + " ".join(sys.argv),
-              "versions": {"python": platform.python_version(),
-                           **{p: version(p) for p in ("torch", "archgraph", "mnist1d")}},
-              **fields}
+    record = {**provenance(), **fields}
     path.write_text(json.dumps(record, indent=1) + "\n")
     return path
