@@ -2,13 +2,14 @@
 budget claim (Wang's thesis, ch. 4: > 5× less search budget than full-training predictor search
 on the DARTS space), replayed on a tabular benchmark.
 
-The table (``--table``, default ``benchmarks/data/fade_digits.json``) holds architectures of the
-``fade`` space with their per-epoch validation accuracy and final test accuracy. A trial is
-answered by looking its architecture up in the table (by the canonical hash of every cell, so
-isomorphic cells match) and returning the validation accuracy after ``trial.budget`` epochs;
-every strategy draws its candidates from the table only (``sampler=``: the table in a random
-order drawn with the strategy's rng, see :meth:`Table.sampler`; the predictors rank every
-architecture of the table not yet proposed, ``pool_size`` = the table's size).
+The table (``--table``, default ``benchmarks/data/fade_digits.json``; ``benchmarks/ground_truth.py``
+builds them) holds architectures of the ``fade`` space with their per-epoch validation accuracy
+and final test accuracy, per seed. A trial is answered by :class:`archgraph.bench.TabularObjective`:
+its architecture looked up in the table (by the canonical hash of every cell, so isomorphic
+cells match), the validation accuracy after ``trial.budget`` epochs, the mean over the table's
+seeds; every strategy draws its candidates from the table only (the table as NOSH's finite
+pool, :meth:`~archgraph.bench.TabularObjective.strategy`; the predictors rank every
+architecture of the table not yet proposed).
 
 Methods (all over the same pyramid, ``--levels`` budgets e, 2e, …, E with E the largest
 e·2^(levels−1) ≤ the curves' length):
@@ -27,7 +28,7 @@ e·2^(levels−1) ≤ the curves' length):
 The budget axis: *epochs trained*, the sum over the trials told so far of their epochs, where a
 trial that resumes a checkpoint (a promotion) counts only the epochs it adds, ``budget −
 resumed trial's budget`` (the strategies' ``epochs_trained``; checked against a ledger kept
-here). After every tell, the architecture the search has *found* is its best at the top level
+by the objective, :attr:`~archgraph.bench.TabularObjective.epochs_spent`). After every tell, the architecture the search has *found* is its best at the top level
 by validation accuracy after E epochs (the strategy's ``best``); a run reaches the target when
 the found architecture's quality (``--metric``: ``val``, its validation accuracy after E
 epochs, the default, or ``test``, its test accuracy in the table) is within ``--tolerance``
@@ -55,7 +56,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import multiprocessing
 import time
 import warnings
@@ -65,77 +65,26 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from archgraph import ArchGraph, spaces
-from archgraph.search.nosh import NOSH, PredictorSearch, SuccessiveHalving
+from archgraph import spaces
+from archgraph.bench import TabularObjective
+from archgraph.search.nosh import SuccessiveHalving
 from archgraph.trial import Result, Trial
 
 METHODS = ("rank-nosh", "nosh", "predictor", "sh", "random")
 
 
-class Table:
-    """A tabular benchmark: architectures, their validation curves and test accuracies.
-
-    Isomorphic duplicates (equal canonical hashes of every cell) keep their first row.
-    """
-
-    def __init__(self, path: Path, metric: str = "val"):
-        data = json.loads(Path(path).read_text())
-        self.space, self.dataset, self.settings = data.get("space"), data.get("dataset"), data.get("settings", {})
-        self.rows = len(data["architectures"])
-        self.archs, self.curves, self.test, self.index = [], [], [], {}
-        for row in data["architectures"]:
-            arch = tuple(ArchGraph.from_dict(c) for c in row["cells"])
-            key = tuple(c.canonical_hash() for c in arch)
-            if key in self.index or not row["val_accuracy"]:
-                continue
-            self.index[key] = len(self.archs)
-            self.archs.append(arch)
-            self.curves.append(np.asarray(row["val_accuracy"], dtype=float))
-            self.test.append(float(row["test_accuracy"]))
-        self.length = min(len(c) for c in self.curves)
-        self.metric = metric
-
-    def __len__(self) -> int:
-        return len(self.archs)
-
-    def lookup(self, arch) -> int:
-        key = tuple(c.canonical_hash() for c in arch)
-        if key not in self.index:
-            raise KeyError(f"architecture {key} is not in the table; the sampler must draw from the table")
-        return self.index[key]
-
-    def quality(self, i: int, epochs: int) -> float:
-        """What the target is measured on: validation after ``epochs`` epochs, or the test accuracy."""
-        return float(self.curves[i][epochs - 1]) if self.metric == "val" else self.test[i]
-
-    def evaluate(self, trial: Trial) -> Result:
-        """The trial's learning-curve point: validation accuracy after ``trial.budget`` epochs."""
-        i = self.lookup(trial.arch)
-        return Result(trial.id, {"val_accuracy": float(self.curves[i][trial.budget - 1]),
-                                 "test_accuracy": self.test[i], "epochs": trial.budget})
-
-    def sampler(self, exclude: set[int] = frozenset()):
-        """``rng -> architecture``: the table's architectures (less ``exclude``) in a random order
-        drawn with ``rng``, reshuffled after each pass. Drawing without replacement matters: NOSH
-        gives up looking for unseen architectures after 20 draws per one wanted, and uniform draws
-        with replacement then miss the last few of a table (an exhausted search with candidates left).
-        """
-        choices = [a for i, a in enumerate(self.archs) if i not in exclude] or self.archs
-        order: list[int] = []
-
-        def draw(rng: np.random.Generator):
-            if not order:
-                order.extend(rng.permutation(len(choices)).tolist()[::-1])
-            return choices[order.pop()]
-
-        return draw
+def quality(table: TabularObjective, i: int, epochs: int, metric: str) -> float:
+    """What the target is measured on: architecture ``i``'s validation accuracy after ``epochs``
+    epochs (its mean over the table's seeds), or its test accuracy."""
+    arch = table.archs[i]
+    return float(table.curve(arch)[epochs - 1]) if metric == "val" else table.test_accuracy(arch)
 
 
 class Brackets:
     """Successive-halving brackets one after another, as one ask/tell strategy: a bracket starts
     when the previous one is exhausted and draws architectures no earlier bracket drew."""
 
-    def __init__(self, table: Table, *, epochs: int, levels: int, seed: int, candidates: int):
+    def __init__(self, table: TabularObjective, *, epochs: int, levels: int, seed: int, candidates: int):
         self.table, self.epochs, self.levels, self.seed, self.candidates = table, epochs, levels, seed, candidates
         self.used: set[int] = set()
         self.done_epochs, self.found, self.offset, self.k = 0, None, 0, 0
@@ -147,7 +96,8 @@ class Brackets:
             self.exhausted = True
             return
         self.sh = SuccessiveHalving(spaces.load("fade"), epochs=self.epochs, levels=self.levels,
-                                    seed=self.seed * 1000 + self.k, sampler=self.table.sampler(self.used),
+                                    seed=self.seed * 1000 + self.k,
+                                    sampler=[a for i, a in enumerate(self.table.archs) if i not in self.used],
                                     candidates=min(self.candidates, len(self.table) - len(self.used)))
         self.k += 1
 
@@ -184,49 +134,39 @@ class Brackets:
         return max(candidates, key=lambda b: b[1]) if candidates else None
 
 
-def make(method: str, table: Table, seed: int, args) -> object:
+def make(method: str, table: TabularObjective, seed: int, args) -> object:
     """The strategy of ``method``, drawing from ``table``."""
-    space, epochs, sampler = spaces.load("fade"), args.epochs, table.sampler()
-    gnn = {"epochs": args.gnn_epochs, "hidden": args.gnn_hidden}
+    gnn = {"predictor": "gnn", "predictor_params": {"epochs": args.gnn_epochs, "hidden": args.gnn_hidden}}
     if method in ("rank-nosh", "nosh"):
-        return NOSH(space, epochs=epochs, levels=args.levels, seed=seed, n_new=args.n_new, pool_size=len(table),
-                    predictor="gnn" if method == "rank-nosh" else None, predictor_params=gnn, sampler=sampler)
+        return table.strategy("nosh", seed=seed, epochs=args.epochs, levels=args.levels, n_new=args.n_new,
+                              **(gnn if method == "rank-nosh" else {}))
     if method in ("predictor", "random"):
-        return PredictorSearch(space, epochs=epochs, seed=seed, n_new=args.n_new, pool_size=len(table),
-                               predictor="gnn" if method == "predictor" else None, predictor_params=gnn,
-                               sampler=sampler)
-    return Brackets(table, epochs=epochs, levels=args.levels, seed=seed, candidates=args.sh_candidates)
+        return table.strategy("predictor", seed=seed, epochs=args.epochs, n_new=args.n_new,
+                              **(gnn if method == "predictor" else {}))
+    return Brackets(table, epochs=args.epochs, levels=args.levels, seed=seed, candidates=args.sh_candidates)
 
 
 def run(job: tuple[str, int, argparse.Namespace]) -> dict:
     """One search: ask/tell until the target, the cap or exhaustion; its epochs-to-target (or None)."""
     method, seed, args = job
     torch.set_num_threads(args.threads)
-    table = Table(args.table, args.metric)
-    target = max(table.quality(i, args.epochs) for i in range(len(table))) - args.tolerance
+    table = TabularObjective(args.table)   # checks each resumed trial and counts the epochs trained
+    target = max(quality(table, i, args.epochs, args.metric) for i in range(len(table))) - args.tolerance
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         strategy = make(method, table, seed, args)
-        ledger: dict[int, tuple[int, int]] = {}   # trial id → (table row, budget)
-        epochs, reached = 0, None
-        while epochs < args.cap and (trial := strategy.ask()) is not None:
-            row = table.lookup(trial.arch)
-            if trial.resume_from is not None:
-                before_row, before = ledger[trial.resume_from]
-                assert before_row == row and before < trial.budget, (trial, ledger[trial.resume_from])
-            else:
-                before = 0
-            ledger[trial.id] = (row, trial.budget)
-            epochs += trial.budget - before
-            strategy.tell(trial, table.evaluate(trial))
-            assert strategy.epochs_trained == epochs, (method, strategy.epochs_trained, epochs)
+        trials, reached = 0, None
+        while table.epochs_spent < args.cap and (trial := strategy.ask()) is not None:
+            strategy.tell(trial, table(trial))
+            trials += 1
+            assert strategy.epochs_trained == table.epochs_spent, (method, strategy.epochs_trained, table.epochs_spent)
             best = strategy.best
-            if best is not None and table.quality(table.lookup(best[0]), args.epochs) >= target:
-                reached = epochs
+            if best is not None and quality(table, table.lookup(best[0]), args.epochs, args.metric) >= target:
+                reached = table.epochs_spent
                 break
     fallbacks = sum("cannot be fitted" in str(w.message) for w in caught)   # random rounds of a predictor search
-    return {"method": method, "seed": seed, "reached": reached, "epochs": epochs, "trials": len(ledger),
+    return {"method": method, "seed": seed, "reached": reached, "epochs": table.epochs_spent, "trials": trials,
             "seconds": time.perf_counter() - start, "fallbacks": fallbacks}
 
 
@@ -262,26 +202,27 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
-    table = Table(args.table, args.metric)
-    e = table.length // 2 ** (args.levels - 1)
+    table = TabularObjective(args.table)
+    e = table.epochs // 2 ** (args.levels - 1)
     if e < 1:
-        raise SystemExit(f"curves of {table.length} epochs are too short for {args.levels} levels")
+        raise SystemExit(f"curves of {table.epochs} epochs are too short for {args.levels} levels")
     args.epochs = e * 2 ** (args.levels - 1)
     args.cap = args.cap or args.epochs * len(table)
-    quality = np.array([table.quality(i, args.epochs) for i in range(len(table))])
-    target = quality.max() - args.tolerance
-    near = int((quality >= target).sum())
+    qualities = np.array([quality(table, i, args.epochs, args.metric) for i in range(len(table))])
+    target = qualities.max() - args.tolerance
+    near = int((qualities >= target).sum())
     what = f"validation after {args.epochs} epochs" if args.metric == "val" else "test accuracy"
-    print(f"table {args.table}: {table.space}/{table.dataset}, {table.rows} rows, {len(table)} distinct "
-          f"architectures, curves of {table.length} epochs; settings {table.settings}")
+    print(f"table {args.table}: {table.space}/{table.dataset}, {len(table)} distinct architectures, curves of "
+          f"{table.epochs} epochs (the mean over each architecture's seeds)")
     print(f"budgets {[e * 2 ** i for i in range(args.levels)]} (E = {args.epochs}); target: {what} ≥ "
-          f"{quality.max():.4f} − {args.tolerance} = {target:.4f}, met by {near} of {len(table)} architectures "
+          f"{qualities.max():.4f} − {args.tolerance} = {target:.4f}, met by {near} of {len(table)} architectures "
           f"(random search needs ≈ E·(N+1)/(k+1) = {args.epochs * (len(table) + 1) / (near + 1):.0f} epochs on "
           f"average); cap {args.cap} epochs; n_new {args.n_new}; GNN {args.gnn_hidden} wide, {args.gnn_epochs} "
           f"epochs per fit; seeds {args.seeds}")
-    final = [c[args.epochs - 1] for c in table.curves]
+    curves = [table.curve(a) for a in table.archs]
+    final = [c[args.epochs - 1] for c in curves]
     print("Spearman of validation after e epochs with after E (how well the lower levels rank): " + ", ".join(
-        f"{e * 2 ** i}: {spearmanr([c[e * 2 ** i - 1] for c in table.curves], final).statistic:.2f}"
+        f"{e * 2 ** i}: {spearmanr([c[e * 2 ** i - 1] for c in curves], final).statistic:.2f}"
         for i in range(args.levels - 1)))
 
     jobs = [(m, s, args) for m in args.methods for s in args.seeds]
