@@ -572,6 +572,11 @@ def _print_results(outcome, top: int = 5) -> None:
     if hyper:
         print(f"{len(hyper)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks of the "
               f"last: archgraph ranks {outcome.run_dir / 'hyper' / f'trial-{hyper[-1]}.json'}")
+        travel = [r.metrics for r in outcome.results if r.trial_id in hyper and "alpha_travel" in r.metrics]
+        if travel:
+            moved, spread = (sum(m[key] for m in travel) / len(travel) for key in ("alpha_travel", "alpha_init_spread"))
+            print(f"training moved α by a mean |Δα| of {moved:.3f} per hyper-architecture against an initial spread "
+                  f"of {spread:.3f} (std): the ranks are the data's only where the first is not small beside the second")
 
 
 def _print_table(history: list[dict]) -> None:
@@ -684,6 +689,9 @@ def _ranks(args) -> int:
             break
     for i, weights in enumerate(hyper.probabilities.tolist(), start=1):
         print(f"row {i} weights: " + " ".join(f"{w:.3f}" for w in weights))
+    if "alpha_travel" in hyper.notes:
+        print(f"training moved α by a mean |Δα| of {hyper.notes['alpha_travel']:.3f} against an initial spread of "
+              f"{hyper.notes['alpha_init_spread']:.3f} (std)")
     if args.picture:
         plot.draw_row_probabilities(hyper.history, args.picture)
         print(f"row weights over the epochs drawn to {args.picture}")
