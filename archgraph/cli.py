@@ -169,7 +169,11 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--space", default="s2", help="s1..s5 (RobustDARTS), darts, or nb201 (the NAS-Bench-201 "
                                                  "supernet; not with --method fair or rsws) (default: s2)")
     d.add_argument("--method", default="darts", choices=["darts", "es", "ada", "rdarts", "fair", "drnas", "gdas",
-                                                         "rsws"])
+                                                         "rsws", "rdarts-dp", "drnas-progressive"],
+                   help="rdarts: R-DARTS(L2), one search per --l2-factors; rdarts-dp: R-DARTS(DP), one per "
+                        "--drop-path-probs (RobustDARTS §5.1); drnas-progressive: DrNAS' two stages on partial "
+                        "channels K = 6 then 4, ops pruned to 4 per edge in between (needs --C a multiple of 12) "
+                        "(default: darts)")
     d.add_argument("--select", default="magnitude", choices=["magnitude", "pt"],
                    help="magnitude (DARTS §2.4) or pt (DARTS-PT perturbation; default: magnitude)")
     _add_data_args(d)
@@ -179,6 +183,19 @@ def _parser() -> argparse.ArgumentParser:
                                                          "stage N (NAS-Bench-201: 5) (default: 5)")
     d.add_argument("--batch-size", type=int, default=64)
     d.add_argument("--order", type=int, choices=[1, 2], default=1, help="first or second order α gradient")
+    d.add_argument("--arch-optimizer", default="adam", choices=["adam", "dscd"],
+                   help="what steps α: adam (DARTS: Adam 3e-4, betas 0.5/0.999, weight decay 1e-3) or dscd (that "
+                        "Adam alternated with DSCD's doubly stochastic global coordinate steps, Bodin et al.: "
+                        "domain [-3, 3], T = 50, K = 1000) (default: adam)")
+    d.add_argument("--es-window", type=int, default=None, metavar="K",
+                   help="--method es or ada: DARTS-ES' window, λ_max averaged over K epochs and compared with the "
+                        "average K epochs before (RobustDARTS §4.3; default: 5)")
+    d.add_argument("--l2-factors", type=float, nargs="+", default=None, metavar="L2",
+                   help="--method rdarts: the weights' L2 factors, one search each (RobustDARTS §5.1; default: 3e-4 "
+                        "9e-4 2.7e-3 8.1e-3 2.43e-2)")
+    d.add_argument("--drop-path-probs", type=float, nargs="+", default=None, metavar="P",
+                   help="--method rdarts-dp: the largest ScheduledDropPath probabilities, raised linearly over the "
+                        "search, one search each, in [0, 1) (RobustDARTS §5.1; default: 0 0.2 0.4 0.6)")
     d.add_argument("--retrain-epochs", type=int, default=10, help="retraining of the found cells (0: skip)")
     d.add_argument("--pt-tune-epochs", type=int, default=None, metavar="E",
                    help="--select pt: bi-level epochs of each tuning between projections (DARTS-PT: 5; default: 1)")
@@ -460,17 +477,30 @@ def _darts(args) -> int:
     from . import data, spaces
     from .data import train_val_split
     from .oneshot import retrain, search_darts
+    from .oneshot.methods import check_options
 
     space = spaces.load(args.space)
     if space.embodiment not in ("darts", "nb201"):
         raise ArchGraphError(f"space {space.name!r} is not a DARTS space; use s1..s5, darts or nb201")
     tuning = _pt_tuning(args)
+    options = {"arch_optimizer": args.arch_optimizer, "es_window": args.es_window, "l2_factors": args.l2_factors,
+               "drop_path_probs": args.drop_path_probs}
+    try:  # refused before the run folder is made
+        check_options(args.method, select=args.select, C=args.C, **options)
+    except (TypeError, ValueError) as e:
+        flags = {"es_window": "--es-window", "l2_factors": "--l2-factors", "drop_path_probs": "--drop-path-probs",
+                 "arch_optimizer": "--arch-optimizer", "C=": "--C "}
+        message = str(e)
+        for name, flag in flags.items():
+            message = message.replace(name, flag)
+        raise ArchGraphError(message) from None
     task = data.load(args.dataset, root=args.data_root)
     arch, weight = train_val_split(task.train, val_fraction=0.5, seed=args.seed)
     out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     info = {"space": space.name, "method": args.method, "select": args.select, "dataset": task.name,
-            "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers, **tuning}
+            "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers, **tuning,
+            **{k: v for k, v in options.items() if v is not None}}
     history: list[dict] = []
 
     def checkpoint(row: dict, model) -> None:  # after every epoch: an interrupted search keeps its curve
@@ -486,7 +516,7 @@ def _darts(args) -> int:
     found = search_darts(space, args.method, weight_data=weight, arch_data=arch, input_shape=task.input_shape,
                          num_classes=task.num_classes, select=args.select, epochs=args.epochs, C=args.C,
                          layers=args.layers, batch_size=args.batch_size, order=args.order, seed=args.seed,
-                         device=device, progress=not args.no_progress, on_epoch=checkpoint, **tuning)
+                         device=device, progress=not args.no_progress, on_epoch=checkpoint, **options, **tuning)
     spaces.save_architecture(found.cells, out / "arch.json", space=space.name)
     for name, cell in zip(space.cells, found.cells):
         print(f"{name:>7}: " + ", ".join(f"{u}→{v} {op}" for (u, v), op in sorted(cell.edge_ops.items())))

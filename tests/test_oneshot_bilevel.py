@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -104,13 +105,13 @@ def test_history_rows(digits):
     assert [row["epoch"] for row in result.history] == [0, 1, 2]
     assert set(result.history[0]) == {
         "epoch", "lr", "train_loss", "train_accuracy", "arch_loss", "arch_accuracy", "arch_penalty", "coefficients",
-        "tau", "val_loss", "val_accuracy", "alpha", "seconds",
+        "tau", "drop_path_prob", "val_loss", "val_accuracy", "alpha", "seconds",
     }
     for row in result.history:
         assert [len(p) for p in row["alpha"]] == [2, 3]
         assert all(sum(p) == pytest.approx(1.0) for p in row["alpha"])
         assert row["coefficients"] == reg.coefficients(row["epoch"], rows=2)
-        assert row["tau"] is None and row["seconds"] > 0
+        assert row["tau"] is None and row["drop_path_prob"] is None and row["seconds"] > 0
         assert 0 <= row["train_accuracy"] <= 1 and 0 <= row["arch_accuracy"] <= 1
     assert result.history[0]["coefficients"] == [1.0, 1.0] and result.history[-1]["coefficients"] == [-1.0, -1.0]
     last = result.history[-1]
@@ -567,3 +568,187 @@ def test_requiring_grad_sets_flags_within_and_restores_each_one_after_an_error()
     with steps.requiring_grad([a, b], False):
         assert not a.requires_grad and not b.requires_grad
     assert a.requires_grad and not b.requires_grad
+
+
+# --- DSCD as the α optimiser (Bodin et al., Alg. 1, App. C) ----------------------------------------------------
+
+def independent_loss(model, params, alphas, batch):
+    """The cross-entropy of ``model`` on ``batch`` with weights ``params`` and architecture parameters ``alphas``."""
+    names = {id(p): name for name, p in model.named_parameters()}
+    values = {**params, **{names[id(a)]: value for a, value in zip(arch_parameters(model), alphas)}}
+    x, y = batch
+    return nn.functional.cross_entropy(functional_call(model, values, (x,)), y)
+
+
+def beta_by_hand(v, phi):
+    """App. C, written out again: μ, σ, then (a, b) of the Beta with that mean and deviation."""
+    mu = phi * v + (1 - phi) * 0.5
+    sigma = (1 - phi) / math.sqrt(12)
+    c1 = mu / (1 - mu)
+    c2 = sigma**2 * (c1 + 1) ** 2
+    b = (c1 - c2) / (c2 * (c1 + 1))
+    return c1 * b, b
+
+
+def test_dscd_as_the_alpha_optimiser_steps_alpha_as_oneshot_dscd_specifies(digits, monkeypatch):
+    """Every α step of train_bilevel with DSCD, recomputed independently from the state before it: a local
+    step is the local optimiser's (SGD) step on ∇_α L_arch at the current ω; a global step draws one entry
+    d, proposes lo + (hi − lo)·u, u ~ Beta(a, b) around it with φ = (1 − cos(πt/total))/2, and keeps it iff
+    the loss there beats the lowest loss of the last K steps; the phase switches after T steps that did not
+    improve."""
+    from torch.utils.data import Subset
+
+    from archgraph.oneshot.dscd import DSCD
+
+    _, arch, weight = digits
+    weight, arch = Subset(weight, range(96)), Subset(arch, range(64))
+    model = two_rows()
+    lr, T, K, bounds = 0.5, 2, 3, (-3.0, 3.0)
+    made, records = [], []
+
+    def factory(alphas, total_steps):
+        made.append(DSCD(alphas, torch.optim.SGD(alphas, lr=lr), total_steps=total_steps, bounds=bounds, T=T, K=K,
+                         generator=np.random.default_rng(5)))
+        return made[-1]
+
+    original = steps._FirstOrderStep.__call__
+
+    def recording(self, arch_batch, weight_batch):
+        before = {"alphas": [a.detach().clone() for a in self.alphas], "state": self.optimizer.state_dict(),
+                  "params": {n: p.detach().clone() for n, p in model.named_parameters()}, "batch": arch_batch,
+                  "phase": self.optimizer.phase}
+        original(self, arch_batch, weight_batch)
+        records.append((before, [a.detach().clone() for a in self.alphas]))
+
+    monkeypatch.setattr(steps._FirstOrderStep, "__call__", recording)
+    train_bilevel(model, weight, arch, epochs=6, batch_size=32, lr=1e-3, arch_optimizer=factory, progress=False)
+    total = made[0].total_steps
+    assert total == 6 * 3 == len(records)                  # one α step per weight batch: 96 / 32 per epoch
+
+    window, phase, streak = [], "local", 0                  # (step, loss) of every step; the independent state
+    kinds = []
+    for t, (before, after) in enumerate(records):
+        assert before["phase"] == phase and before["state"]["step"] == t
+        alphas, params, batch = before["alphas"], before["params"], before["batch"]
+        best = min((loss for s, loss in window if s > t - K), default=math.inf)
+        if phase == "local":
+            leaves = [a.clone().requires_grad_() for a in alphas]
+            loss = independent_loss(model, params, leaves, batch)
+            grads = torch.autograd.grad(loss, leaves)
+            expected = [a - lr * g for a, g in zip(alphas, grads)]
+            value = loss.item()
+            kinds.append("local")
+        else:
+            rng = np.random.default_rng()
+            rng.bit_generator.state = before["state"]["rng"]
+            sizes = [a.numel() for a in alphas]
+            d = int(rng.integers(sum(sizes)))
+            i = int(np.searchsorted(np.cumsum(sizes), d, side="right"))
+            j = d - sum(sizes[:i])
+            lo, hi = bounds
+            phi = (1 - math.cos(math.pi * min(t, total) / total)) / 2
+            v = min(max((alphas[i].flatten()[j].item() - lo) / (hi - lo), 0.0), 1.0)
+            proposal = [a.clone() for a in alphas]
+            proposal[i].view(-1)[j] = lo + (hi - lo) * (v if phi >= 1 else rng.beta(*beta_by_hand(v, phi)))
+            with torch.no_grad():
+                value = independent_loss(model, params, proposal, batch).item()
+            expected = proposal if value < best else alphas
+            kinds.append("accepted" if value < best else "rejected")
+        for got, want in zip(after, expected):
+            torch.testing.assert_close(got, want, rtol=0, atol=0)
+        streak = 0 if value < best else streak + 1
+        if streak >= T:
+            phase, streak = ("global" if phase == "local" else "local"), 0
+        window.append((t, value))
+    assert {"local", "accepted", "rejected"} <= set(kinds)     # every kind of step was checked
+
+
+def test_dscd_by_name_wraps_the_arch_adam_and_leaves_the_callers_rng(digits, monkeypatch):
+    from archgraph.oneshot import bilevel
+
+    _, arch, weight = digits
+    made = []
+
+    class Recorded(bilevel.DSCD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(bilevel, "DSCD", Recorded)
+    runs = []
+    for _ in range(2):
+        model = two_rows()
+        torch.manual_seed(1)
+        np_state = np.random.get_state()
+        result = train_bilevel(model, weight, arch, epochs=3, batch_size=256, arch_warmup=1, arch_lr=3e-4,
+                               arch_betas=(0.5, 0.999), arch_weight_decay=1e-3, arch_optimizer="dscd", seed=4,
+                               progress=False)
+        assert torch.equal(torch.rand(2), torch.manual_seed(1) and torch.rand(2))   # the caller's RNG untouched
+        assert np.array_equal(np.random.get_state()[1], np_state[1])
+        runs.append((without_seconds(result.history), model.state_dict()))
+    dscd = made[0]
+    group = dscd.local.param_groups[0]
+    assert isinstance(dscd.local, torch.optim.Adam)
+    assert (group["lr"], group["betas"], group["eps"], group["weight_decay"]) == (3e-4, (0.5, 0.999), 1e-8, 1e-3)
+    assert (dscd.bounds, dscd.T, dscd.K, dscd.tol) == ((-3.0, 3.0), 50, 1000, 0.0)       # Bodin et al.
+    n_batches = math.ceil(len(weight) / 256)
+    assert dscd.total_steps == 2 * n_batches                                           # epochs 1 and 2 step α
+    assert dscd.state_dict()["step"] == dscd.total_steps
+    (a, state_a), (b, state_b) = runs
+    assert a == b and all(torch.equal(state_a[k], state_b[k]) for k in state_a)        # seeded: the same run
+
+
+def test_dscd_with_the_second_order_compares_losses_at_the_virtual_weights(digits):
+    """A global step's loss is L_arch(ω', α) at ω' = ω − ξ∇_ω L_weight(ω, α), the objective whose gradient the
+    second-order local step takes: at the same α both give the same value, and ω is given back."""
+    from archgraph.oneshot.dscd import DSCD
+
+    torch.manual_seed(0)
+    model = tiny_float64("softmax")
+    alphas, weights = arch_parameters(model), weight_parameters(model)
+    arch_batch, weight_batch = arch_and_weight_batch()
+    cpu = torch.device("cpu")
+    step = _SecondOrderStep(model, torch.optim.SGD(alphas, lr=0.0), alphas, None, 0, cpu, _ArchMeter(cpu),
+                            weights=weights, weight_optimizer=torch.optim.SGD(weights, lr=0.1))
+    before = [w.detach().clone() for w in weights]
+    evaluated = step._evaluate(arch_batch, weight_batch)
+    assert all(torch.equal(w, w0) for w, w0 in zip(weights, before))
+    stepped = step._set_gradients(arch_batch, weight_batch)
+    torch.testing.assert_close(evaluated, stepped, rtol=1e-12, atol=0)
+    model = two_rows()
+    result = train_bilevel(model, *digits[1:][::-1], epochs=2, batch_size=256, order=2, progress=False,
+                           arch_optimizer=lambda a, n: DSCD(a, torch.optim.Adam(a, lr=0.05), total_steps=n, T=1,
+                                                            generator=np.random.default_rng(0)))
+    assert all(row["arch_loss"] is not None for row in result.history)
+
+
+def test_arch_optimizer_factories_and_bad_names(digits):
+    _, arch, weight = digits
+    seen = []
+
+    def sgd(alphas, total_steps):
+        seen.append((len(alphas), total_steps))
+        return torch.optim.SGD(alphas, lr=0.1)
+
+    model = two_rows()
+    alpha0 = [a.detach().clone() for a in arch_parameters(model)]
+    train_bilevel(model, weight, arch, epochs=2, batch_size=256, arch_optimizer=sgd, progress=False)
+    assert seen == [(2, 2 * math.ceil(len(weight) / 256))]
+    assert not any(torch.equal(a, b) for a, b in zip(arch_parameters(model), alpha0))
+    with pytest.raises(ValueError, match="unknown arch_optimizer 'rmsprop'; use 'adam'.*'dscd'.*or a factory"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, arch_optimizer="rmsprop")
+    with pytest.raises(TypeError, match=r"arch_optimizer\(alphas, total_steps\) must return a torch.optim.Optimizer"):
+        train_bilevel(two_rows(), weight, arch, epochs=1, arch_optimizer=lambda a, n: "adam", progress=False)
+
+
+def test_end_epoch_stops_a_run_within_its_schedule(digits):
+    _, arch, weight = digits
+    first = train_bilevel(two_rows(), weight, arch, epochs=4, end_epoch=2, optimizer="sgd", lr=0.1,
+                          schedule="cosine", batch_size=256, progress=False)
+    assert [row["epoch"] for row in first.history] == [0, 1] and not first.stopped_early
+    assert [row["lr"] for row in first.history] == [0.1, 0.1 * (1 + math.cos(math.pi / 4)) / 2]
+    second = train_bilevel(two_rows(), weight, arch, epochs=4, start_epoch=2, end_epoch=4, optimizer="sgd", lr=0.1,
+                           schedule="cosine", batch_size=256, progress=False)
+    assert [row["epoch"] for row in second.history] == [2, 3]
+    with pytest.raises(ValueError, match=r"end_epoch .* \[3, 4\] .*; got 2"):
+        train_bilevel(two_rows(), weight, arch, epochs=4, start_epoch=2, end_epoch=2)

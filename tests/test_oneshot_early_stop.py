@@ -224,3 +224,96 @@ def test_rdarts_keeps_the_architecture_that_retrains_best(digits, monkeypatch):
     assert all(len(c.search.history) == 1 for c in result.candidates)
     with pytest.raises(ValueError, match="weight_decays is empty"):
         rdarts(two_rows, weight, arch, select=select, retrain=retrain, weight_decays=(), epochs=1)
+
+
+# --- R-DARTS(DP): ScheduledDropPath (RobustDARTS §5.1) -----------------------------------------------------------
+
+class DropPathRows(nn.Module):
+    """``two_rows`` with a ``drop_path_prob``; records the value of every training forward, per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.drop_path_prob = 0.0
+        self.body = two_rows()
+        self.seen: list[float] = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(self.drop_path_prob)
+        return self.body(x)
+
+
+def test_rdarts_dp_schedules_each_probability_linearly_and_keeps_the_best(digits, monkeypatch):
+    from archgraph.oneshot.early_stop import DROP_PATH_PROBS, rdarts_dp
+    from archgraph.oneshot.regularize import Cutout
+
+    _, arch, weight = digits
+    calls, schedules = [], []
+
+    def spy(model, *args, **kwargs):
+        calls.append(kwargs)
+        per_epoch = []
+        result = train_bilevel(model, *args, **kwargs, on_epoch=lambda row, m: per_epoch.append(set(m.seen))
+                               or m.seen.clear())
+        schedules.append(per_epoch)
+        return result
+
+    monkeypatch.setattr(early_stop, "train_bilevel", spy)
+    cutout = Cutout(length=4)
+    scores = iter([0.5, 0.7, 0.9, 0.6])
+    result = rdarts_dp(DropPathRows, weight, arch, select=lambda m: len(calls), retrain=lambda a: next(scores),
+                       cutout=cutout, epochs=4, batch_size=512, progress=False)
+    assert DROP_PATH_PROBS == (0.0, 0.2, 0.4, 0.6)
+    assert [c["drop_path_prob"] for c in calls] == list(DROP_PATH_PROBS)
+    assert [c["cutout"] for c in calls] == [None, cutout, cutout, cutout]      # the reference: no cutout at p = 0
+    assert all(c["weight_decay"] == 3e-4 for c in calls)
+    for p, per_epoch, search in zip(DROP_PATH_PROBS, schedules, result.candidates):
+        # RobustDARTS' reference code: model.drop_path_prob = drop_path_prob * epoch / (epochs - 1), exactly
+        expected = [p * e / (4 - 1) for e in range(4)] if p > 0 else [0.0] * 4
+        assert per_epoch == [{v} for v in expected]
+        assert [row["drop_path_prob"] for row in search.search.history] == (expected if p > 0 else [None] * 4)
+    assert result.best.drop_path_prob == 0.4 and result.best.architecture == 3
+    assert [c.drop_path_prob for c in result.candidates] == list(DROP_PATH_PROBS)
+    with pytest.raises(ValueError, match=r"drop_path_probs\[1\] is 1.0; each must be a drop-path probability in \[0, 1\)"):
+        rdarts_dp(DropPathRows, weight, arch, select=len, retrain=len, drop_path_probs=(0.2, 1.0), epochs=1)
+    with pytest.raises(ValueError, match="drop_path_probs is empty"):
+        rdarts_dp(DropPathRows, weight, arch, select=len, retrain=len, drop_path_probs=(), epochs=1)
+    with pytest.raises(ValueError, match="drop_path_probs repeats a value"):
+        rdarts_dp(DropPathRows, weight, arch, select=len, retrain=len, drop_path_probs=(0.2, 0.2), epochs=1)
+    with pytest.raises(TypeError, match="rdarts_dp sets drop_path_prob itself"):
+        rdarts_dp(DropPathRows, weight, arch, select=len, retrain=len, drop_path_prob=0.2, epochs=1)
+
+
+def test_drop_path_in_the_supernet_zeroes_whole_paths_with_its_probability_and_rescales_the_rest():
+    """In a training forward each mixed edge's output is, per sample, either all zero (probability p) or
+    scaled by exactly 1 / (1 − p), decided per sample and edge; in eval mode nothing is dropped."""
+    from archgraph.oneshot.supernet import build_supernet
+
+    net = build_supernet("s5", input_shape=(1, 8, 8), num_classes=10, C=4, layers=3, seed=0)
+    cell = net.cells[0]                                   # a normal cell: node 2 = drop(edge 0→2) + drop(edge 1→2)
+    outputs = {}
+    hooks = [op.register_forward_hook(lambda m, i, o, j=j: outputs.__setitem__(j, o.detach()))
+             for j, op in enumerate(cell.edge_ops)]
+    hooks.append(cell.register_forward_hook(lambda m, i, o: outputs.__setitem__("node", o.detach())))
+    p, n = 0.4, 500
+    x = torch.randn(n, 1, 8, 8, generator=torch.Generator().manual_seed(1))
+    net.drop_path_prob = p
+    torch.manual_seed(0)
+    net.train()(x)
+    y0, y1, node = outputs[0], outputs[1], outputs["node"]
+    masks = []
+    for i in range(n):
+        fits = [(m0, m1) for m0 in (0, 1) for m1 in (0, 1)
+                if torch.allclose(node[i], (m0 * y0[i] + m1 * y1[i]) / (1 - p), rtol=1e-5, atol=1e-6)]
+        assert len(fits) == 1, f"sample {i}: not a sum of whole paths scaled by 1/(1 − p)"
+        masks.append(fits[0])
+    dropped = 2 * n - sum(m0 + m1 for m0, m1 in masks)
+    assert abs(dropped - 2 * n * p) < 4.5 * math.sqrt(2 * n * p * (1 - p))      # binomial(1000, 0.4): 400 ± 70
+    assert {m for m in masks} == {(0, 0), (0, 1), (1, 0), (1, 1)}              # independent per edge
+    net.eval()
+    kept = net(x)
+    net.drop_path_prob = 0.0
+    assert torch.equal(kept, net(x))                      # eval mode: no drop-path
+    assert torch.equal(outputs["node"], outputs[0] + outputs[1])
+    for hook in hooks:
+        hook.remove()

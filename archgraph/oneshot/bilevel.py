@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
@@ -44,11 +45,23 @@ from tqdm import tqdm
 from ..errors import ShapeError
 from ..relax import Choice, Gumbel, arch_parameters, choices, weight_parameters
 from ..train import _device, _loader, _run, _seeded_rng, _step, evaluate
+from .dscd import DSCD
 from .regularize import Cutout, _rows
-from .steps import Batch, Regularizer, _ArchMeter, _FirstOrderStep, _SecondOrderStep, requiring_grad
+from .steps import (
+    Batch,
+    Regularizer,
+    _ArchMeter,
+    _FirstOrderStep,
+    _SecondOrderStep,
+    requiring_grad,
+)
 
-__all__ = ["BilevelResult", "train_bilevel"]
+__all__ = ["ARCH_OPTIMIZERS", "ArchOptimizerFactory", "BilevelResult", "train_bilevel"]
 
+#: the α optimisers :func:`train_bilevel` names: Adam alone, or Adam inside DSCD
+ARCH_OPTIMIZERS = ("adam", "dscd")
+#: ``factory(alphas, total_steps)``: makes the α optimiser of :func:`train_bilevel`
+ArchOptimizerFactory = Callable[[list[nn.Parameter], int], "torch.optim.Optimizer | DSCD"]
 _OPTIMIZERS = ("adam", "sgd")
 _SCHEDULES = (None, "cosine")
 
@@ -73,6 +86,8 @@ class BilevelResult:
           without a regulariser or α steps); ``coefficients``: its ``coefficients(epoch, rows=d)`` when
           it has that method (FaDE's ``r_i``), else ``None``;
         * ``tau``: the Gumbel temperature of the epoch when ``temperature`` anneals it, else ``None``;
+        * ``drop_path_prob``: the model's drop-path probability in the epoch when
+          ``drop_path_prob`` schedules it (ScheduledDropPath), else ``None``;
         * ``val_loss``, ``val_accuracy``: on ``val_data`` after the epoch (``None`` without);
         * ``alpha``: after the epoch, one list per row (a Choice; Choices sharing one
           ``alpha`` count once, in module order) of its ``probabilities()``, i.e. a list of
@@ -116,6 +131,7 @@ def train_bilevel(
     arch_lr: float = 1e-3,
     arch_betas: tuple[float, float] = (0.9, 0.999),
     arch_weight_decay: float = 0.0,
+    arch_optimizer: str | ArchOptimizerFactory = "adam",
     order: int = 1,
     regularizer: Regularizer | None = None,
     temperature: tuple[float, float] | None = None,
@@ -123,6 +139,7 @@ def train_bilevel(
     drop_path_prob: float = 0.0,
     cutout: Cutout | None = None,
     start_epoch: int = 0,
+    end_epoch: int | None = None,
     val_data: Dataset | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -165,6 +182,30 @@ def train_bilevel(
     arch_lr, arch_betas, arch_weight_decay:
         Adam for α, with a constant learning rate (DARTS uses betas (0.5, 0.999) and
         weight decay 1e-3; DrNAS' default L2 penalty on α is this weight decay).
+    arch_optimizer:
+        What steps α:
+
+        * ``"adam"`` (default): ``torch.optim.Adam(α, lr=arch_lr, betas=arch_betas, eps=1e-8,
+          weight_decay=arch_weight_decay)``, as above;
+        * ``"dscd"``: :class:`~archgraph.oneshot.dscd.DSCD` (Bodin et al., Alg. 1) around that
+          same Adam, with the paper's settings (``bounds=(-3, 3)``, ``T=50``, ``K=1000``),
+          ``total_steps`` = the α steps this call plans (below) and its coordinates and
+          proposals drawn from ``numpy.random.default_rng(seed + 3)``. Its local steps are
+          the usual α steps (first or second order, regulariser included); a global step sets
+          one entry of all α (every Choice's, as one vector) to a Beta proposal on ``[-3, 3]``
+          and keeps it if the architecture loss plus regulariser on that step's architecture
+          batch (at ω, or at the virtual ω' with ``order=2``) is below the lowest such loss of
+          the last ``K`` α steps. These losses come from different mini-batches, as they do in
+          any stochastic use of DSCD; the epoch's ``arch_loss`` includes the global steps'
+          (at their proposals);
+        * a factory ``arch_optimizer(alphas, total_steps)`` returning a ``torch.optim.Optimizer``
+          over ``alphas`` or a :class:`~archgraph.oneshot.dscd.DSCD` (then ``arch_lr``,
+          ``arch_betas`` and ``arch_weight_decay`` are not used), e.g.
+          ``lambda alphas, n: DSCD(alphas, torch.optim.Adam(alphas, lr=3e-4), total_steps=n, T=20)``.
+
+        ``total_steps`` is the number of α steps of epochs ``max(start_epoch, arch_warmup)``
+        to ``end_epoch − 1``, one per weight batch: DSCD's cosine schedule spans this call
+        (a resumed run, ``start_epoch > 0``, starts it afresh like the optimisers).
     order:
         ``1``: the α gradient at the current ω; ``2``: DARTS' second-order gradient through
         the virtual step ``ω' = ω − ξ ∇_ω L_weight``, ξ the weights' current learning rate
@@ -186,9 +227,10 @@ def train_bilevel(
     drop_path_prob:
         ScheduledDropPath (RobustDARTS §5): in epoch ``e`` the trainer sets
         ``model.drop_path_prob = drop_path_prob · e / (epochs - 1)`` (0 when ``epochs = 1``),
-        the schedule of RobustDARTS' reference code, from 0 to this maximum in the last
-        epoch; the model applies it in its training-mode forwards (of both splits). ``0``
-        leaves the model's attribute alone.
+        the schedule of RobustDARTS' reference code (``src/search/train_search.py``), from 0
+        to this maximum in the last epoch; the model applies it in its training-mode
+        forwards (of both splits) and the history row records it. ``0`` leaves the model's
+        attribute alone.
     cutout:
         A :class:`~archgraph.oneshot.regularize.Cutout` applied to the weight batches, its
         probability growing linearly to ``cutout.prob`` in the last epoch (RobustDARTS §5).
@@ -199,6 +241,11 @@ def train_bilevel(
         earlier epoch and continues with a larger weight decay. Only the model carries
         over: the optimisers start fresh (no momentum or Adam moments) and the shuffling and
         noise streams restart from ``seed``.
+    end_epoch:
+        Stop after epoch ``end_epoch − 1`` (default ``epochs``) while every schedule still
+        runs over ``epochs``: one stage of a longer schedule, as DrNAS' progressive search
+        runs its stages (:func:`~archgraph.oneshot.progressive.train_progressive`).
+        ``stopped_early`` stays false when the run reaches ``end_epoch``.
     val_data:
         Evaluated after every epoch with :func:`archgraph.train.evaluate`: eval mode, the
         model's plain forward. That is the *relaxed* model: a soft Choice mixes its
@@ -252,7 +299,12 @@ def train_bilevel(
     _check_settings(model, weight_data, arch_data, epochs=epochs, batch_size=batch_size, optimizer=optimizer,
                     lr=lr, schedule=schedule, min_lr=min_lr, grad_clip=grad_clip, order=order,
                     regularizer=regularizer, temperature=temperature, arch_warmup=arch_warmup,
-                    drop_path_prob=drop_path_prob, cutout=cutout, start_epoch=start_epoch)
+                    drop_path_prob=drop_path_prob, cutout=cutout, start_epoch=start_epoch,
+                    arch_optimizer=arch_optimizer)
+    end_epoch = epochs if end_epoch is None else end_epoch
+    if not _is_int(end_epoch) or not start_epoch < end_epoch <= epochs:
+        raise ValueError(f"end_epoch is the epoch to stop before, an int in [start_epoch + 1, epochs] = "
+                         f"[{start_epoch + 1}, {epochs}] (or None for epochs); got {end_epoch!r}")
     device = _device(model, device)
     model.to(device)
     rows = _rows(model)
@@ -269,13 +321,15 @@ def train_bilevel(
         weight_opt = torch.optim.SGD(weights, lr=lr, momentum=0.9, weight_decay=weight_decay)
     else:
         weight_opt = torch.optim.Adam(weights, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=weight_decay)
-    arch_opt = torch.optim.Adam(alphas, lr=arch_lr, betas=arch_betas, eps=1e-8, weight_decay=arch_weight_decay)
     gumbels = [c.relaxation for c in choices(model) if isinstance(c.relaxation, Gumbel)]
     weight_loader = _loader(weight_data, batch_size, device, shuffle_seed=seed)
+    arch_steps = len(weight_loader) * max(0, end_epoch - max(start_epoch, arch_warmup))
+    arch_opt = _arch_optimizer(arch_optimizer, alphas, arch_steps, lr=arch_lr, betas=arch_betas,
+                               weight_decay=arch_weight_decay, seed=seed)
     arch_batches = _forever(_loader(arch_data, batch_size, device, shuffle_seed=seed + 1))
     cutout_rng = torch.Generator().manual_seed(seed + 2)
     history: list[dict] = []
-    bar = tqdm(range(start_epoch, epochs), desc="bilevel", unit="epoch", disable=None if progress else True)
+    bar = tqdm(range(start_epoch, end_epoch), desc="bilevel", unit="epoch", disable=None if progress else True)
     with _seeded_rng(seed, device), bar:
         for epoch in bar:
             start = time.perf_counter()
@@ -286,7 +340,8 @@ def train_bilevel(
             for group in weight_opt.param_groups:
                 group["lr"] = lr_now
             if drop_path_prob > 0:
-                model.drop_path_prob = _linear(0.0, drop_path_prob, epoch, epochs)
+                # RobustDARTS' expression itself (src/search/train_search.py), so the values match it to the bit
+                model.drop_path_prob = drop_path_prob * epoch / (epochs - 1) if epochs > 1 else 0.0
             model.train()
             arch = _ArchMeter(device)
             batches = weight_loader
@@ -314,6 +369,7 @@ def train_bilevel(
                 "coefficients": ([float(r) for r in coefficients(epoch, rows=len(rows))] if callable(coefficients)
                                  else None),
                 "tau": tau,
+                "drop_path_prob": model.drop_path_prob if drop_path_prob > 0 else None,
                 "val_loss": val["loss"],
                 "val_accuracy": val["accuracy"],
                 "alpha": _probabilities(rows),
@@ -324,7 +380,23 @@ def train_bilevel(
                              if row[k] is not None})
             if on_epoch is not None and on_epoch(row, model):
                 break
-    return BilevelResult(history, stopped_early=len(history) < epochs - start_epoch)
+    return BilevelResult(history, stopped_early=len(history) < end_epoch - start_epoch)
+
+
+def _arch_optimizer(arch_optimizer: str | ArchOptimizerFactory, alphas: list[nn.Parameter], total_steps: int, *,
+                    lr: float, betas: tuple[float, float], weight_decay: float,
+                    seed: int) -> torch.optim.Optimizer | DSCD:
+    """The α optimiser ``arch_optimizer`` names or makes (see :func:`train_bilevel`)."""
+    if callable(arch_optimizer):
+        made = arch_optimizer(alphas, max(1, total_steps))
+        if not isinstance(made, (torch.optim.Optimizer, DSCD)):
+            raise TypeError(f"arch_optimizer(alphas, total_steps) must return a torch.optim.Optimizer or an "
+                            f"archgraph.oneshot.DSCD over alphas, got {type(made).__name__}")
+        return made
+    adam = torch.optim.Adam(alphas, lr=lr, betas=betas, eps=1e-8, weight_decay=weight_decay)
+    if arch_optimizer == "adam":
+        return adam
+    return DSCD(alphas, adam, total_steps=max(1, total_steps), generator=np.random.default_rng(seed + 3))
 
 
 def _weight_step(optimizer: torch.optim.Optimizer, weights: list[nn.Parameter],
@@ -374,7 +446,10 @@ def _probabilities(rows: Iterable[Choice]) -> list[list[float]]:
 
 def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimizer, lr, schedule, min_lr,
                     grad_clip, order, regularizer, temperature, arch_warmup, drop_path_prob, cutout,
-                    start_epoch) -> None:
+                    start_epoch, arch_optimizer) -> None:
+    if not callable(arch_optimizer) and arch_optimizer not in ARCH_OPTIMIZERS:
+        raise ValueError(f"unknown arch_optimizer {arch_optimizer!r}; use 'adam' (DARTS, FaDE), 'dscd' (Adam with "
+                         "DSCD's global steps, Bodin et al.) or a factory (alphas, total_steps) -> optimiser")
     if not _is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an int of at least 1, got {epochs!r}")
     for name, value, meaning in (("start_epoch", start_epoch, "the absolute epoch to resume at"),

@@ -232,16 +232,37 @@ class DSCD:
         """The lowest loss of the last ``K`` steps (``+inf`` before the first)."""
         return self._window[0][1] if self._window else math.inf
 
-    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def step(self, closure: Callable[[], torch.Tensor], *,
+             gradient: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         """Take one step of the current phase and return the loss the closure gave (detached).
 
         ``closure()`` must compute and return the scalar loss at the current parameters; it
         must not call ``backward`` (local steps do, global steps evaluate without gradients).
+
+        ``gradient``, if given, replaces ``closure`` in local steps: it must set the ``.grad`` of
+        the parameters itself (after the local optimiser's ``zero_grad``) and return the loss at
+        the point the step starts from, which goes into the window like the closure's. For a
+        gradient that is not the ``backward`` of one forward, e.g. DARTS' second-order α
+        gradient (:mod:`archgraph.oneshot.steps`); global steps still call ``closure``.
+
+        Examples
+        --------
+        >>> x = torch.nn.Parameter(torch.tensor([2.0]))
+        >>> dscd = DSCD([x], torch.optim.SGD([x], lr=0.25), total_steps=10, generator=np.random.default_rng(0))
+        >>> def gradient():                             # the gradient of x², set by hand
+        ...     x.grad = 2 * x.detach()
+        ...     return (x ** 2).sum().detach()
+        >>> float(dscd.step(lambda: (x ** 2).sum(), gradient=gradient)), x.item()
+        (4.0, 1.0)
         """
         if not callable(closure):
             raise TypeError(f"step needs a closure that returns the loss, got {type(closure).__name__}")
+        if gradient is not None and not callable(gradient):
+            raise TypeError(f"gradient must be a callable that sets the parameters' .grad and returns the loss, "
+                            f"got {type(gradient).__name__}")
         best = self.best
-        loss = self._local_step(closure) if self._phase == "local" else self._global_step(closure, best)
+        loss = (self._local_step(closure, gradient) if self._phase == "local"
+                else self._global_step(closure, best))
         value = float(loss)
         value = math.inf if math.isnan(value) else value
         margin = self.tol * abs(best) if math.isfinite(best) else 0.0
@@ -257,8 +278,13 @@ class DSCD:
         self._t += 1
         return loss
 
-    def _local_step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+    def _local_step(self, closure: Callable[[], torch.Tensor],
+                    gradient: Callable[[], torch.Tensor] | None = None) -> torch.Tensor:
         self.local.zero_grad()
+        if gradient is not None:
+            loss = _checked_loss(gradient()).detach()
+            self.local.step()
+            return loss
         with torch.enable_grad():
             loss = _checked_loss(closure())
             if not loss.requires_grad:

@@ -12,7 +12,8 @@ any module with :class:`~archgraph.relax.Choice` objects trained by
 * :func:`darts_ada` (§5.2): instead of stopping, roll back to that epoch and continue with
   ``η`` times the weights' L2 factor;
 * :func:`rdarts` (§5.1): one search per L2 factor, each discretised and briefly retrained
-  by the caller, the best kept.
+  by the caller, the best kept: R-DARTS(L2);
+* :func:`rdarts_dp` (§5.1): the same over ScheduledDropPath probabilities: R-DARTS(DP).
 
 :func:`chain_callbacks` runs several ``on_epoch`` callbacks as one.
 """
@@ -20,6 +21,7 @@ any module with :class:`~archgraph.relax.Choice` objects trained by
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -31,15 +33,20 @@ from torch.utils.data import Dataset, default_collate
 from ..relax import arch_parameters
 from .bilevel import BilevelResult, train_bilevel
 from .hessian import arch_eigenvalue
+from .regularize import Cutout
 
-__all__ = ["L2_FACTORS", "DartsAdaResult", "DartsES", "EigenvalueTracker", "RDartsCandidate", "RDartsResult",
-           "chain_callbacks", "darts_ada", "rdarts"]
+__all__ = ["DROP_PATH_PROBS", "L2_FACTORS", "DartsAdaResult", "DartsES", "EigenvalueTracker", "RDartsCandidate",
+           "RDartsResult", "chain_callbacks", "darts_ada", "rdarts", "rdarts_dp"]
 
 #: ``on_epoch(row, model)``: called after each epoch; ``True`` stops training
 Callback = Callable[[dict, nn.Module], bool | None]
 
 #: the L2 factors R-DARTS(L2) searches with: 3i·1e-4, i ∈ {1, 3, 9, 27, 81} (RobustDARTS §5.1)
 L2_FACTORS = (3e-4, 9e-4, 2.7e-3, 8.1e-3, 2.43e-2)
+
+#: the largest ScheduledDropPath probabilities R-DARTS(DP) searches with (RobustDARTS §5.1; its
+#: reference code's grid, ``scripts/start_search.sh``: 0 to 0.6 in steps of 0.2)
+DROP_PATH_PROBS = (0.0, 0.2, 0.4, 0.6)
 
 
 def chain_callbacks(*callbacks: Callback | None) -> Callback:
@@ -338,17 +345,19 @@ def darts_ada(model: nn.Module, weight_data: Dataset, arch_data: Dataset, *, epo
 
 @dataclass
 class RDartsCandidate:
-    """One search of :func:`rdarts`: its L2 factor, the architecture ``select`` chose, its ``retrain`` score."""
+    """One search of :func:`rdarts` or :func:`rdarts_dp`: its L2 factor and largest drop-path
+    probability (``0.0``: none), the architecture ``select`` chose, its ``retrain`` score."""
 
     weight_decay: float
     architecture: Any
     score: float
     search: BilevelResult
+    drop_path_prob: float = 0.0
 
 
 @dataclass
 class RDartsResult:
-    """All searches of :func:`rdarts`, in the order of ``weight_decays``."""
+    """All searches of :func:`rdarts` (:func:`rdarts_dp`), in the order of ``weight_decays`` (``drop_path_probs``)."""
 
     candidates: list[RDartsCandidate]
 
@@ -367,7 +376,7 @@ def rdarts(make_model: Callable[[], nn.Module], weight_data: Dataset, arch_data:
     ``weight_decay`` on the weights, ``select(model)`` to discretise it, and
     ``retrain(architecture)`` (a short training, the caller's) for a score, higher is
     better (e.g. a validation accuracy). R-DARTS(DP), the same loop over drop-path
-    probabilities (0, 0.2, 0.4, 0.6), is not covered here.
+    probabilities, is :func:`rdarts_dp`.
 
     Parameters
     ----------
@@ -397,9 +406,8 @@ def rdarts(make_model: Callable[[], nn.Module], weight_data: Dataset, arch_data:
     >>> [c.weight_decay for c in result.candidates], result.best.score == max(c.score for c in result.candidates)
     ([0.0001, 0.01], True)
     """
-    weight_decays = tuple(weight_decays)
-    if not weight_decays:
-        raise ValueError("weight_decays is empty; give at least one L2 factor (R-DARTS: L2_FACTORS)")
+    weight_decays = check_sweep("weight_decays", weight_decays, "an L2 factor, a finite number >= 0", "L2_FACTORS",
+                                lambda v: 0 <= v < math.inf)
     candidates = []
     for weight_decay in weight_decays:
         model = make_model()
@@ -407,6 +415,99 @@ def rdarts(make_model: Callable[[], nn.Module], weight_data: Dataset, arch_data:
         architecture = select(model)
         candidates.append(RDartsCandidate(weight_decay, architecture, float(retrain(architecture)), search))
     return RDartsResult(candidates)
+
+
+def rdarts_dp(make_model: Callable[[], nn.Module], weight_data: Dataset, arch_data: Dataset, *,
+              select: Callable[[nn.Module], Any], retrain: Callable[[Any], float],
+              drop_path_probs: Iterable[float] = DROP_PATH_PROBS, weight_decay: float = 3e-4,
+              cutout: Cutout | None = None, **train_kwargs) -> RDartsResult:
+    """R-DARTS(DP) (RobustDARTS §5.1): search once per drop-path probability, keep the architecture that retrains best.
+
+    For each probability ``p``: a fresh ``make_model()`` (which must have a
+    ``drop_path_prob`` attribute its training forward applies, as the DARTS supernet does),
+    :func:`train_bilevel` with ``drop_path_prob=p`` — ScheduledDropPath: the model's
+    probability rises linearly from 0 in the first epoch to ``p`` in the last,
+    ``p · e / (epochs − 1)`` in epoch ``e`` (RobustDARTS' reference code,
+    ``src/search/train_search.py``) — then ``select(model)`` and ``retrain(architecture)`` as
+    in :func:`rdarts`. The L2 factor stays ``weight_decay`` (the reference's DP runs: 3e-4).
+
+    ``cutout`` follows the reference code's DP runs (``scripts/DARTS_search.sh`` passes
+    ``--cutout``; ``Helper`` turns it off when the probability is 0): the searches with
+    ``p > 0`` cut out the weight batches with a probability rising on the same schedule
+    (:class:`~archgraph.oneshot.regularize.Cutout`), the one with ``p = 0`` does not. ``None``:
+    no cutout in any search.
+
+    Parameters
+    ----------
+    make_model, weight_data, arch_data, select, retrain, **train_kwargs:
+        As for :func:`rdarts` (``epochs`` is required).
+    drop_path_probs:
+        The largest drop-path probabilities, in ``[0, 1)`` (paper: 0, 0.2, 0.4, 0.6,
+        :data:`DROP_PATH_PROBS`).
+    weight_decay:
+        The weights' L2 factor in every search.
+    cutout:
+        Cutout of the searches with ``p > 0`` (RobustDARTS: length 16 on 32 × 32 images,
+        probability 1 in the last epoch), or ``None``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from torch.utils.data import TensorDataset
+    >>> from archgraph.relax import Choice
+    >>> _ = torch.manual_seed(0)
+    >>> data = TensorDataset(torch.randn(32, 4), torch.randint(0, 3, (32,)))
+    >>> class Net(nn.Sequential):
+    ...     drop_path_prob = 0.0                  # a real supernet applies it in its forward
+    >>> def make_model():
+    ...     return Net(nn.Linear(4, 3), Choice([nn.Tanh(), nn.Identity()]))
+    >>> result = rdarts_dp(make_model, data, data, select=lambda m: int(m[1].alpha.argmax()),
+    ...                    retrain=lambda arch: 1.0 - arch, epochs=3, progress=False)
+    >>> [c.drop_path_prob for c in result.candidates], [row["drop_path_prob"] for row in result.candidates[3].search.history]
+    ([0.0, 0.2, 0.4, 0.6], [0.0, 0.3, 0.6])
+    """
+    drop_path_probs = check_sweep("drop_path_probs", drop_path_probs, "a drop-path probability in [0, 1)",
+                                  "DROP_PATH_PROBS", lambda v: 0 <= v < 1)
+    if cutout is not None and not isinstance(cutout, Cutout):
+        raise TypeError(f"cutout must be an archgraph.oneshot.regularize.Cutout or None, got {type(cutout).__name__}")
+    for key in ("drop_path_prob", "weight_decay"):
+        if key in train_kwargs:
+            raise TypeError(f"rdarts_dp sets {key} itself; pass drop_path_probs=... and weight_decay=... instead")
+    candidates = []
+    for p in drop_path_probs:
+        model = make_model()
+        search = train_bilevel(model, weight_data, arch_data, drop_path_prob=p, weight_decay=weight_decay,
+                               cutout=cutout if p > 0 else None, **train_kwargs)
+        architecture = select(model)
+        candidates.append(RDartsCandidate(weight_decay, architecture, float(retrain(architecture)), search,
+                                          drop_path_prob=p))
+    return RDartsResult(candidates)
+
+
+def check_sweep(name: str, values: Iterable[float], what: str, default: str,
+                valid: Callable[[float], bool]) -> tuple[float, ...]:
+    """``values`` as a tuple of floats, refused when empty, repeated or any not ``valid`` (a
+    ``ValueError``), or when not a list of numbers (a ``TypeError``).
+
+    >>> check_sweep("drop_path_probs", [0, 0.2], "a probability", "DROP_PATH_PROBS", lambda v: 0 <= v < 1)
+    (0.0, 0.2)
+    >>> check_sweep("drop_path_probs", [0.2, 1.5], "a probability", "DROP_PATH_PROBS", lambda v: 0 <= v < 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: drop_path_probs[1] is 1.5; each must be a probability (default: DROP_PATH_PROBS)
+    """
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise TypeError(f"{name} must be a list of numbers, got {values!r} (default: {default})")
+    values = tuple(values)
+    if not values:
+        raise ValueError(f"{name} is empty; give at least one value (default: {default})")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not valid(float(v)):
+            raise ValueError(f"{name}[{i}] is {v!r}; each must be {what} (default: {default})")
+    if len(set(values)) < len(values):
+        raise ValueError(f"{name} repeats a value ({', '.join(map(str, values))}); each search needs its own")
+    return tuple(float(v) for v in values)
 
 
 def _mean(values: list[tuple[int, float]]) -> float:

@@ -45,6 +45,7 @@ from torch import nn
 
 from ..relax import choices
 from ..train import _forward, _loss
+from .dscd import DSCD
 
 #: ``regularizer(model, epoch)``: a term added to the architecture loss (see :mod:`.regularize`)
 Regularizer = Callable[[nn.Module, int], torch.Tensor]
@@ -106,6 +107,16 @@ class _FirstOrderStep:
         self.epoch, self.device, self.meter = epoch, device, meter
 
     def __call__(self, arch_batch: Batch, weight_batch: Batch) -> None:
+        if isinstance(self.optimizer, DSCD):
+            self.optimizer.step(lambda: self._evaluate(arch_batch, weight_batch),
+                                gradient=lambda: self._set_gradients(arch_batch, weight_batch))
+            return
+        self._set_gradients(arch_batch, weight_batch)
+        self.optimizer.step()
+
+    def _set_gradients(self, arch_batch: Batch, weight_batch: Batch) -> torch.Tensor:
+        """Set α's ``.grad`` to the gradient of the architecture loss plus the regulariser, record
+        the step, and return that loss (the objective's value where the gradient was taken)."""
         with requiring_grad(self.alphas, True):  # the weight steps around it may run with α frozen
             grads, logits, y, loss = self._gradients(arch_batch, weight_batch)
             penalty = self._penalty()
@@ -114,8 +125,25 @@ class _FirstOrderStep:
                 grads = [_add(g, r) for g, r in zip(grads, penalty_grads)]
         for alpha, grad in zip(self.alphas, grads):
             alpha.grad = grad  # None for an α that nothing used: Adam leaves it alone
-        self.optimizer.step()
         self.meter.add(logits, y, loss.detach(), penalty)
+        return loss.detach() if penalty is None else loss.detach() + penalty.detach()
+
+    def _evaluate(self, arch_batch: Batch, weight_batch: Batch) -> torch.Tensor:
+        """The architecture loss plus the regulariser at the current α, without α's gradient: what a
+        global step of :class:`~archgraph.oneshot.dscd.DSCD` compares with its window. Recorded in
+        the epoch's ``arch_loss`` like a gradient step's (at the proposal, kept or not)."""
+        with torch.no_grad():
+            logits, y, loss = self._objective(arch_batch, weight_batch)
+            penalty = self._penalty()
+        self.meter.add(logits, y, loss, penalty)
+        return loss if penalty is None else loss + penalty
+
+    def _objective(self, arch_batch: Batch, weight_batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The logits, labels and cross-entropy whose α gradient :meth:`_gradients` takes (first
+        order: at the current ω), evaluated without gradients."""
+        x, y = _to(arch_batch, self.device)
+        logits, loss = self._loss(x, y)
+        return logits, y, loss
 
     def _gradients(self, arch_batch: Batch, weight_batch: Batch) -> tuple[Grads, torch.Tensor, torch.Tensor,
                                                                           torch.Tensor]:
@@ -182,6 +210,27 @@ class _SecondOrderStep(_FirstOrderStep):
                 for w, w0 in zip(self.weights, weights0):
                     w.copy_(w0)
         return alpha_grads, logits, ya, loss
+
+    def _objective(self, arch_batch, weight_batch):
+        """``L_arch(ω', α)`` at the virtual weights ``ω' = ω − ξ ∇_ω L_weight(ω, α)`` of the current
+        α (the quantity whose gradient eq. 7 is), ω given back exactly afterwards."""
+        (xa, ya), (xw, yw) = _to(arch_batch, self.device), _to(weight_batch, self.device)
+        xi = self.weight_optimizer.param_groups[0]["lr"]
+        weights0 = [w.detach().clone() for w in self.weights]
+        with torch.enable_grad():
+            _, weight_loss = self._loss(xw, yw)
+            weight_grads = _zeros_for_none(torch.autograd.grad(weight_loss, self.weights, allow_unused=True),
+                                           self.weights)
+        try:
+            with torch.no_grad():
+                for w, g in zip(self.weights, weight_grads):
+                    w.sub_(xi * g)
+                logits, loss = self._loss(xa, ya)
+        finally:
+            with torch.no_grad():
+                for w, w0 in zip(self.weights, weights0):
+                    w.copy_(w0)
+        return logits, ya, loss
 
     def _alpha_gradients_at(self, weights0: list[torch.Tensor], direction: list[torch.Tensor], eps: torch.Tensor,
                             x: torch.Tensor, y: torch.Tensor, noise: _RngState) -> Grads:
