@@ -87,7 +87,7 @@ def train_hyper(spec: str, seed: int, shared: bool, args: argparse.Namespace, ob
     hyper = build_hyper("fade", [POOL] * ROWS, input_shape=task.input_shape, num_classes=task.num_classes,
                         relaxation=Gumbel(tau=10.0, hard=True, estimator=args.estimator), shared=shared,
                         init_std=args.init_std, generator=torch.Generator().manual_seed(seed), channels=args.channels, **settings)
-    regularizer = MaxNorm(args.hyper_epochs, cell_dependent=args.cell_dependent)
+    regularizer = MaxNorm(args.hyper_epochs, start=args.max_norm, end=-args.max_norm, cell_dependent=args.cell_dependent)
     probe = next(iter(DataLoader(arch_split, batch_size=128, shuffle=False)))
     gradients = []
 
@@ -110,7 +110,8 @@ def hyper_result(spec: str, seed: int, mode: str, args: argparse.Namespace) -> d
                 "pool": [repr(g) for g in POOL], "channels": args.channels, "settings": SETTINGS,
                 # only an override enters the key, so the hyper-architectures kept before the flag are found
                 **({"weights_per_cell": args.weights_per_cell} if args.weights_per_cell else {}),
-                **({"init_std": args.init_std} if args.init_std != INIT_STD else {})}
+                **({"init_std": args.init_std} if args.init_std != INIT_STD else {}),
+                **({"max_norm": args.max_norm} if args.max_norm != 1.0 else {})}
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:10]
     path = args.hyper_dir / f"{spec.replace(':', '-')}-{mode}-seed{seed}-{key}.json"
     if path.is_file():
@@ -147,7 +148,11 @@ def gradient_balance(gradients: list[dict]) -> dict:
     max-norm term's mean per unit |r|, the |r| below which the first outweighs the second, and
     the number of epochs whose |r| lies below it (rows pooled)."""
     loss = float(np.mean([g["loss"] for g in gradients]))
-    per_r = float(np.mean([m / abs(r) for g in gradients for m, r in zip(g["max_norm"], g["r"]) if r]))
+    ratios = [m / abs(r) for g in gradients for m, r in zip(g["max_norm"], g["r"]) if r]
+    if not ratios:  # no max-norm (--max-norm 0): the data has α to itself
+        return {"loss_grad": loss, "max_norm_grad_per_unit_r": 0.0, "data_outweighs_below_r": float("inf"),
+                "epochs_data_outweighs": len(gradients)}
+    per_r = float(np.mean(ratios))
     threshold = loss / per_r
     return {"loss_grad": loss, "max_norm_grad_per_unit_r": per_r, "data_outweighs_below_r": threshold,
             "epochs_data_outweighs": int(sum(np.mean(np.abs(g["r"])) < threshold for g in gradients))}
@@ -204,6 +209,8 @@ def arguments(**kwargs) -> argparse.ArgumentParser:
     parser.add_argument("--arch-lr", type=float, default=1e-3, help="Adam's constant learning rate for α")
     parser.add_argument("--init-std", type=float, default=INIT_STD,
                         help="standard deviation of the initial α (FaDE §3: N(0, 0.5))")
+    parser.add_argument("--max-norm", type=float, default=1.0, metavar="R",
+                        help="max-norm's r falls linearly from R to −R (FaDE §2.2: 1; 0: no max-norm)")
     parser.add_argument("--cell-dependent", action="store_true", help="cell-dependent max-norm schedule")
     parser.add_argument("--channels", type=int, nargs=4, default=CHANNELS, help="channels between the 4 cells")
     parser.add_argument("--weights-per-cell", type=int, default=None,
@@ -298,7 +305,8 @@ def main() -> None:
     fig.savefig(args.out, dpi=150)
     write_results(args.results, settings=SETTINGS, training=training, score_epoch=args.score_epoch,
                   window=args.window, hyper_epochs=args.hyper_epochs, estimator=args.estimator, arch_lr=args.arch_lr,
-                  cell_dependent=args.cell_dependent, split_seed=SPLIT_SEED, records=records)
+                  cell_dependent=args.cell_dependent, init_std=args.init_std, max_norm=args.max_norm,
+                  split_seed=SPLIT_SEED, records=records)
     print(f"\nfigure {args.out}; results {args.results}")
 
 
