@@ -179,18 +179,31 @@ class _SecondOrderStep(_FirstOrderStep):
         super().__init__(model, optimizer, alphas, regularizer, epoch, device, meter)
         self.weights, self.weight_optimizer = weights, weight_optimizer
 
-    def _gradients(self, arch_batch, weight_batch):
-        (xa, ya), (xw, yw) = _to(arch_batch, self.device), _to(weight_batch, self.device)
+    @contextmanager
+    def _virtual_weights(self, xw: torch.Tensor, yw: torch.Tensor) -> Iterator[tuple[list[torch.Tensor], float, _RngState]]:
+        """ω moved to the virtual weights ``ω' = ω − ξ ∇_ω L_weight(ω, α)`` (eq. 7) for the block and
+        given back exactly afterwards; yields ω, ξ and the random state before the weight batch's
+        forward (to replay its noise)."""
         xi = self.weight_optimizer.param_groups[0]["lr"]
         weights0 = [w.detach().clone() for w in self.weights]
-        virtual_noise = _RngState(self.model, self.device)
-        _, weight_loss = self._loss(xw, yw)
-        weight_grads = _zeros_for_none(torch.autograd.grad(weight_loss, self.weights, allow_unused=True),
-                                       self.weights)
+        noise = _RngState(self.model, self.device)
+        with torch.enable_grad():
+            _, weight_loss = self._loss(xw, yw)
+            weight_grads = _zeros_for_none(torch.autograd.grad(weight_loss, self.weights, allow_unused=True),
+                                           self.weights)
         try:
             with torch.no_grad():
                 for w, g in zip(self.weights, weight_grads):
-                    w.sub_(xi * g)  # ω' = ω − ξ ∇_ω L_weight(ω, α)
+                    w.sub_(xi * g)
+            yield weights0, xi, noise
+        finally:
+            with torch.no_grad():
+                for w, w0 in zip(self.weights, weights0):
+                    w.copy_(w0)
+
+    def _gradients(self, arch_batch, weight_batch):
+        (xa, ya), (xw, yw) = _to(arch_batch, self.device), _to(weight_batch, self.device)
+        with self._virtual_weights(xw, yw) as (weights0, xi, virtual_noise):
             logits, loss = self._loss(xa, ya)
             grads = torch.autograd.grad(loss, self.alphas + self.weights, allow_unused=True)
             alpha_grads, direction = list(grads[:len(self.alphas)]), _zeros_for_none(grads[len(self.alphas):],
@@ -205,31 +218,14 @@ class _SecondOrderStep(_FirstOrderStep):
                 after.restore()
                 scale = -xi / (2 * eps)
                 alpha_grads = [_add(g, _add(p, m, -1.0), scale) for g, p, m in zip(alpha_grads, plus, minus)]
-        finally:
-            with torch.no_grad():
-                for w, w0 in zip(self.weights, weights0):
-                    w.copy_(w0)
         return alpha_grads, logits, ya, loss
 
     def _objective(self, arch_batch, weight_batch):
         """``L_arch(ω', α)`` at the virtual weights ``ω' = ω − ξ ∇_ω L_weight(ω, α)`` of the current
         α (the quantity whose gradient eq. 7 is), ω given back exactly afterwards."""
         (xa, ya), (xw, yw) = _to(arch_batch, self.device), _to(weight_batch, self.device)
-        xi = self.weight_optimizer.param_groups[0]["lr"]
-        weights0 = [w.detach().clone() for w in self.weights]
-        with torch.enable_grad():
-            _, weight_loss = self._loss(xw, yw)
-            weight_grads = _zeros_for_none(torch.autograd.grad(weight_loss, self.weights, allow_unused=True),
-                                           self.weights)
-        try:
-            with torch.no_grad():
-                for w, g in zip(self.weights, weight_grads):
-                    w.sub_(xi * g)
-                logits, loss = self._loss(xa, ya)
-        finally:
-            with torch.no_grad():
-                for w, w0 in zip(self.weights, weights0):
-                    w.copy_(w0)
+        with self._virtual_weights(xw, yw), torch.no_grad():
+            logits, loss = self._loss(xa, ya)
         return logits, ya, loss
 
     def _alpha_gradients_at(self, weights0: list[torch.Tensor], direction: list[torch.Tensor], eps: torch.Tensor,
