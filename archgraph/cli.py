@@ -105,9 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--max-epochs", type=int, default=None, help="budget: training epochs over all trials")
     se.add_argument("--seconds", type=float, default=None, help="budget: wall-clock seconds of this call")
     se.add_argument("--seed", type=int, default=0)
-    se.add_argument("--evaluator", choices=["inprocess", "process", "ray"], default="inprocess",
-                    help="where trials train: this process, a local process pool, or Ray")
-    se.add_argument("--workers", type=int, default=2, help="process-pool workers / local Ray CPUs")
+    se.add_argument("--evaluator", choices=["inprocess", "process", "ray"], default=None,
+                    help="where trials train: this process (default), a local process pool, or Ray; with --resume, "
+                         "this and --workers, --ray-address and --device change where the run goes on (default: "
+                         "where it last ran)")
+    se.add_argument("--workers", type=int, default=None, help="process-pool workers / local Ray CPUs (default: 2)")
     se.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: a local instance)")
     se.add_argument("--batch-size", type=int, default=128)
     se.add_argument("--lr", type=float, default=1e-3)
@@ -406,7 +408,7 @@ def _save_run(out: Path, model, metrics: dict) -> None:
 
 
 def _search(args) -> int:
-    from .search.session import SearchConfig, resume, search
+    from .search.session import Execution, SearchConfig, resume, search
     from .tracking import make_loggers
 
     budget = {k: v for k, v in (("trials", args.trials), ("max_epochs", args.max_epochs),
@@ -416,30 +418,34 @@ def _search(args) -> int:
     if args.retry_failed and args.resume is None:
         raise ArchGraphError("--retry-failed trains the failed trials of a run again; use it with --resume RUN_DIR")
     failures = {"max_failures": args.max_failures or None, "retry_failed": args.retry_failed}
+    execution = {k: v for k, v in (("evaluator", args.evaluator), ("workers", args.workers),
+                                   ("ray_address", args.ray_address), ("device", args.device and str(_device(args.device))))
+                 if v is not None}  # a device that cannot be used here is refused before the run starts
     if args.resume is not None:
         _check_resume_flags(args)
         with _trial_lines(not args.no_progress):
-            outcome = resume(args.resume, progress=not args.no_progress, callbacks=make_loggers(args.log, args.resume),
-                             **failures, **budget)
+            outcome = resume(args.resume, execution=execution, progress=not args.no_progress,
+                             callbacks=make_loggers(args.log, args.resume), **failures, **budget)
     else:
         config = SearchConfig(
             space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
             trials=budget.pop("trials", 20), max_epochs=args.max_epochs, seconds=args.seconds, seed=args.seed,
-            evaluator=args.evaluator, workers=args.workers, ray_address=args.ray_address,
-            data_root=None if args.data_root is None else str(args.data_root), device=_default_device(args.device),
+            data_root=None if args.data_root is None else str(args.data_root),
             space_params=_parse_params(args.param), strategy_params=_parse_params(args.strategy_param),
             training={"batch_size": args.batch_size, "lr": args.lr},
             pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param))
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
         callbacks = make_loggers(args.log, out)  # a missing package is reported before the run folder is made
         with _trial_lines(not args.no_progress):
-            outcome = search(config, out, progress=not args.no_progress, callbacks=callbacks, **failures)
+            outcome = search(config, out, execution=Execution(**{"device": _default_device(None), **execution}),
+                             progress=not args.no_progress, callbacks=callbacks, **failures)
     _print_results(outcome)
     return 0
 
 
-# what a resumed run may be given: a new budget and how this call reports and handles failures
-_RESUME_FLAGS = ("resume", "trials", "max_epochs", "seconds", "no_progress", "log", "max_failures", "retry_failed", "run")
+# what a resumed run may be given: a new budget, where it runs, and how this call reports and handles failures
+_RESUME_FLAGS = ("resume", "trials", "max_epochs", "seconds", "evaluator", "workers", "ray_address", "device",
+                 "no_progress", "log", "max_failures", "retry_failed", "run")
 
 
 def _check_resume_flags(args) -> None:
@@ -451,7 +457,8 @@ def _check_resume_flags(args) -> None:
     if changed:
         raise ArchGraphError(f"--resume continues {args.resume} with its recorded settings, which {', '.join(changed)} "
                              "would change; leave them out (a resumed run takes --trials, --max-epochs, --seconds, "
-                             "--log, --max-failures, --retry-failed, --no-progress), or start a new run with --out")
+                             "--evaluator, --workers, --ray-address, --device, --log, --max-failures, --retry-failed, "
+                             "--no-progress), or start a new run with --out")
 
 
 @contextlib.contextmanager

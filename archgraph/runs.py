@@ -1,8 +1,8 @@
 """Run folders at a glance: where a search stands (``status.json``) and a one-line summary per run.
 
 :func:`run_status` wraps a search (:func:`archgraph.search.session.search` uses it) and keeps
-``RUN_DIR/status.json`` up to date: ``running`` (with the process id, the host and the budget of
-this call) while it searches, then ``finished``, ``failed`` (with the error's first line) or
+``RUN_DIR/status.json`` up to date: ``running`` (with the process id, the host, and the budget and
+the execution of this call) while it searches, then ``finished``, ``failed`` (with the error's first line) or
 ``interrupted`` (Ctrl-C). :func:`summarise` reads a run folder without writing to it (the store is
 opened read-only, so a run in progress is never blocked) and :func:`find_runs` finds the run
 folders under a folder; ``archgraph runs list DIR`` prints :func:`format_table` of them. A run
@@ -87,12 +87,15 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[None]:
 
 
 @contextmanager
-def run_status(run_dir: str | os.PathLike, *, budget: Mapping[str, Any]) -> Iterator[None]:
+def run_status(run_dir: str | os.PathLike, *, budget: Mapping[str, Any],
+               execution: Mapping[str, Any] | None = None) -> Iterator[None]:
     """Mark ``run_dir`` as ``running`` for the ``with`` block, then as ``finished``, ``failed`` or
-    ``interrupted`` by how the block ends (the exception goes on)."""
+    ``interrupted`` by how the block ends (the exception goes on); the status keeps ``budget`` and,
+    when given, ``execution`` (where the search's trials train)."""
     run_dir = Path(run_dir)
     started = time.time()
-    base = {"pid": os.getpid(), "host": socket.gethostname(), "started": started, "budget": dict(budget)}
+    base = {"pid": os.getpid(), "host": socket.gethostname(), "started": started, "budget": dict(budget),
+            **({} if execution is None else {"execution": dict(execution)})}
     _write_status(run_dir, {"state": "running", **base})
     try:
         yield

@@ -38,7 +38,7 @@ from matplotlib.ticker import MaxNLocator
 
 from archgraph.generate import canonical_form
 from archgraph.plot import best_over_time
-from archgraph.search.session import SearchConfig, search
+from archgraph.search.session import Execution, SearchConfig, search
 
 #: strategies scoring a feature-space point by the median of ``draws`` architectures (FaDE §3.2)
 POINT_STRATEGIES = ("random", "bo")
@@ -65,11 +65,11 @@ def strategy_params(strategy: str, args: argparse.Namespace) -> dict:
 
 def run_one(strategy: str, seed: int, args: argparse.Namespace) -> Run:
     config = SearchConfig(space="fade", dataset="digits", strategy=strategy, epochs=args.epochs, trials=args.trials,
-                          seed=seed, evaluator=args.evaluator, workers=args.workers,
-                          space_params={"kernel_size": 3}, training={"batch_size": 32},
+                          seed=seed, space_params={"kernel_size": 3}, training={"batch_size": 32},
                           strategy_params=strategy_params(strategy, args))
     start = time.perf_counter()
-    outcome = search(config, args.out / f"{strategy}-seed{seed}", progress=False)
+    outcome = search(config, args.out / f"{strategy}-seed{seed}", progress=False,
+                     execution=Execution(evaluator=args.evaluator, workers=args.workers))
     seconds = time.perf_counter() - start
     _, best = outcome.best
     return Run(scores=[r.score for r in sorted(outcome.results, key=lambda r: r.trial_id)],

@@ -278,15 +278,24 @@ def test_resume_refuses_flags_that_would_change_the_run_and_names_them(tiny_run,
     run = shutil.copytree(tiny_run, tmp_path / "run")
     before = (run / "store.sqlite").read_bytes()
     argv = ["search", "--resume", str(run), "--space", "mlp", "--epochs", "5", "--param", "channels=3",
-            "--device", "cpu", "--trials", "3", "--no-progress"]
+            "--device", "cpu", "--evaluator", "process", "--trials", "3", "--no-progress"]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err == (f"archgraph: error: --resume continues {run} with its recorded settings, which --space, "
-                   "--epochs, --device, --param would change; leave them out (a resumed run takes --trials, "
-                   "--max-epochs, --seconds, --log, --max-failures, --retry-failed, --no-progress), or start a new "
-                   "run with --out\n")
+                   "--epochs, --param would change; leave them out (a resumed run takes --trials, --max-epochs, "
+                   "--seconds, --evaluator, --workers, --ray-address, --device, --log, --max-failures, "
+                   "--retry-failed, --no-progress), or start a new run with --out\n")
     assert (run / "store.sqlite").read_bytes() == before
     assert main(["search", "--resume", str(run), "--trials", "3", "--max-failures", "1", "--no-progress"]) == 0
+
+
+def test_resume_refuses_a_device_that_cannot_be_used_here_before_it_starts(tiny_run, tmp_path, capsys):
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    before = (run / "status.json").read_bytes()
+    assert main(["search", "--resume", str(run), "--device", "nonsense", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("archgraph: error: --device nonsense cannot be used here (torch: Expected one of cpu, cuda")
+    assert err.count("\n") == 1 and (run / "status.json").read_bytes() == before
 
 
 def test_search_with_the_median_pruner_records_pruned_trials(tmp_path, capsys):

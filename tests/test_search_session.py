@@ -15,7 +15,8 @@ from archgraph import spaces
 from archgraph.errors import ArchGraphError
 from archgraph.evaluate import TrialEvaluator
 from archgraph.search.runner import TooManyFailures
-from archgraph.search.session import SearchConfig, resume, search
+from archgraph.runs import read_status
+from archgraph.search.session import Execution, SearchConfig, resume, search
 from archgraph.store import STORE_FILE, SQLiteStore
 from archgraph.trial import TrialState
 from store_v1 import write_v1_store
@@ -105,6 +106,21 @@ def told(path) -> int:
             return 0
 
 
+def search_killed(args, run, *, after: int) -> dict:
+    """Run ``archgraph search ARGS --out RUN`` and SIGKILL it once ``after`` trials are told; the
+    results recorded by then, as dicts by trial id."""
+    proc = subprocess.Popen([sys.executable, "-m", "archgraph.cli", "search", *args, "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ((run / STORE_FILE).exists() and told(run / STORE_FILE) >= after):
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with SQLiteStore(run / STORE_FILE) as store:
+        return {i: r.to_dict() for i, r in store.results().items()}
+
+
 def untimed(curve):
     return [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
 
@@ -117,16 +133,8 @@ def test_kill_and_resume_reaches_the_uninterrupted_state(tmp_path):
     subprocess.run([*cli, *args, "--out", str(tmp_path / "whole")], check=True, capture_output=True)
 
     killed = tmp_path / "killed"
-    proc = subprocess.Popen([*cli, *args, "--out", str(killed)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not ((killed / STORE_FILE).exists() and told(killed / STORE_FILE) >= 3):
-        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be killed"
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    with SQLiteStore(killed / STORE_FILE) as store:
-        before = {i: r.to_dict() for i, r in store.results().items()}
-        assert 3 <= len(before) < 8
+    before = search_killed(args, killed, after=3)
+    assert 3 <= len(before) < 8
 
     subprocess.run([*cli, "--resume", str(killed), "--no-progress"], check=True, capture_output=True)
     with SQLiteStore(tmp_path / "whole" / STORE_FILE) as whole, SQLiteStore(killed / STORE_FILE) as resumed:
@@ -137,6 +145,129 @@ def test_kill_and_resume_reaches_the_uninterrupted_state(tmp_path):
         assert all(final[i].to_dict() == r for i, r in before.items())  # recorded before the kill: untouched
         kinds = [k for k, _ in resumed.events()]
         assert kinds.count("ask") == kinds.count("tell") == 8
+
+
+# ---------------------------------------------------------------- where a run executes
+
+
+CLI_RANDOM = ["--strategy", "random", "--trials", "6", "--strategy-param", "draws=2", "--no-progress", *CLI_TINY]
+#: the config the CLI makes of CLI_RANDOM (its --lr default too)
+RANDOM = SearchConfig(strategy="random", trials=6, strategy_params={"draws": 2}, epochs=1,
+                      space_params=TINY["space_params"], training={"batch_size": 256, "lr": 1e-3})
+
+
+def evaluators_made(monkeypatch) -> list:
+    """Record the evaluators the search makes (their repr says which and how many workers)."""
+    from archgraph.search import session
+
+    made, make = [], session._evaluator
+
+    def recorded(execution):
+        made.append(make(execution))
+        return made[-1]
+
+    monkeypatch.setattr(session, "_evaluator", recorded)
+    return made
+
+
+def same_run(run, whole) -> None:
+    """``run`` holds ``whole``'s trials, their states, metrics and curves (all but the seconds they took)."""
+    with SQLiteStore(whole / STORE_FILE) as expected, SQLiteStore(run / STORE_FILE) as store:
+        assert [t.to_dict() for t in store.trials()] == [t.to_dict() for t in expected.trials()]
+        results, wanted = store.results(), expected.results()
+        assert {i: (r.state, r.metrics, untimed(r.curve)) for i, r in results.items()} == \
+               {i: (r.state, r.metrics, untimed(r.curve)) for i, r in wanted.items()}
+
+
+def test_a_run_killed_in_process_and_finished_on_the_process_pool_equals_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Where a run executes is not what it is: killed while it trained in this process, it goes on
+    in a pool of two workers (``--resume RUN --evaluator process``) and ends as if never moved."""
+    from archgraph.cli import main
+
+    search(RANDOM, tmp_path / "whole", progress=False)  # in-process, uninterrupted
+    killed = tmp_path / "killed"
+    before = search_killed(CLI_RANDOM, killed, after=2)
+    assert 2 <= len(before) < 6 and json.loads((killed / "status.json").read_text())["execution"]["evaluator"] == \
+        "inprocess"
+
+    made = evaluators_made(monkeypatch)
+    assert main(["search", "--resume", str(killed), "--evaluator", "process", "--workers", "2", "--no-progress"]) == 0
+    assert [repr(e) for e in made] == ["ProcessPoolEvaluator(max_workers=2, threads_per_worker=1)"]
+    same_run(killed, tmp_path / "whole")
+    with SQLiteStore(killed / STORE_FILE) as store, SQLiteStore(tmp_path / "whole" / STORE_FILE) as whole:
+        assert store.config() == whole.config()  # the CLI's run is the API's: what it is, not where it ran
+        assert all(store.results()[i].to_dict() == r for i, r in before.items())  # recorded before the kill: untouched
+    assert json.loads((killed / "status.json").read_text())["execution"] == {
+        "evaluator": "process", "workers": 2, "ray_address": None, "device": "cpu"}  # the device it had, kept
+
+
+@pytest.mark.parametrize("device", [None, pytest.param("cuda", marks=pytest.mark.skipif(
+    not __import__("torch").cuda.is_available(), reason="no CUDA device here"))])
+def test_a_run_started_on_the_cpu_goes_on_with_another_device(tmp_path, monkeypatch, device):
+    """A run started with device "cpu" and resumed with another device setting keeps what it is
+    (its recorded config) and its trials; on the CPU (``None``: torch's default) its results too."""
+    whole = search(RANDOM, tmp_path / "whole", execution=Execution(device="cpu"), progress=False)
+    search(dataclasses.replace(RANDOM, trials=3), tmp_path / "run", execution=Execution(device="cpu"), progress=False)
+    with SQLiteStore(tmp_path / "run" / STORE_FILE) as store:
+        recorded, before = store.config(), store.results()
+    used = []
+
+    def train_on(self, trial, report=None):
+        used.append(self.device)
+        return TRAIN(self, trial, report=report)
+
+    monkeypatch.setattr(TrialEvaluator, "__call__", train_on)
+    resumed = resume(tmp_path / "run", trials=6, execution={"device": device}, progress=False)
+    assert used == [device] * 3 and read_status(tmp_path / "run")["execution"]["device"] == device
+    with SQLiteStore(tmp_path / "run" / STORE_FILE) as store:
+        assert store.config() == recorded and all(store.results()[i] == r for i, r in before.items())
+    assert [t.to_dict() for t in resumed.trials] == [t.to_dict() for t in whole.trials]
+    if device is None:
+        same_run(tmp_path / "run", tmp_path / "whole")
+    else:  # another device computes in another order: the same trials, near the same accuracies
+        assert all(r.state is TrialState.COMPLETE for r in resumed.results)
+        assert [r.metrics["val_accuracy"] for r in resumed.results] == pytest.approx(
+            [r.metrics["val_accuracy"] for r in whole.results], abs=0.05)
+
+
+def test_a_run_folder_whose_config_holds_its_execution_resumes_where_it_ran(tmp_path, monkeypatch):
+    """A run recorded before executions were kept apart (its config held evaluator, workers,
+    ray_address and device; its status no execution) resumes as the same run, on that execution."""
+    search(RANDOM, tmp_path / "whole", progress=False)
+    old = tmp_path / "old"
+    search(dataclasses.replace(RANDOM, trials=3), old, progress=False)
+    with SQLiteStore(old / STORE_FILE) as store:
+        written = {**store.config(), "evaluator": "inprocess", "workers": 3, "ray_address": None, "device": "cpu"}
+    with sqlite3.connect(old / STORE_FILE) as db:  # the config as that code wrote it
+        db.execute("UPDATE config SET json = ? WHERE id = 0", (json.dumps(written),))
+    db.close()
+    status = json.loads((old / "status.json").read_text())
+    del status["execution"]
+    (old / "status.json").write_text(json.dumps(status))
+
+    with SQLiteStore(old / STORE_FILE) as store:
+        assert SearchConfig.from_dict(store.config()) == dataclasses.replace(RANDOM, trials=3)
+    made = evaluators_made(monkeypatch)
+    resume(old, trials=6, progress=False)
+    assert [repr(e) for e in made] == ["InProcessEvaluator()"]
+    assert read_status(old)["execution"] == {"evaluator": "inprocess", "workers": 3, "ray_address": None,
+                                             "device": "cpu"}
+    with SQLiteStore(old / STORE_FILE) as store, SQLiteStore(tmp_path / "whole" / STORE_FILE) as whole:
+        assert store.config() == written  # kept as it was; its identity is what it always was
+        assert [t.to_dict() for t in store.trials()] == [t.to_dict() for t in whole.trials()]
+        assert {i: r.metrics for i, r in store.results().items()} == {i: r.metrics for i, r in whole.results().items()}
+
+
+def test_an_execution_is_checked_when_it_is_made(tmp_path):
+    with pytest.raises(ArchGraphError, match="unknown evaluator 'pool'; known: inprocess, process, ray"):
+        Execution(evaluator="pool")
+    with pytest.raises(ArchGraphError, match="workers must be at least 1, got 0"):
+        Execution(evaluator="process", workers=0)
+    search(dataclasses.replace(RANDOM, trials=1), tmp_path, progress=False)
+    with pytest.raises(ArchGraphError, match=r"an execution takes the settings evaluator, workers, ray_address, "
+                                             r"device \(.*'gpus'"):
+        resume(tmp_path, execution={"gpus": 2}, progress=False)
+    assert read_status(tmp_path)["state"] == "finished"  # refused before the run was touched
 
 
 # ---------------------------------------------------------------- failed and pruned trials

@@ -2,14 +2,19 @@
 
 :func:`search` starts (or, with ``resume=True``, continues) a run described by a
 :class:`SearchConfig`; the config is recorded in the run's store, so
-:func:`resume` needs only the directory. A run directory holds
+:func:`resume` needs only the directory. The config is what the run *is* (space, strategy, budget,
+seed, training); an :class:`Execution` says where its trials train (evaluator, workers, Ray
+address, device), which a resume may change: the trials train with their own seeds and are told in
+the order they were asked, so a run resumed elsewhere ends as it would have where it began, where
+the computation is deterministic (the CPU; asks of a strategy that depend on what it was told also
+depend on how many trials are in flight, i.e. on ``workers``). A run directory holds
 
 * ``store.sqlite``: the config, every trial and result, the ask/tell log;
 * ``checkpoints/trial-<id>.pt``: the trained weights of each trial;
 * ``best_arch.json``: the best architecture so far (by validation accuracy), with the space's
   parameters it was compiled with;
 * ``status.json``: whether the search is running, finished, failed or was interrupted
-  (:mod:`archgraph.runs`);
+  (:mod:`archgraph.runs`), and the execution of its last call, which :func:`resume` keeps unless told;
 * ``progress.png``: the best validation accuracy over time;
 * for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
   reads it), ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6), and
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,7 @@ from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, T
 from ..features import FADE_FEATURES
 from ..plot import accuracy_by_step, best_over_time, draw_trajectories
 from ..results import strict_json
-from ..runs import run_lock, run_status
+from ..runs import read_status, run_lock, run_status
 from ..store import STORE_FILE, SQLiteStore
 from ..tracking import Callback, TrialLog
 from ..trial import HYPER, Result, Trial
@@ -55,7 +60,7 @@ from .options import make_strategy
 from .prune import PRUNERS
 from .runner import Budget, Runner, TooManyFailures
 
-__all__ = ["STRATEGIES", "SearchConfig", "SearchOutcome", "search", "resume"]
+__all__ = ["STRATEGIES", "Execution", "SearchConfig", "SearchOutcome", "search", "resume"]
 
 #: strategy name → class taking ``(space, *, epochs, seed, **strategy_params)``
 STRATEGIES = {"random": RandomFeatureSearch, "bo": BayesianFeatureSearch, "evolution": RegularizedEvolution,
@@ -65,8 +70,39 @@ EVALUATORS = ("inprocess", "process", "ray")
 
 
 @dataclass(frozen=True)
+class Execution:
+    """Where a run's trials train, which is not part of what the run is: each call of :func:`search`
+    or :func:`resume` may choose it (``evaluator``: ``"inprocess"``, ``"process"`` (a pool of
+    ``workers`` processes) or ``"ray"`` (a local instance of ``workers`` CPUs, or the cluster at
+    ``ray_address``); ``device``: the torch device of the trials, ``None``: torch's default)."""
+
+    evaluator: str = "inprocess"
+    workers: int = 2
+    ray_address: str | None = None
+    device: str | None = None
+
+    def __post_init__(self):
+        if self.evaluator not in EVALUATORS:
+            raise ArchGraphError(f"unknown evaluator {self.evaluator!r}; known: {', '.join(EVALUATORS)}")
+        if self.workers < 1:
+            raise ArchGraphError(f"workers must be at least 1, got {self.workers}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Execution:
+        """The execution ``dataclasses.asdict`` gave; refuses unknown settings in one line."""
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ArchGraphError(f"an execution takes the settings {', '.join(_EXECUTION_FIELDS)} ({err})") from None
+
+
+_EXECUTION_FIELDS = tuple(f.name for f in dataclasses.fields(Execution))
+
+
+@dataclass(frozen=True)
 class SearchConfig:
-    """Everything that defines a search run (stored with it, so a resume rebuilds it).
+    """Everything that defines a search run (stored with it, so a resume rebuilds it); where it
+    runs is its :class:`Execution`.
 
     ``pruner`` names a pruner of :data:`~archgraph.search.prune.PRUNERS` (``None``: no pruning)
     and ``pruner_params`` its settings, e.g. ``{"warmup_epochs": 1, "min_trials": 5}``.
@@ -80,11 +116,7 @@ class SearchConfig:
     max_epochs: int | None = None
     seconds: float | None = None
     seed: int = 0
-    evaluator: str = "inprocess"
-    workers: int = 2
-    ray_address: str | None = None
     data_root: str | None = None
-    device: str | None = None
     space_params: dict[str, Any] = field(default_factory=dict)
     strategy_params: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
@@ -99,8 +131,6 @@ class SearchConfig:
         if self.pruner is None and self.pruner_params:
             raise ArchGraphError(f"pruner_params {self.pruner_params} are given without a pruner; choose one of "
                                  f"{', '.join(PRUNERS)}")
-        if self.evaluator not in EVALUATORS:
-            raise ArchGraphError(f"unknown evaluator {self.evaluator!r}; known: {', '.join(EVALUATORS)}")
         if self.epochs < 1:
             raise ArchGraphError(f"epochs per trial must be at least 1, got {self.epochs}")
 
@@ -110,9 +140,10 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """The config :meth:`to_dict` gave; refuses, in one line, one with unknown settings or values
-        of the wrong kind (a store edited by hand)."""
+        of the wrong kind (a store edited by hand). A config recorded before executions were kept
+        apart holds its execution's settings too: they are left out (:func:`resume` reads them)."""
         try:
-            return cls(**{key: value for key, value in data.items() if key != _SPACE_KEY})
+            return cls(**{key: value for key, value in data.items() if key not in (_SPACE_KEY, *_EXECUTION_FIELDS)})
         except TypeError as err:
             raise ArchGraphError(f"the run's config cannot be read ({err}); restore the store from a copy, or start "
                                  "a new run") from None
@@ -133,13 +164,14 @@ class SearchOutcome:
         return next(t for t in self.trials if t.id == result.trial_id), result
 
 
-def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, progress: bool = True,
-           max_failures: int | None = 5, retry_failed: bool = False,
+def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = Execution(), resume: bool = False,
+           progress: bool = True, max_failures: int | None = 5, retry_failed: bool = False,
            callbacks: Sequence[Callback] = ()) -> SearchOutcome:
-    """Run (or continue) the search ``config`` describes in ``run_dir``.
+    """Run (or continue) the search ``config`` describes in ``run_dir``, its trials trained as
+    ``execution`` says.
 
     A directory that already holds a run is only continued with ``resume=True`` and the
-    same config; a fresh run refuses such a directory rather than mixing two runs.
+    same config (any execution); a fresh run refuses such a directory rather than mixing two runs.
     ``max_failures`` failures in a row stop the search (``None``: never); ``retry_failed``
     trains a resumed run's failed trials again (:class:`~archgraph.search.runner.Runner`).
     ``callbacks`` follow the run beside the :class:`~archgraph.tracking.TrialLog` (see
@@ -160,7 +192,7 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     strategy = make_strategy(config.strategy, STRATEGIES[config.strategy], space, epochs=config.epochs,
                              seed=config.seed, params=config.strategy_params)
     objective = TrialEvaluator(config.space, config.dataset, str(run_dir), data_root=config.data_root,
-                               space_params=config.space_params, split_seed=config.seed, device=config.device,
+                               space_params=config.space_params, split_seed=config.seed, device=execution.device,
                                **config.training)
     run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy and objective accepted their settings
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
@@ -172,7 +204,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
             _check_same_space(store.config().get(_SPACE_KEY), _space_record(space, config), run_dir)
         else:
             store.set_config({**config.to_dict(), _SPACE_KEY: _space_record(space, config)})
-        with run_status(run_dir, budget=dataclasses.asdict(budget)), _evaluator(config) as evaluator:
+        with (run_status(run_dir, budget=dataclasses.asdict(budget), execution=dataclasses.asdict(execution)),
+              _evaluator(execution) as evaluator):
             try:
                 Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
                        pruner=pruner, max_failures=max_failures, retry_failed=retry_failed,
@@ -189,10 +222,13 @@ def search(config: SearchConfig, run_dir: str | Path, *, resume: bool = False, p
     return outcome
 
 
-def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | None = 5, retry_failed: bool = False,
-           callbacks: Sequence[Callback] = (), **budget) -> SearchOutcome:
+def resume(run_dir: str | Path, *, execution: Execution | Mapping[str, Any] | None = None, progress: bool = True,
+           max_failures: int | None = 5, retry_failed: bool = False, callbacks: Sequence[Callback] = (),
+           **budget) -> SearchOutcome:
     """Continue the run in ``run_dir`` with its recorded config; ``trials=``, ``max_epochs=``
     or ``seconds=`` replace its budget for this call (the recorded config keeps the first).
+    The trials train where the run last ran, or as ``execution`` says: an :class:`Execution`,
+    or a mapping of the settings to change (``{"evaluator": "process", "workers": 4}``).
     Failed trials stay failed unless ``retry_failed``; ``callbacks`` as :func:`search`'s."""
     path = Path(run_dir) / STORE_FILE
     if not path.exists():
@@ -206,13 +242,22 @@ def resume(run_dir: str | Path, *, progress: bool = True, max_failures: int | No
     if unknown:
         raise ArchGraphError(f"a resumed run takes only a new budget ({', '.join(_BUDGET_FIELDS)}), got {sorted(unknown)}")
     config = dataclasses.replace(SearchConfig.from_dict(recorded), **budget)
-    return search(config, run_dir, resume=True, progress=progress, max_failures=max_failures,
+    if not isinstance(execution, Execution):
+        execution = Execution.from_dict({**_last_execution(run_dir, recorded), **(execution or {})})
+    return search(config, run_dir, execution=execution, resume=True, progress=progress, max_failures=max_failures,
                   retry_failed=retry_failed, callbacks=callbacks)
 
 
 _BUDGET_FIELDS = ("trials", "max_epochs", "seconds")
 #: the key of the recorded config that holds the space as the run compiles it (see :func:`_space_record`)
 _SPACE_KEY = "resolved_space"
+
+
+def _last_execution(run_dir: str | Path, recorded: dict[str, Any]) -> dict[str, Any]:
+    """The settings of the execution the run last ran on: its status says; a run from before
+    executions were kept apart recorded them in its config."""
+    status = read_status(run_dir) or {}
+    return status.get("execution", {key: recorded[key] for key in _EXECUTION_FIELDS if key in recorded})
 
 
 def _check_same_run(recorded: dict[str, Any], given: dict[str, Any], run_dir: Path) -> None:
@@ -265,11 +310,11 @@ def _pruner(config: SearchConfig):
         raise ArchGraphError(f"pruner {config.pruner!r}: {err}") from None
 
 
-def _evaluator(config: SearchConfig):
-    if config.evaluator == "process":
-        return ProcessPoolEvaluator(max_workers=config.workers)
-    if config.evaluator == "ray":
-        return RayEvaluator(address=config.ray_address, num_cpus=None if config.ray_address else config.workers)
+def _evaluator(execution: Execution):
+    if execution.evaluator == "process":
+        return ProcessPoolEvaluator(max_workers=execution.workers)
+    if execution.evaluator == "ray":
+        return RayEvaluator(address=execution.ray_address, num_cpus=None if execution.ray_address else execution.workers)
     return InProcessEvaluator()
 
 
