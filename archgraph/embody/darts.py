@@ -45,16 +45,16 @@ torch.Size([2, 10])
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
-from torch import nn
 
 from .. import ops
 from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell, drop_path, image_shape, node_plan
 from ._seeded import seeded_init
+from .darts_skeleton import DartsSkeleton, reduction_layers
 
 __all__ = [
     "Genotype",
@@ -372,31 +372,10 @@ class DartsCell(PlannedCell):
         return f"nodes={self.nodes}{concat}, edges={len(self.edge_ops)}, reduction={self.reduction}"
 
 
-class _AuxiliaryHead(nn.Module):
-    """The auxiliary classifier of the DARTS CIFAR network, for 8×8 feature maps
-    (App. A.2, after Szegedy et al. 2015)."""
-
-    def __init__(self, C: int, num_classes: int):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.ReLU(),
-            nn.AvgPool2d(5, stride=3, padding=0, count_include_pad=False),  # 8×8 → 2×2
-            nn.Conv2d(C, 128, 1, bias=False),
-            nn.BatchNorm2d(128),
-            nn.ReLU(),
-            nn.Conv2d(128, 768, 2, bias=False),
-            nn.BatchNorm2d(768),
-            nn.ReLU(),
-        )
-        self.classifier = nn.Linear(768, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x).flatten(1))
-
-
-class DartsNetwork(nn.Module):
-    """The DARTS CIFAR evaluation network (DARTS §3.2, App. A.2) over a normal and a
-    reduction cell.
+class DartsNetwork(DartsSkeleton):
+    """The DARTS CIFAR evaluation network (DARTS §3.2, App. A.2): the
+    :class:`~archgraph.embody.darts_skeleton.DartsSkeleton` with :class:`DartsCell` s compiled
+    from a normal and a reduction cell.
 
     Stem (3×3 conv to ``3 C`` channels + BN), ``layers`` cells with reduction cells at
     ``layers // 3`` and ``2 * layers // 3`` (channels doubled there), global average pooling
@@ -421,53 +400,12 @@ class DartsNetwork(nn.Module):
     def __init__(self, normal: ArchGraph, reduce: ArchGraph, *, C: int = 36, num_classes: int = 10,
                  layers: int = 20, auxiliary: bool = False, input_channels: int = 3,
                  drop_path_prob: float = 0.0):
-        super().__init__()
-        if layers < 1:
-            raise ValueError(f"a DARTS network needs at least one cell, got layers={layers}")
-        c_stem = 3 * C
-        self.stem = nn.Sequential(nn.Conv2d(input_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        reductions = _reduction_layers(layers)
-        self.aux_index = reductions[-1]
-        c_prev_prev, c_prev, c_cell = c_stem, c_stem, C
-        cells, reduction_prev = [], False
-        for i in range(layers):
-            reduction = i in reductions
-            c_cell = 2 * c_cell if reduction else c_cell
-            cell = DartsCell(reduce if reduction else normal, c_prev_prev, c_prev, c_cell,
-                             reduction=reduction, reduction_prev=reduction_prev)
-            cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, cell.multiplier * c_cell
-            if i == self.aux_index:
-                c_aux = c_prev
-        self.cells = nn.ModuleList(cells)
-        self.auxiliary_head = _AuxiliaryHead(c_aux, num_classes) if auxiliary else None
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
-        self.drop_path_prob = float(drop_path_prob)
+        def make_cell(*channels: int, reduction: bool, reduction_prev: bool) -> DartsCell:
+            return DartsCell(reduce if reduction else normal, *channels, reduction=reduction,
+                             reduction_prev=reduction_prev)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward(x, False)[0]
-
-    @torch.jit.export
-    def forward_with_aux(self, x: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """``(logits, aux_logits)``; ``aux_logits`` is ``None`` unless training with the head."""
-        return self._forward(x, True)
-
-    def _forward(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
-        aux: Optional[torch.Tensor] = None
-        s0 = self.stem(x)
-        s1 = s0
-        for i, cell in enumerate(self.cells):
-            s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-            if self.auxiliary_head is not None:
-                if with_aux and self.training and i == self.aux_index:
-                    aux = self.auxiliary_head(s1)
-        logits = self.classifier(self.global_pooling(s1).flatten(1))
-        return logits, aux
-
-    def extra_repr(self) -> str:
-        return f"layers={len(self.cells)}, auxiliary={self.auxiliary_head is not None}"
+        super().__init__(make_cell, C=C, layers=layers, num_classes=num_classes, in_channels=input_channels,
+                         auxiliary=auxiliary, drop_path_prob=drop_path_prob)
 
 
 def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int, C: int = 36,
@@ -501,7 +439,7 @@ def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_cl
     if len(cells) != 2 or not all(isinstance(c, ArchGraph) for c in cells):
         raise SpaceError(f"the darts space takes a (normal, reduce) pair of ArchGraphs, got {len(cells)} item(s) "
                          f"of type {', '.join(sorted({type(c).__name__ for c in cells}))}")
-    halvings = len(_reduction_layers(layers)) if layers >= 1 else 0
+    halvings = len(reduction_layers(layers)) if layers >= 1 else 0
     channels, h, w = image_shape(input_shape, space="darts", halvings=halvings)
     if auxiliary and (h >> halvings, w >> halvings) != (8, 8):
         raise ShapeError(f"the DARTS auxiliary head reads 8×8 maps after the last reduction (32×32 inputs), "
@@ -509,8 +447,3 @@ def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_cl
     with seeded_init(seed):
         return DartsNetwork(*cells, C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
                             input_channels=channels, drop_path_prob=drop_path_prob)
-
-
-def _reduction_layers(layers: int) -> list[int]:
-    """The indices of the reduction cells: one and two thirds of the depth (DARTS §3.2)."""
-    return sorted({layers // 3, 2 * layers // 3})

@@ -50,8 +50,8 @@ from torch import nn
 
 from .. import ops
 from ..embody._plan import PlannedCell, image_shape
-from ..embody.darts import _reduction_layers
 from ..embody._seeded import seeded_init
+from ..embody.darts_skeleton import DartsSkeleton
 from ..errors import SpaceError
 from ..relax import Choice, Relaxation, as_relaxation
 from ..spaces import Space, load
@@ -146,7 +146,7 @@ class SearchCell(PlannedCell):
         super().__init__(mixed, edges)
         self.edges = edges  # (u, v) of edge_ops[j], by target then source
         self.reduction = reduction
-        self.nodes = nodes
+        self.nodes = self.multiplier = nodes
         if reduction_prev:
             self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C, affine=False)
         else:
@@ -170,9 +170,11 @@ def cell_edges(nodes: int) -> list[Edge]:
     return [(u, v) for v in range(2, 2 + nodes) for u in range(v)]
 
 
-class Supernet(nn.Module):
-    """The DARTS search network (DARTS §3.1.1) over the mixed edges of a normal and a
-    reduction cell; see the module docstring. Build it with :func:`build_supernet`.
+class Supernet(DartsSkeleton):
+    """The DARTS search network (DARTS §3.1.1): the
+    :class:`~archgraph.embody.darts_skeleton.DartsSkeleton` with :class:`SearchCell` s, the mixed
+    edges of a normal and a reduction cell; see the module docstring. Build it with
+    :func:`build_supernet`.
 
     Parameters
     ----------
@@ -202,40 +204,28 @@ class Supernet(nn.Module):
                  num_classes: int, C: int = 16, layers: int = 8, stem_multiplier: int = 3,
                  relaxation: str | Relaxation = "softmax", init_std: float = 1e-3,
                  generator: torch.Generator | None = None, space: str = "darts"):
-        super().__init__()
         if layers < 3:
             raise ValueError(f"a DARTS supernet needs at least 3 cells so that it has normal and reduction "
                              f"cells, got layers={layers}")
         relaxation = as_relaxation(relaxation)
-        self.space, self.C, self.nodes, self.relaxation = space, C, nodes, relaxation
-        self.drop_path_prob = 0.0
-        self._draws = _Draws()
-        c_stem = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        reductions = _reduction_layers(layers)
-        c_prev_prev, c_prev, c_cell = c_stem, c_stem, C
-        cells, alphas, reduction_prev = [], {}, False
-        for i in range(layers):
-            reduction = i in reductions
-            cell_type = CELL_TYPES[reduction]
-            c_cell = 2 * c_cell if reduction else c_cell
-            cell = SearchCell(edge_ops[cell_type], nodes, c_prev_prev, c_prev, c_cell, reduction=reduction,
-                              reduction_prev=reduction_prev, relaxation=relaxation, alphas=alphas.get(cell_type),
-                              init_std=init_std, generator=generator, draws=self._draws)
-            alphas.setdefault(cell_type, [m.alpha for m in cell.edge_ops])
-            cells.append(cell)
-            reduction_prev = reduction
-            c_prev_prev, c_prev = c_prev, nodes * c_cell
-        self.cells = nn.ModuleList(cells)
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_prev, num_classes)
+        draws, alphas = _Draws(), {}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        def make_cell(*channels: int, reduction: bool, reduction_prev: bool) -> SearchCell:
+            cell_type = CELL_TYPES[reduction]
+            cell = SearchCell(edge_ops[cell_type], nodes, *channels, reduction=reduction,
+                              reduction_prev=reduction_prev, relaxation=relaxation, alphas=alphas.get(cell_type),
+                              init_std=init_std, generator=generator, draws=draws)
+            alphas.setdefault(cell_type, [m.alpha for m in cell.edge_ops])  # one α per edge and cell type
+            return cell
+
+        super().__init__(make_cell, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
+                         stem_multiplier=stem_multiplier)
+        self.space, self.C, self.nodes, self.relaxation = space, C, nodes, relaxation
+        self._draws = draws
+
+    def _forward(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
         with self._draws.scope():
-            s0 = s1 = self.stem(x)
-            for cell in self.cells:
-                s0, s1 = s1, cell(s0, s1, self.drop_path_prob)
-        return self.classifier(self.global_pooling(s1).flatten(1))
+            return super()._forward(x, with_aux)
 
     # --- introspection, for selection ------------------------------------------------------
 
