@@ -27,7 +27,8 @@ torch.Size([2, 10])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -46,6 +47,7 @@ __all__ = [
     "to_nb201_string",
     "NB201Cell",
     "NB201Network",
+    "NB201Skeleton",
     "build_nb201",
     "xautodl_names",
 ]
@@ -177,10 +179,44 @@ class NB201Cell(PlannedCell):
         return f"edges={len(self.edge_ops)}"
 
 
-class NB201Network(nn.Module):
-    """The NAS-Bench-201 skeleton (§2.1) around one cell: stem, three stages of ``N``
-    cells at ``C``, ``2C``, ``4C`` channels joined by stride-2 residual blocks, BN-ReLU,
-    global average pooling and a linear classifier. ``forward`` returns the logits.
+class NB201Skeleton(nn.Module):
+    """The NAS-Bench-201 skeleton (§2.1) around the cells ``make_cell(C)`` builds, each of ``C``
+    channels in and out: stem, three stages of ``N`` cells at ``C``, ``2C``, ``4C`` channels joined
+    by stride-2 residual blocks, BN-ReLU, global average pooling and a linear classifier.
+    ``forward`` returns the logits. The compiled network (:class:`NB201Network`) and the search
+    supernet (:class:`~archgraph.oneshot.NB201Supernet`) are this skeleton with different cells.
+
+    Examples
+    --------
+    >>> net = NB201Skeleton(lambda C: nn.Identity(), C=4, N=1)
+    >>> [type(m).__name__ for m in net.cells]
+    ['Identity', '_ResidualBlock', 'Identity', '_ResidualBlock', 'Identity']
+    """
+
+    def __init__(self, make_cell: Callable[[int], nn.Module], *, C: int = 16, N: int = 5, num_classes: int = 10,
+                 in_channels: int = 3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
+        layers: list[nn.Module] = []
+        c = C
+        for stage in range(3):
+            if stage:
+                layers.append(_ResidualBlock(c, 2 * c))
+                c *= 2
+            layers += [make_cell(c) for _ in range(N)]
+        self.cells = nn.Sequential(*layers)
+        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.lastact(self.cells(self.stem(x)))
+        return self.classifier(self.global_pooling(features).flatten(1))
+
+
+class NB201Network(NB201Skeleton):
+    """The NAS-Bench-201 network of one cell: the :class:`NB201Skeleton` with :class:`NB201Cell` s
+    compiled from ``cell``.
 
     Examples
     --------
@@ -190,27 +226,8 @@ class NB201Network(nn.Module):
     """
 
     def __init__(self, cell: ArchGraph, *, C: int = 16, N: int = 5, num_classes: int = 10, input_channels: int = 3):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(input_channels, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
-        layers: list[nn.Module] = []
-        c = C
-        for stage in range(3):
-            if stage:
-                layers.append(_ResidualBlock(c, 2 * c))
-                c *= 2
-            layers += [self.make_cell(cell, c) for _ in range(N)]
-        self.cells = nn.Sequential(*layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c), nn.ReLU())
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
-
-    def make_cell(self, cell: ArchGraph, C: int) -> nn.Module:
-        """One cell of ``C`` channels (the search supernet builds its own)."""
-        return NB201Cell(cell, C)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.lastact(self.cells(self.stem(x)))
-        return self.classifier(self.global_pooling(features).flatten(1))
+        super().__init__(functools.partial(NB201Cell, cell), C=C, N=N, num_classes=num_classes,
+                         in_channels=input_channels)
 
 
 def build_nb201(arch: ArchGraph | str, *, input_shape: Sequence[int], num_classes: int, C: int = 16,
@@ -243,7 +260,7 @@ def build_nb201(arch: ArchGraph | str, *, input_shape: Sequence[int], num_classe
         return NB201Network(arch, C=C, N=N, num_classes=num_classes, input_channels=channels)
 
 
-def xautodl_names(net: NB201Network) -> dict[str, str]:
+def xautodl_names(net: NB201Skeleton) -> dict[str, str]:
     """The state-dict names of ``net`` in the NAS-Bench-201 authors' ``TinyNetwork`` of the same
     cell (``xautodl.models.cell_infers.tiny_network``): archgraph key → xautodl key.
 

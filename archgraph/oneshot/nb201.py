@@ -4,7 +4,7 @@ Dong & Yang, "NAS-Bench-201", ICLR 2020, §2 (cell and skeleton) and §5 (the we
 searches run on it), built as the authors' reference search models (``xautodl``'s
 ``TinyNetworkDarts`` and ``TinyNetworkGDAS``) build it:
 
-* the skeleton of :class:`~archgraph.embody.nb201.NB201Network`: stem, ``N`` cells at ``C``,
+* the skeleton, :class:`~archgraph.embody.nb201.NB201Skeleton`: stem, ``N`` cells at ``C``,
   ``2C`` and ``4C`` channels joined by residual blocks, BN-ReLU, pooling, classifier;
 * each edge ``j → i`` of a cell is a :class:`~archgraph.relax.Choice` over
   :data:`~archgraph.embody.nb201.NB201_OPS`; convolutions are ReLU-conv-BN with non-affine
@@ -59,7 +59,7 @@ from torch import nn
 from .. import ops
 from ..embody._plan import image_shape
 from ..embody._seeded import seeded_init
-from ..embody.nb201 import EDGES, NB201_OPS, NB201Network
+from ..embody.nb201 import EDGES, NB201_OPS, NB201Skeleton
 from ..graph import ArchGraph
 from ..relax import Relaxation, as_relaxation
 from .supernet import MixedOp, _Draws
@@ -183,9 +183,9 @@ def _scaled_conv_bn(relu: torch.Tensor, blocks: Sequence[ops.ReLUConvBN], scales
     return list(y.chunk(len(blocks), dim=1))
 
 
-class NB201Supernet(NB201Network):
-    """The NAS-Bench-201 search network; see the module docstring. Build it with
-    :func:`build_nb201_supernet`.
+class NB201Supernet(NB201Skeleton):
+    """The NAS-Bench-201 search network: the :class:`~archgraph.embody.nb201.NB201Skeleton` with
+    :class:`NB201SearchCell` s; see the module docstring. Build it with :func:`build_nb201_supernet`.
 
     Its introspection matches :class:`~archgraph.oneshot.supernet.Supernet`'s, with the one
     cell type ``"cell"``, so that selection and the α tools work on both.
@@ -194,15 +194,13 @@ class NB201Supernet(NB201Network):
     def __init__(self, *, C: int = 16, N: int = 5, num_classes: int = 10, input_channels: int = 3,
                  relaxation: str | Relaxation = "softmax", init_std: float = 1e-3,
                  generator: torch.Generator | None = None, fused: bool = True, channels_last: bool = True):
-        self._fused = fused
-        self._shared = _SharedEdges(as_relaxation(relaxation), init_std, generator)
-        super().__init__(self._shared, C=C, N=N, num_classes=num_classes, input_channels=input_channels)
+        shared = _SharedEdges(as_relaxation(relaxation), init_std, generator)
+        super().__init__(lambda c: NB201SearchCell(c, shared, fused=fused), C=C, N=N, num_classes=num_classes,
+                         in_channels=input_channels)
+        self._fused, self._shared = fused, shared
         self.C, self.N = C, N
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.to(memory_format=self.memory_format)
-
-    def make_cell(self, shared: _SharedEdges, C: int) -> NB201SearchCell:
-        return NB201SearchCell(C, shared, fused=self._fused)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with self._shared.draws.scope():
