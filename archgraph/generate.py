@@ -30,7 +30,8 @@ from collections.abc import Iterable, Iterator, Sequence
 import networkx as nx
 import numpy as np
 
-from .canonical import _Key, _canonical_key, _graph_of, _key_of, canonical_form, canonical_graph
+from ._labelling import _canonical_key, _Key
+from .canonical import _graph_of, _key_of, canonical_form, canonical_graph
 from .features import FADE_FEATURES, feature_vector
 from .graph import ArchGraph, Edge
 

@@ -36,7 +36,7 @@ import networkx as nx
 import numpy as np
 
 from . import ops as _ops
-from .canonical import _form_of, _Key, _key_of
+from ._labelling import _form_of, _Key, _key_of
 from .errors import InvalidGraphError
 
 __all__ = ["ArchGraph"]
@@ -313,7 +313,7 @@ class ArchGraph:
 
     def _canonical_key(self) -> _Key:
         if self._key is None:
-            self._key = _key_of(self)
+            self._key = _key_of(self._n, self._edges, self._edge_ops, self._node_ops)
         return self._key
 
     def __hash__(self) -> int:
