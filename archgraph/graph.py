@@ -55,10 +55,11 @@ class ArchGraph:
         Number of vertices. Without it, the vertices are ``0 .. max id`` and every one of
         them must appear in an edge or in ``node_ops`` (otherwise it is a dangling id).
     node_ops, edge_ops:
-        Op specs keyed by vertex and by ``(u, v)``; every name must be registered in
-        :mod:`archgraph.ops`. An edge's op may be a sequence of specs or a parallel spec
-        (``"a + b"``): the ops side by side on that edge, stored as :func:`~archgraph.ops.parallel`
-        writes them.
+        Op specs keyed by vertex and by ``(u, v)``. A graph is data: the names are checked
+        against :mod:`archgraph.ops` where the graph is compiled (or read from a file,
+        :meth:`from_dict`), so a graph may name ops registered later. An edge's op may be a
+        sequence of specs or a parallel spec (``"a + b"``): the ops side by side on that edge,
+        stored as :func:`~archgraph.ops.parallel` writes them.
 
     Raises
     ------
@@ -66,7 +67,7 @@ class ArchGraph:
         For an empty graph, a cycle (named in the message), a vertex id outside
         ``0 .. n-1``, a duplicated edge or an op on a vertex/edge that does not exist.
     UnknownOpError
-        For an op name that is not registered (the message lists the known ones).
+        For an op spec that does not parse (``"conv(5) +"``).
     """
 
     __slots__ = ("_n", "_edges", "_node_ops", "_edge_ops", "_nx", "_key", "_hash")
@@ -86,9 +87,6 @@ class ArchGraph:
         n = _vertex_count(pairs, node_ops, num_nodes)
         _check_edges(pairs, n)
         _check_op_keys(node_ops, edge_ops, set(pairs), n)
-        for op in dict.fromkeys((*node_ops.values(), *edge_ops.values())):  # each distinct op once
-            for part in _ops.split(op):
-                _ops.check(part)
         for v, op in node_ops.items():
             if len(_ops.split(op)) > 1:
                 raise InvalidGraphError(f"vertex {v} carries the parallel op {op!r}; only edges hold several ops: "
@@ -157,16 +155,17 @@ class ArchGraph:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ArchGraph:
-        """Inverse of :meth:`to_dict`."""
+        """Inverse of :meth:`to_dict`. As the reader of architecture files, it also checks that
+        every op is registered (:func:`archgraph.ops.check_parts`)."""
         if not isinstance(data, Mapping):
             raise InvalidGraphError(f"a graph is a dict with the keys 'num_nodes' and 'edges', got {data!r}")
         if missing := [repr(key) for key in ("num_nodes", "edges") if key not in data]:
             raise InvalidGraphError(f"a graph dict needs the keys 'num_nodes' and 'edges'; {missing[0]} is missing")
-        return cls(  # outside any KeyError handler: an unknown op (UnknownOpError, a KeyError) speaks for itself
-            [tuple(e) for e in data["edges"]],
-            num_nodes=data["num_nodes"],
-            node_ops={int(v): op for v, op in data.get("node_ops", {}).items()},
-        )
+        graph = cls([tuple(e) for e in data["edges"]], num_nodes=data["num_nodes"],
+                    node_ops={int(v): op for v, op in data.get("node_ops", {}).items()})
+        for op in dict.fromkeys((*graph.node_ops.values(), *graph.edge_ops.values())):  # each distinct op once
+            _ops.check_parts(op)  # outside any KeyError handler: an UnknownOpError (a KeyError) speaks for itself
+        return graph
 
     @classmethod
     def from_json(cls, text: str) -> ArchGraph:

@@ -35,7 +35,8 @@ KINDS = ("add_edge", "remove_edge", "add_vertex", "remove_vertex", "change_op")
 def add_edge(graph: ArchGraph, u: int, v: int, op: str | None = None) -> ArchGraph:
     """The graph with the edge ``u → v`` (carrying ``op``, if given) added.
 
-    Raises :class:`~archgraph.InvalidGraphError` if the edge exists or would close a cycle.
+    Raises :class:`~archgraph.InvalidGraphError` if the edge exists or would close a cycle,
+    :class:`~archgraph.UnknownOpError` if ``op`` is not registered.
 
     Examples
     --------
@@ -58,7 +59,7 @@ def add_edge(graph: ArchGraph, u: int, v: int, op: str | None = None) -> ArchGra
             "add edges along graph.topological_order()"
         )
     edges, node_ops = _parts(graph)
-    return _build(graph.num_nodes, {**edges, (u, v): op}, node_ops)
+    return _build(graph.num_nodes, {**edges, (u, v): _checked(op)}, node_ops)
 
 
 def remove_edge(graph: ArchGraph, u: int, v: int) -> ArchGraph:
@@ -158,12 +159,12 @@ def change_op(graph: ArchGraph, v_or_edge: int | Edge, op: str | None) -> ArchGr
     edges, node_ops = _parts(graph)
     if _is_id(v_or_edge):
         _check_vertex(graph, v_or_edge)
-        node_ops[v_or_edge] = op
+        node_ops[v_or_edge] = _checked(op)
     elif isinstance(v_or_edge, Sequence) and len(v_or_edge) == 2 and all(map(_is_id, v_or_edge)):
         edge = (int(v_or_edge[0]), int(v_or_edge[1]))
         if not graph.has_edge(*edge):
             raise InvalidGraphError(f"the graph has no edge {edge}; add it with add_edge(graph, {edge[0]}, {edge[1]}, op)")
-        edges[edge] = op
+        edges[edge] = _checked(op)
     else:
         raise InvalidGraphError(f"change_op takes a vertex id or an edge (u, v), got {v_or_edge!r}")
     return _build(graph.num_nodes, edges, node_ops)
@@ -258,6 +259,12 @@ def _parts(graph: ArchGraph) -> tuple[dict[Edge, str | None], dict[int, str]]:
 
 def _build(num_nodes: int, edges: Mapping[Edge, str | None], node_ops: Mapping[int, str | None]) -> ArchGraph:
     return ArchGraph([(u, v, op) for (u, v), op in edges.items()], num_nodes=num_nodes, node_ops=node_ops)
+
+
+def _checked(op: str | None) -> str | None:
+    """``op`` checked against the op registry, so that a mutation with an unknown op fails where
+    the name is given rather than when the graph is compiled."""
+    return None if op is None else _ops.check_parts(op)
 
 
 def _is_id(x) -> bool:

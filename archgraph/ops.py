@@ -44,6 +44,7 @@ __all__ = [
     "build",
     "parse",
     "check",
+    "check_parts",
     "known_ops",
     "parallel",
     "split",
@@ -192,6 +193,18 @@ def check(spec: str) -> str:
             f"unknown op {name!r}; known ops: {', '.join(known_ops())}. "
             "Register new ones with archgraph.ops.register(name, factory)."
         )
+    return spec
+
+
+def check_parts(spec: str) -> str:
+    """Return ``spec`` if each of its ops (the one op, or every part of a parallel spec) is
+    registered, else raise :class:`UnknownOpError` naming the unknown one.
+
+    >>> check_parts("sep_conv_3x3 + skip_connect")
+    'sep_conv_3x3 + skip_connect'
+    """
+    for part in split(spec):
+        check(part)
     return spec
 
 

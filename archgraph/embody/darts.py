@@ -302,7 +302,7 @@ def _cell_from_pairs(pairs: Sequence[tuple[str, int]], concat: Sequence[int], wh
         for op, j in node_pairs:
             if not 0 <= j < v:
                 raise SpaceError(f"genotype {which} cell: node {v} takes input {j}; inputs are the vertices 0..{v - 1}")
-            ops_of.setdefault((j, v), []).append(op)
+            ops_of.setdefault((j, v), []).append(ops.check(op))  # a genotype is read: its ops checked here
     edges = [(j, v, tuple(names)) for (j, v), names in ops_of.items()]
     output = [] if concat == nodes else [(c, 2 + len(nodes)) for c in concat]
     graph = ArchGraph(edges + output, num_nodes=2 + len(nodes) + bool(output))
