@@ -9,7 +9,10 @@ the results they are told, and trials train with their own seeds, so a resumed r
 the same state as an uninterrupted one.
 
 Results are told in the order trials were asked (the runner waits for the oldest trial in
-flight), which keeps runs identical whichever evaluator, and however many workers, run them.
+flight), which keeps runs identical whichever evaluator runs them with as many workers. With
+another number of workers other trials are in flight when the strategy is asked, and a strategy
+whose asks depend on what it has been told by then (evolution's parents, the controller's shared
+weights) asks other trials (tests/test_strategy_conformance.py); the others ask the same.
 
 A trial that fails does not stop the search: when the evaluator's future raises a
 :class:`~archgraph.evaluate.TrialError` (the objective raised, in this process, a pool worker or
