@@ -40,7 +40,7 @@ from . import __version__, spaces
 from .errors import ArchGraphError
 from .graph import ArchGraph
 from .store import STORE_FILE, SQLiteStore, load_checkpoint
-from .trial import HYPER, TrialState
+from .trial import TrainArchitecture, TrialState
 
 __all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "build", "describe", "load_bundle", "load_model", "resolved_params"]
 
@@ -152,9 +152,9 @@ def _best(records, run_dir: Path) -> dict[str, Any]:
 
 def _check_loadable(record: Mapping[str, Any], run_dir: Path) -> None:
     trial, state = record["trial"], record["state"]
-    if record["kind"] == HYPER:
-        raise ArchGraphError(f"trial {trial} trained a hyper-architecture, not one model; name an architecture "
-                             f"trial, or leave the trial out for the run's best")
+    if record["kind"] != TrainArchitecture.tag:
+        raise ArchGraphError(f"trial {trial} trained no single model (its task is {record['kind']!r}); name an "
+                             "architecture trial, or leave the trial out for the run's best")
     if state != TrialState.COMPLETE.value or record["checkpoint"] is None:
         why = {"failed": f"failed ({record['error']})", "pruned": "was pruned (stopped early, no checkpoint)",
                "running": "is still training (or was interrupted)"}.get(state, "has no checkpoint")

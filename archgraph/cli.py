@@ -156,7 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(run=_show)
 
     r = sub.add_parser("ranks", help="FaDE-ranks of a trained hyper-architecture",
-                       description="Print the best paths of the hyper-architecture in HYPER (a hyper/trial-<id>.json "
+                       description="Print the best paths of a trained hyper-architecture (its hyper/trial-<id>.json "
                                    "file of a FaDE search run) by FaDE-rank, the product of the rows' architecture "
                                    "weights along the path (FaDE §2.3), and each row's weights.")
     r.add_argument("hyper", type=Path, help="hyper-architecture JSON file (RUN_DIR/hyper/trial-<id>.json)")
@@ -584,10 +584,9 @@ def _default_device(device: str | None) -> str:
 
 
 def _print_results(outcome, top: int = 5) -> None:
-    from .trial import HYPER, TrialState
+    from .trial import TrialState
 
     trials = {t.id: t for t in outcome.trials}
-    told = {r.trial_id for r in outcome.results if r.state is TrialState.COMPLETE}
     ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
     print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))} architectures:")
     print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
@@ -605,15 +604,8 @@ def _print_results(outcome, top: int = 5) -> None:
               f"archgraph search --resume {outcome.run_dir} --retry-failed")
         for r in failed[:top]:
             print(f"{r.trial_id:>6} {r.error.splitlines()[0]}")
-    hyper = [t.id for t in outcome.trials if t.info.get("kind") == HYPER and t.id in told]
-    if hyper:
-        print(f"{len(hyper)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks of the "
-              f"last: archgraph ranks {outcome.run_dir / 'hyper' / f'trial-{hyper[-1]}.json'}")
-        travel = [r.metrics for r in outcome.results if r.trial_id in hyper and "alpha_travel" in r.metrics]
-        if travel:
-            moved, spread = (sum(m[key] for m in travel) / len(travel) for key in ("alpha_travel", "alpha_init_spread"))
-            print(f"training moved α by a mean |Δα| of {moved:.3f} per hyper-architecture against an initial spread "
-                  f"of {spread:.3f} (std): the ranks are the data's only where the first is not small beside the second")
+    for line in outcome.notes:  # the strategy's (FaDE: its hyper-architectures)
+        print(line)
 
 
 def _print_table(history: list[dict]) -> None:

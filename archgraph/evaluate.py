@@ -48,9 +48,8 @@ from .bundle import describe
 from .cost import count_flops
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
-from .oneshot.hyper_trial import train_hyper_trial
 from .report import Reporter
-from .trial import HYPER, Result, Trial
+from .trial import Result, TrainArchitecture, Trial, objective_of, register_objective
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
 from .train import evaluate, train
 
@@ -72,17 +71,19 @@ class TrialError(ArchGraphError, RuntimeError):
 
 @dataclass(frozen=True)
 class TrialEvaluator:
-    """Train a trial's architecture and report its metrics; picklable, so workers can run it.
+    """Train a trial as its task says and report its metrics; picklable, so workers can run it.
 
-    A hyper trial (``trial.info["kind"] == "hyper"``, asked by the FaDE search) trains a
-    hyper-architecture instead: :func:`archgraph.oneshot.hyper_trial.train_hyper_trial`, its
-    weights on the training part, its architecture weights on the validation part.
+    It holds the run's data and training settings, and calls the training registered for the
+    trial's task type (:func:`archgraph.trial.objective_of`) with itself, the trial and the
+    reporter; :meth:`data` gives the run's split. The default task,
+    :class:`~archgraph.trial.TrainArchitecture`, is trained as described below; other modules
+    register theirs (a FaDE hyper trial: :mod:`archgraph.oneshot.hyper_trial`).
 
     With ``report`` (a :class:`~archgraph.report.Reporter`, which the runner gives), every
     epoch's history row is reported as it ends: a NaN or infinite loss fails the trial then, and
     the run's pruner may stop it.
 
-    Calling it with a trial compiles ``trial.arch`` in ``space`` (weights drawn after
+    Training an architecture compiles ``trial.arch`` in ``space`` (weights drawn after
     ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
     epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
     :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
@@ -98,7 +99,7 @@ class TrialEvaluator:
     scratch to its budget with the checkpoint's seed gives (NOSH's paused candidates
     continue their learning curves; Wang's thesis, ch. 4).
 
-    A trial with ``info["init_from"] = {parameter: [source trial id, source parameter]}``
+    A task with ``init_from = {parameter: (source trial id, source parameter)}``
     starts from those tensors of earlier trials' checkpoints instead of fresh ones (weight
     sharing, as the controller search asks it); the other parameters keep their seeded
     initialisation.
@@ -159,67 +160,74 @@ class TrialEvaluator:
         spaces.load(self.space)  # an unknown space fails here, not in every trial
 
     def __call__(self, trial: Trial, report: Reporter | None = None) -> Result:
-        start = time.perf_counter()
-        train_part, val_part, task = _split_task(self.dataset, self.data_root, self.val_fraction, self.split_seed)
-        if trial.info.get("kind") == HYPER:
-            return train_hyper_trial(
-                trial, space=self.space, weight_data=train_part, arch_data=val_part, input_shape=task.input_shape,
-                num_classes=task.num_classes, run_dir=self.run_dir, space_params=self.space_params,
-                batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
-                device=self.device, report=report)
-        with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
-            torch.manual_seed(trial.seed)  # the initial weights
-            space = spaces.load(self.space)
-            model = space.compile(trial.arch, input_shape=task.input_shape, num_classes=task.num_classes,
-                                  **self.space_params)
-            _initialise(model, trial, self.run_dir)
-            resumed = self._restore(model, trial) if trial.resume_from is not None else _FRESH
-            done, curve = resumed["epochs"], list(resumed["curve"])
-            on_epoch = None if report is None else lambda row, _: report({**row, "epoch": done + row["epoch"]})
-            fit = train(
-                model, train_part, val_data=val_part, epochs=trial.budget - done, batch_size=self.batch_size,
-                optimizer=self.optimizer, lr=self.lr, weight_decay=self.weight_decay, grad_clip=self.grad_clip,
-                seed=trial.seed, device=self.device, progress=False, optimizer_state=resumed["optimizer"],
-                rng_state=resumed.get("rng"), on_epoch=on_epoch,
-            )
-            test = evaluate(model, task.test, batch_size=self.batch_size, device=self.device)
-        curve += [{**row, "epoch": done + row["epoch"]} for row in fit.history]
-        metrics = {
-            "val_accuracy": curve[-1]["val_accuracy"],
-            "val_loss": curve[-1]["val_loss"],
-            "test_accuracy": test["accuracy"],
-            "test_loss": test["loss"],
-            "parameters": sum(p.numel() for p in model.parameters()),
-            "flops": count_flops(model, task.input_shape),
-            "epochs": trial.budget,
-        }
-        state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,
-                 "epochs": trial.budget, "curve": curve,
-                 "bundle": describe(space, trial.arch, params=self.space_params, input_shape=task.input_shape,
-                                    num_classes=task.num_classes, dataset=self.dataset)}
-        checkpoint = save_checkpoint(self.run_dir, trial.id, state)
-        return Result(trial.id, metrics, tuple(curve), checkpoint, time.perf_counter() - start)
+        return objective_of(trial.task)(self, trial, report)
 
-    def _restore(self, model: torch.nn.Module, trial: Trial) -> dict[str, Any]:
-        """Load the checkpoint ``trial`` resumes into ``model``; returns the checkpoint."""
-        state = load_checkpoint(self.run_dir, checkpoint_path(trial.resume_from))
-        done = state["epochs"]
-        if trial.budget <= done:
-            raise ValueError(
-                f"trial {trial.id} resumes trial {trial.resume_from}, trained {done} epochs, with a budget of "
-                f"{trial.budget}; a resumed trial's budget counts all epochs and must exceed {done}"
-            )
-        model.load_state_dict(state["model"])
-        return state
+    def data(self) -> tuple[Dataset, Dataset, TaskData]:
+        """The run's training part, validation part and task (cached per process)."""
+        return _split_task(self.dataset, self.data_root, self.val_fraction, self.split_seed)
+
+
+def _train_architecture(evaluator: TrialEvaluator, trial: Trial, report: Reporter | None) -> Result:
+    """Train a :class:`~archgraph.trial.TrainArchitecture` trial (see :class:`TrialEvaluator`)."""
+    start = time.perf_counter()
+    train_part, val_part, task = evaluator.data()
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG is left as it was
+        torch.manual_seed(trial.seed)  # the initial weights
+        space = spaces.load(evaluator.space)
+        model = space.compile(trial.arch, input_shape=task.input_shape, num_classes=task.num_classes,
+                              **evaluator.space_params)
+        _initialise(model, trial, evaluator.run_dir)
+        resumed = _restore(model, trial, evaluator.run_dir) if trial.resume_from is not None else _FRESH
+        done, curve = resumed["epochs"], list(resumed["curve"])
+        on_epoch = None if report is None else lambda row, _: report({**row, "epoch": done + row["epoch"]})
+        fit = train(
+            model, train_part, val_data=val_part, epochs=trial.budget - done, batch_size=evaluator.batch_size,
+            optimizer=evaluator.optimizer, lr=evaluator.lr, weight_decay=evaluator.weight_decay,
+            grad_clip=evaluator.grad_clip, seed=trial.seed, device=evaluator.device, progress=False, optimizer_state=resumed["optimizer"],
+            rng_state=resumed.get("rng"), on_epoch=on_epoch,
+        )
+        test = evaluate(model, task.test, batch_size=evaluator.batch_size, device=evaluator.device)
+    curve += [{**row, "epoch": done + row["epoch"]} for row in fit.history]
+    metrics = {
+        "val_accuracy": curve[-1]["val_accuracy"],
+        "val_loss": curve[-1]["val_loss"],
+        "test_accuracy": test["accuracy"],
+        "test_loss": test["loss"],
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "flops": count_flops(model, task.input_shape),
+        "epochs": trial.budget,
+    }
+    state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,
+             "epochs": trial.budget, "curve": curve,
+             "bundle": describe(space, trial.arch, params=evaluator.space_params, input_shape=task.input_shape,
+                                num_classes=task.num_classes, dataset=evaluator.dataset)}
+    checkpoint = save_checkpoint(evaluator.run_dir, trial.id, state)
+    return Result(trial.id, metrics, tuple(curve), checkpoint, time.perf_counter() - start)
+
+
+register_objective(TrainArchitecture, _train_architecture)
+
+
+def _restore(model: torch.nn.Module, trial: Trial, run_dir: str) -> dict[str, Any]:
+    """Load the checkpoint ``trial`` resumes into ``model``; returns the checkpoint."""
+    state = load_checkpoint(run_dir, checkpoint_path(trial.resume_from))
+    done = state["epochs"]
+    if trial.budget <= done:
+        raise ValueError(
+            f"trial {trial.id} resumes trial {trial.resume_from}, trained {done} epochs, with a budget of "
+            f"{trial.budget}; a resumed trial's budget counts all epochs and must exceed {done}"
+        )
+    model.load_state_dict(state["model"])
+    return state
 
 
 _FRESH = {"epochs": 0, "curve": [], "optimizer": None}  # what a trial trained from scratch starts from
 
 
 def _initialise(model: torch.nn.Module, trial: Trial, run_dir: str) -> None:
-    """Copy the parameters ``trial.info["init_from"]`` names from the source trials' checkpoints."""
+    """Copy the parameters the trial's ``task.init_from`` names from the source trials' checkpoints."""
     by_source: dict[int, list[tuple[str, str]]] = {}
-    for name, (source, source_name) in trial.info.get("init_from", {}).items():
+    for name, (source, source_name) in trial.task.init_from.items():
         by_source.setdefault(int(source), []).append((name, source_name))
     own = model.state_dict()
     for source, pairs in by_source.items():

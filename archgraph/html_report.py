@@ -53,12 +53,12 @@ from matplotlib.figure import Figure
 from . import plot
 from .errors import ArchGraphError
 from .graph import ArchGraph
-from .oneshot.hyper_trial import HYPER_FOLDER, load_hyper
+from .oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture, load_hyper
 from .pareto import DEFAULT_OBJECTIVES, pareto_records
 from .ranks import top_paths
-from .results import FIELDS, flat_rows, read_run
+from .results import FIELDS, JSON_COLUMNS, flat_rows, read_run
 from .runs import read_status
-from .trial import HYPER, OBJECTIVE
+from .trial import OBJECTIVE
 
 __all__ = ["render_report", "write_report"]
 
@@ -174,7 +174,7 @@ def _run_section(run: _Run, index: int, figures: _Figures) -> str:
                       [i for i, r in enumerate(sized) if r["trial"] in front],
                       labels=[f"trial {r['trial']}" for r in sized]))]
     curves = {str(r["trial"]): [(row["epoch"], row[OBJECTIVE]) for row in r["curve"] if row.get(OBJECTIVE) is not None]
-              for r in run.records if r["kind"] != HYPER}
+              for r in run.records if r["kind"] != TrainHyperArchitecture.tag}
     if any(curves.values()):
         parts += ["<h3>Learning curves</h3>", figures.svg(plot.learning_curves(
             curves, highlight=[str(r["trial"]) for r in ranked[:_TOP]]))]
@@ -200,7 +200,7 @@ def _usage(run: _Run) -> dict[str, Any]:
 def _trials_table(run: _Run, index: int, front: set[int]) -> str:
     """Every trial: the columns of :data:`_COLUMNS` around one per metric and whether it is on the front."""
     rows = flat_rows(run.records)
-    metrics = [c for c in (rows[0] if rows else ()) if c not in FIELDS and c not in ("architecture", "info")]
+    metrics = [c for c in (rows[0] if rows else ()) if c not in FIELDS and c not in JSON_COLUMNS]
     header = [*_COLUMNS[:5], *metrics, "front", "cells", "hash", "error"]
     body = [[*(row[c] for c in (*_COLUMNS[:5], *metrics)), "yes" if row["trial"] in front else "", row["cells"],
              row["hash"][:10], row["error"] or ""] for row in rows]
@@ -211,7 +211,7 @@ def _trials_table(run: _Run, index: int, front: set[int]) -> str:
 
 def _fade(run: _Run, figures: _Figures) -> str:
     """A FaDE run's anchors, and the rows' weights and best paths of its last hyper-architecture."""
-    hyper = [r for r in run.records if r["kind"] == HYPER and r["state"] == "complete"]
+    hyper = [r for r in run.records if r["kind"] == TrainHyperArchitecture.tag and r["state"] == "complete"]
     if not hyper:
         return ""
     parts = ["<h3>FaDE</h3>"]

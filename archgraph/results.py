@@ -7,7 +7,7 @@
 ``trial``       the trial id
 ``state``       ``running``, ``complete``, ``failed`` or ``pruned`` (the latest attempt's)
 ``attempts``    results recorded (0 while running; more than 1 when a failed trial was retried)
-``kind``        ``architecture``, or the strategy's kind of trial (``hyper``: a FaDE hyper-architecture)
+``kind``        its task's type (:class:`~archgraph.trial.Task`): ``architecture``, or e.g. ``hyper`` (FaDE)
 ``budget``      training epochs asked (counting those of the trial it resumes)
 ``seed``        the trial's training seed
 ``resume_from`` the trial whose checkpoint it continues, or ``None``
@@ -21,12 +21,13 @@
 ``metrics``     the latest result's metrics (``val_accuracy``, ``test_accuracy``, ``parameters``, ...)
 ``architecture`` the cells as :meth:`ArchGraph.to_dict <archgraph.graph.ArchGraph.to_dict>` gives them
 ``curve``       the per-epoch rows of the trainer
+``task``        the trial's task, as :meth:`Task.to_dict <archgraph.trial.Task.to_dict>` gives it
 ``info``        what the strategy noted with the trial
 =============== ==================================================================================
 
 :func:`flat_rows` makes them a table, one row of scalars per trial: the fields above up to
 ``error``, then one column per metric (named after it; ``metrics.NAME`` for a metric named like
-one of the fields), then ``architecture`` and ``info`` as compact JSON text; the curves are left to
+one of the fields), then ``architecture``, ``task`` and ``info`` as compact JSON text; the curves are left to
 the records (and the JSON export). :func:`to_dataframe`, :func:`write_csv` and :func:`write_json`
 write the table or the records; :func:`strict_json` makes NaN and infinite numbers ``null``.
 
@@ -58,13 +59,14 @@ from typing import Any
 from .errors import ArchGraphError
 from .trial import Result, Trial, TrialState
 
-__all__ = ["FIELDS", "architecture_hash", "flat_rows", "records", "strict_json", "to_dataframe", "write_csv",
-           "write_json"]
+__all__ = ["FIELDS", "JSON_COLUMNS", "architecture_hash", "flat_rows", "records", "strict_json", "to_dataframe",
+           "write_csv", "write_json"]
 
 #: The scalar fields of a record, in the order of a table's first columns.
 FIELDS = ("trial", "state", "attempts", "kind", "budget", "seed", "resume_from", "cells", "hash", "seconds",
           "asked_at", "told_at", "checkpoint", "error")
-_JSON_COLUMNS = ("architecture", "info")
+#: The fields a table holds as compact JSON text, after the metrics.
+JSON_COLUMNS = ("architecture", "task", "info")
 #: ``format`` and ``version`` of the JSON export (:func:`write_json`).
 JSON_FORMAT, JSON_VERSION = "archgraph-trials", 1
 
@@ -85,7 +87,7 @@ def records(trials: Sequence[Trial], attempts: Mapping[int, Sequence[Result]],
             "trial": trial.id,
             "state": (last.state if last else TrialState.RUNNING).value,
             "attempts": len(tries),
-            "kind": trial.info.get("kind", "architecture"),
+            "kind": trial.task.tag,
             "budget": trial.budget,
             "seed": trial.seed,
             "resume_from": trial.resume_from,
@@ -99,6 +101,7 @@ def records(trials: Sequence[Trial], attempts: Mapping[int, Sequence[Result]],
             "metrics": dict(last.metrics) if last else {},
             "architecture": [c.to_dict() for c in trial.arch],
             "curve": [dict(row) for row in last.curve] if last else [],
+            "task": trial.task.to_dict(),
             "info": dict(trial.info),
         })
     return rows
@@ -136,12 +139,12 @@ def architecture_hash(arch: Sequence) -> str:
 def flat_rows(recs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The records as table rows of scalars with the same columns (see the module docstring)."""
     metric_names = list(dict.fromkeys(name for r in recs for name in r["metrics"]))
-    columns = {name: f"metrics.{name}" if name in FIELDS or name in _JSON_COLUMNS else name for name in metric_names}
+    columns = {name: f"metrics.{name}" if name in FIELDS or name in JSON_COLUMNS else name for name in metric_names}
     rows = []
     for r in recs:
         row = {field: r[field] for field in FIELDS}
         row.update({column: r["metrics"].get(name) for name, column in columns.items()})
-        row.update({field: json.dumps(r[field], separators=(",", ":")) for field in _JSON_COLUMNS})
+        row.update({field: json.dumps(r[field], separators=(",", ":")) for field in JSON_COLUMNS})
         rows.append(row)
     return rows
 
@@ -159,7 +162,7 @@ def to_dataframe(recs: Sequence[Mapping[str, Any]]):
     except ImportError:
         raise ImportError('to_dataframe needs pandas; install it with: pip install "archgraph[data]"') from None
     rows = flat_rows(recs)
-    columns = list(rows[0]) if rows else [*FIELDS, *_JSON_COLUMNS]
+    columns = list(rows[0]) if rows else [*FIELDS, *JSON_COLUMNS]
     return pd.DataFrame(rows, columns=columns).set_index("trial", drop=False)
 
 
@@ -168,7 +171,7 @@ def write_csv(recs: Sequence[Mapping[str, Any]], out: str | os.PathLike | None =
     (empty cells for ``None``)."""
     rows = flat_rows(recs)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [*FIELDS, *_JSON_COLUMNS],
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [*FIELDS, *JSON_COLUMNS],
                             lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)

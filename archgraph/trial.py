@@ -4,6 +4,14 @@ Strategies ask for trials and are told results (:mod:`archgraph.search.base`), e
 turn trials into results (:mod:`archgraph.evaluate`), and the store records both
 (:mod:`archgraph.store`); this module depends on none of them.
 
+A trial carries a frozen, typed :class:`Task`, what its training does: :class:`TrainArchitecture`
+(the default: train its architecture, from scratch, from its ``resume_from`` checkpoint, or with
+parameters initialised from earlier trials' weights) or a type another module defines (FaDE's
+:class:`~archgraph.oneshot.hyper_trial.TrainHyperArchitecture`). Each task type serialises itself
+with a type tag, and the module that owns it registers the function that trains it
+(:func:`register_objective`), so the evaluator looks the training up (:func:`objective_of`) and
+knows no task type by name.
+
 Examples
 --------
 >>> from archgraph import ArchGraph
@@ -19,21 +27,22 @@ True
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import importlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
+from .errors import ArchGraphError
 from .graph import ArchGraph
 
-__all__ = ["Trial", "Result", "TrialState", "OBJECTIVE", "HYPER"]
+__all__ = ["Trial", "Result", "TrialState", "OBJECTIVE", "Task", "TaskError", "TrainArchitecture", "objective_of",
+           "register_objective"]
 
 #: The metric strategies maximise unless told otherwise.
 OBJECTIVE = "val_accuracy"
-#: ``Trial.info["kind"]`` of a trial that trains a hyper-architecture over pools of cells
-#: (its ``arch`` is the pool matrix, row by row) instead of one architecture.
-HYPER = "hyper"
 
 
 class TrialState(enum.Enum):
@@ -51,9 +60,104 @@ class TrialState(enum.Enum):
     PRUNED = "pruned"
 
 
+class TaskError(ArchGraphError, ValueError):
+    """A task that cannot be read (an unknown type, unknown fields) or trained (no objective registered)."""
+
+
+_TASK_TYPES: dict[str, type[Task]] = {}
+_OBJECTIVES: dict[type[Task], Callable[..., Result]] = {}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a trial's training does; subclass it as a frozen dataclass with a type tag,
+    ``class TrainX(Task, tag="x")``, its fields JSON values (a tuple reads back as a list).
+
+    ``to_dict`` holds the fields, the ``type`` tag and the ``module`` that defines the type, which
+    :meth:`from_dict` imports (archgraph's own modules only) when the tag is not yet known, so a
+    store is read in a process that has not imported every task type.
+    """
+
+    tag: ClassVar[str]
+
+    def __init_subclass__(cls, *, tag: str, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if tag in _TASK_TYPES:
+            raise ValueError(f"task type {tag!r} is {_TASK_TYPES[tag].__qualname__} already; choose another tag")
+        cls.tag = tag
+        _TASK_TYPES[tag] = cls
+
+    @property
+    def sources(self) -> frozenset[int]:
+        """The earlier trials whose weights the task starts from (none by default)."""
+        return frozenset()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.tag, "module": type(self).__module__, **json.loads(json.dumps(dataclasses.asdict(self)))}
+
+    @staticmethod
+    def from_dict(data: Mapping[str, Any]) -> Task:
+        """The task :meth:`to_dict` gave."""
+        fields = dict(data)
+        tag, module = fields.pop("type", None), fields.pop("module", None)
+        if tag not in _TASK_TYPES and isinstance(module, str) and module.split(".")[0] == __name__.split(".")[0]:
+            importlib.import_module(module)  # defines the type
+        if tag not in _TASK_TYPES:
+            raise TaskError(f"unknown task type {tag!r} (of module {module}); import the module that defines it first")
+        try:
+            return _TASK_TYPES[tag](**fields)
+        except TypeError as err:
+            raise TaskError(f"a task of type {tag!r} cannot be read from {dict(data)} ({err})") from None
+
+
+def register_objective(task_type: type[Task], train: Callable[..., Result]) -> None:
+    """Make ``train(evaluator, trial, report)`` the training of ``task_type``'s trials: the
+    :class:`~archgraph.evaluate.TrialEvaluator` calls it with itself (the run's data and training
+    settings), the trial and the epoch :class:`~archgraph.report.Reporter` (or ``None``)."""
+    _OBJECTIVES[task_type] = train
+
+
+def objective_of(task: Task) -> Callable[..., Result]:
+    """The training :func:`register_objective` registered for ``task``'s type."""
+    try:
+        return _OBJECTIVES[type(task)]
+    except KeyError:
+        raise TaskError(f"no objective is registered for {type(task).__qualname__} (task type {task.tag!r}); import "
+                        f"{type(task).__module__}, which registers it") from None
+
+
+@dataclass(frozen=True)
+class TrainArchitecture(Task, tag="architecture"):
+    """Train the trial's architecture (the default task; :mod:`archgraph.evaluate` registers its
+    training): from scratch, or from the checkpoint of the trial's ``resume_from``.
+
+    ``init_from`` maps parameters to ``(source trial id, source parameter)``: those start from the
+    source trials' trained tensors instead of fresh ones (weight sharing, as the controller search
+    asks it); the other parameters keep their seeded initialisation.
+
+    >>> task = TrainArchitecture(init_from={"head.weight": [3, "head.weight"]})
+    >>> task.sources, Task.from_dict(task.to_dict()) == task
+    (frozenset({3}), True)
+    """
+
+    init_from: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        try:
+            init = {str(name): (int(source), str(source_name)) for name, (source, source_name) in self.init_from.items()}
+        except (TypeError, ValueError, AttributeError):
+            raise TaskError(f"init_from maps parameter names to [source trial id, source parameter], "
+                            f"got {self.init_from!r}") from None
+        object.__setattr__(self, "init_from", init)
+
+    @property
+    def sources(self) -> frozenset[int]:
+        return frozenset(source for source, _ in self.init_from.values())
+
+
 @dataclass(frozen=True)
 class Trial:
-    """One architecture to train.
+    """One architecture to train, or what its :class:`Task` trains instead.
 
     Attributes
     ----------
@@ -70,7 +174,9 @@ class Trial:
         trained further, as NOSH does), or ``None`` to train from scratch.
     info:
         Strategy-specific notes stored with the trial (e.g. the feature-space point it
-        was generated from); JSON-serialisable.
+        was generated from); JSON-serialisable. The evaluator never reads them.
+    task:
+        What training the trial does (:class:`TrainArchitecture` by default).
     """
 
     id: int
@@ -79,6 +185,7 @@ class Trial:
     seed: int
     resume_from: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
+    task: Task = field(default_factory=TrainArchitecture)
 
     def __post_init__(self):
         arch = (self.arch,) if isinstance(self.arch, ArchGraph) else tuple(self.arch)
@@ -90,16 +197,24 @@ class Trial:
             raise ValueError(f"trial {self.id}: info must be JSON-serialisable ({e})") from None
         if self.budget < 1:
             raise ValueError(f"a trial's budget is at least 1 epoch, got {self.budget}")
+        if not isinstance(self.task, Task):
+            raise TaskError(f"trial {self.id}: its task is a Task (e.g. TrainArchitecture()), got {self.task!r}")
+
+    @property
+    def sources(self) -> frozenset[int]:
+        """The earlier trials whose weights this one starts from: the one it resumes and its task's."""
+        return self.task.sources | ({self.resume_from} if self.resume_from is not None else set())
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "arch": [c.to_dict() for c in self.arch], "budget": self.budget,
-                "seed": self.seed, "resume_from": self.resume_from, "info": dict(self.info)}
+                "seed": self.seed, "resume_from": self.resume_from, "info": dict(self.info),
+                "task": self.task.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Trial:
         return cls(id=data["id"], arch=tuple(ArchGraph.from_dict(c) for c in data["arch"]),
                    budget=data["budget"], seed=data["seed"], resume_from=data.get("resume_from"),
-                   info=data.get("info", {}))
+                   info=data.get("info", {}), task=Task.from_dict(data["task"]))
 
     def __eq__(self, other: object) -> bool:  # exact numbering, not isomorphism: replay checks identity
         if not isinstance(other, Trial):

@@ -14,11 +14,13 @@ from archgraph.bundle import BUNDLE_VERSION, build, load_bundle, load_model, res
 from archgraph.errors import ArchGraphError
 from archgraph.export import export_model
 from archgraph.graph import ArchGraph
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.store import STORE_FILE, SQLiteStore
 from archgraph.train import evaluate
-from archgraph.trial import Result, Trial
+from archgraph.trial import Result, TrainArchitecture, Trial
 
 PARAMS = {"channels": 2, "kernel_size": 3, "pool": "max", "weights_per_cell": None}
+HYPER = TrainHyperArchitecture(rows=1, width=1, tau=10.0, shared=True, cell_dependent=False, estimator="all")
 
 
 def inputs(n=5):
@@ -76,7 +78,7 @@ def make_store(run_dir):
     arch = ArchGraph([(0, 1)])
     with SQLiteStore(run_dir / STORE_FILE) as store:
         for i in range(4):
-            store.record_ask(Trial(id=i, arch=arch, budget=3, seed=i, info={"kind": "hyper"} if i == 3 else {}))
+            store.record_ask(Trial(id=i, arch=arch, budget=3, seed=i, task=HYPER if i == 3 else TrainArchitecture()))
         store.record_tell(Result.failure(0, "RuntimeError: out of memory"))
         store.record_tell(Result(1, {"val_accuracy": 0.5, "epochs": 1}, state="pruned"))
         store.record_tell(Result(3, {"hyper_train_accuracy": 0.5}, checkpoint="checkpoints/trial-3.pt"))
@@ -88,7 +90,7 @@ def make_store(run_dir):
     (0, r"trial 0 of .* failed \(RuntimeError: out of memory\); name a completed trial, or leave the trial out"),
     (1, r"trial 1 of .* was pruned \(stopped early, no checkpoint\)"),
     (2, r"trial 2 of .* is still training \(or was interrupted\)"),
-    (3, "trial 3 trained a hyper-architecture, not one model; name an architecture trial"),
+    (3, "trial 3 trained no single model \\(its task is 'hyper'\\); name an architecture trial"),
     (9, "has no trial 9; its trials are 0 to 3"),
 ])
 def test_a_trial_that_cannot_be_loaded_is_refused_saying_why(tmp_path, trial, expected):

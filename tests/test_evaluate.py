@@ -1,5 +1,6 @@
 import dataclasses
 import pickle
+import subprocess
 import sys
 
 import pytest
@@ -19,7 +20,7 @@ from archgraph.evaluate import (
     TrialEvaluator,
 )
 from archgraph.report import DivergedError, Reported, Reporter
-from archgraph.trial import Result, Trial, TrialState
+from archgraph.trial import Result, Task, TaskError, TrainArchitecture, Trial, TrialState, register_objective
 from archgraph.store import load_checkpoint
 
 TINY = {"channels": 2, "kernel_size": 3}
@@ -125,14 +126,47 @@ def test_init_from_starts_named_parameters_from_earlier_checkpoints(tmp_path, mo
     monkeypatch.setattr(evaluate_module, "train", spy)
     shared = {"layers.1.0.weight": [0, "layers.1.0.weight"], "head.bias": [0, "head.bias"]}
     fn(Trial(id=1, arch=mlp_graph([(16, "relu"), (32, "elu"), (8, "tanh")]), budget=1, seed=0,
-             info={"init_from": shared}))
+             task=TrainArchitecture(init_from=shared)))
     saved, (start,) = load_checkpoint(tmp_path, source.checkpoint)["model"], starts
     assert all(torch.equal(start[name], saved[name]) for name in shared)
     assert not torch.equal(start["layers.1.0.bias"], saved["layers.1.0.bias"])  # not named: fresh
     wrong = Trial(id=2, arch=mlp_graph([(32, "relu")]), budget=1, seed=0,
-                  info={"init_from": {"layers.1.0.weight": [0, "layers.1.0.weight"]}})
+                  task=TrainArchitecture(init_from={"layers.1.0.weight": [0, "layers.1.0.weight"]}))
     with pytest.raises(ValueError, match=r"'layers.1.0.weight' has shape \(32, 64\).*\(16, 64\)"):
         fn(wrong)
+
+
+@dataclasses.dataclass(frozen=True)
+class Constant(Task, tag="test-constant"):
+    """A task type of this test module: its objective answers ``accuracy`` without training."""
+
+    accuracy: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Unregistered(Task, tag="test-unregistered"):
+    """A task type whose module registers no objective."""
+
+
+register_objective(Constant, lambda evaluator, trial, report: Result(trial.id, {"val_accuracy": trial.task.accuracy,
+                                                                               "epochs": evaluator.split_seed}))
+
+
+def test_the_evaluator_trains_each_task_with_the_objective_its_module_registered(tmp_path):
+    fn = tiny_evaluator(tmp_path, split_seed=7)
+    result = fn(Trial(id=0, arch=[CHAIN] * 4, budget=1, seed=0, task=Constant(0.25)))
+    assert result.metrics == {"val_accuracy": 0.25, "epochs": 7}  # the objective was given the evaluator
+    assert not (tmp_path / "checkpoints").exists()  # no architecture was trained
+    with pytest.raises(TaskError, match="no objective is registered for Unregistered \\(task type "
+                                        f"'test-unregistered'\\); import {__name__}, which registers it"):
+        fn(Trial(id=1, arch=[CHAIN] * 4, budget=1, seed=0, task=Unregistered()))
+
+
+def test_the_evaluator_module_imports_no_strategy_nor_oneshot_code():
+    code = ("import sys, archgraph.evaluate; "
+            "print(sorted(m for m in sys.modules if m.startswith(('archgraph.oneshot', 'archgraph.search'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 

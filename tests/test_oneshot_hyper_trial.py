@@ -6,35 +6,49 @@ import torch
 from archgraph import ArchGraph, cli
 from archgraph.evaluate import TrialEvaluator
 from archgraph.hyper import HyperArchitecture
-from archgraph.oneshot.hyper_trial import _build, hyper_pool, load_hyper
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture, _build, hyper_pool, load_hyper
 from archgraph.search.session import SearchConfig, search
 from archgraph.relax import choices
 from archgraph.store import load_checkpoint
-from archgraph.trial import HYPER, Trial
+from archgraph.trial import Task, TrainArchitecture, Trial
 
 TINY = {"channels": 2, "kernel_size": 3}
 ROW = (ArchGraph([], num_nodes=1), ArchGraph([(0, 1)]), ArchGraph([(0, 1), (0, 2), (1, 2)]))
 
 
+def hyper_task(warm_start=None, shared=True, rows=4, estimator="sampled"):
+    return TrainHyperArchitecture(rows=rows, width=3, tau=10.0, shared=shared, cell_dependent=True,
+                                  estimator=estimator, warm_start=warm_start)
+
+
 def hyper_trial(id=0, warm_start=None, shared=True, rows=4):
-    info = {"kind": HYPER, "rows": rows, "width": 3, "tau": 10.0, "shared": shared, "cell_dependent": True,
-            "warm_start": warm_start, "anchors": [[0.5] * 3] * rows}
-    return Trial(id=id, arch=ROW * rows, budget=2, seed=id, info=info)
+    return Trial(id=id, arch=ROW * rows, budget=2, seed=id, info={"anchors": [[0.5] * 3] * rows},
+                 task=hyper_task(warm_start, shared, rows))
 
 
 def test_hyper_pool_reads_the_rows_back():
     assert hyper_pool(hyper_trial()) == [list(ROW)] * 4
-    with pytest.raises(ValueError, match="not a hyper trial"):
+    with pytest.raises(ValueError, match="not a hyper trial \\(its task is 'architecture'\\)"):
         hyper_pool(Trial(id=0, arch=ROW, budget=1, seed=0))
     with pytest.raises(ValueError, match="7 cells do not fill 2 rows of 3"):
-        hyper_pool(Trial(id=0, arch=ROW * 2 + ROW[:1], budget=1, seed=0, info={**hyper_trial().info, "rows": 2}))
+        hyper_pool(Trial(id=0, arch=ROW * 2 + ROW[:1], budget=1, seed=0, task=hyper_task(rows=2)))
 
 
-@pytest.mark.parametrize("estimator", [None, "sampled", "all"])
-def test_a_hyper_trial_builds_its_estimator_and_one_stored_without_it_the_gdas_one(estimator):
-    info = {**hyper_trial().info, **({} if estimator is None else {"estimator": estimator})}
-    hyper = _build("fade", [list(ROW)] * 4, info, (1, 8, 8), 10, TINY)
-    assert {c.relaxation.estimator for c in choices(hyper)} == {estimator or "sampled"}
+def test_a_hyper_task_round_trips_with_its_type_and_names_the_trial_it_warm_starts_from():
+    trial = hyper_trial(5, warm_start=2)
+    data = trial.to_dict()
+    assert data["task"] == {"type": "hyper", "module": "archgraph.oneshot.hyper_trial", "rows": 4, "width": 3,
+                            "tau": 10.0, "shared": True, "cell_dependent": True, "estimator": "sampled",
+                            "warm_start": 2}
+    assert Trial.from_dict(data) == trial and Trial.from_dict(data).task == trial.task
+    assert trial.sources == {2} and hyper_trial(6).sources == frozenset()
+    assert Task.from_dict(TrainArchitecture().to_dict()) == TrainArchitecture() != hyper_task()
+
+
+@pytest.mark.parametrize("estimator", ["sampled", "all"])
+def test_a_hyper_trial_builds_its_estimator(estimator):
+    hyper = _build("fade", [list(ROW)] * 4, hyper_task(estimator=estimator), (1, 8, 8), 10, TINY)
+    assert {c.relaxation.estimator for c in choices(hyper)} == {estimator}
 
 
 def test_a_hyper_trial_trains_the_hyper_architecture_and_reports_its_row_weights(tmp_path):
@@ -60,7 +74,7 @@ def test_a_hyper_trial_reports_how_far_training_moved_alpha_against_its_initial_
     trial = hyper_trial(3)
     result = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)(trial)
     torch.manual_seed(trial.seed)  # the untrained hyper-architecture, built as the trial builds it
-    start = torch.cat([c.alpha.detach().flatten() for c in choices(_build("fade", hyper_pool(trial), trial.info,
+    start = torch.cat([c.alpha.detach().flatten() for c in choices(_build("fade", hyper_pool(trial), trial.task,
                                                                          (1, 8, 8), 10, TINY))])
     trained = load_checkpoint(tmp_path, result.checkpoint)["model"]
     end = torch.cat([v.flatten() for k, v in trained.items() if k.endswith("alpha")])
@@ -94,10 +108,10 @@ def test_a_fade_search_run_leaves_scored_architectures_hyper_files_and_figures(t
     config = SearchConfig(strategy="fade", trials=5, epochs=1, space_params=TINY,
                           strategy_params={"hyper_epochs": 1, "draws": 2})
     outcome = search(config, tmp_path / "run", progress=False)
-    kinds = [t.info.get("kind") for t in outcome.trials]
-    assert kinds == [HYPER, None, None, HYPER, None]
+    kinds = [t.task.tag for t in outcome.trials]
+    assert kinds == ["hyper", "architecture", "architecture", "hyper", "architecture"]
     best_trial, best = outcome.best
-    assert best.scored and best_trial.info.get("kind") is None and len(best_trial.arch) == 4
+    assert best.scored and best_trial.task == TrainArchitecture() and len(best_trial.arch) == 4
     run = tmp_path / "run"
     assert json.loads((run / "best.json").read_text())["trial"] == best_trial.id
     assert all((run / name).stat().st_size > 0 for name in ("trajectory.png", "anchors.png", "progress.png"))

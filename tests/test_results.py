@@ -7,6 +7,7 @@ import pytest
 from archgraph import ArchGraph
 from archgraph.results import FIELDS, architecture_hash, flat_rows, to_dataframe, write_csv, write_json
 from archgraph.store import STORE_FILE, MemoryStore, SQLiteStore
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.trial import Result, Trial
 
 CELL = ArchGraph([(0, 1), (1, 2)])
@@ -18,7 +19,8 @@ def store_of_three() -> MemoryStore:
     store.set_config({"strategy": "random", "space": "fade"})
     store.record_ask(Trial(id=0, arch=(CELL, CELL), budget=2, seed=1))
     store.record_ask(Trial(id=1, arch=(CELL, ArchGraph([(0, 1)])), budget=2, seed=2))
-    store.record_ask(Trial(id=2, arch=(CELL,), budget=1, seed=3, info={"kind": "hyper", "rows": 1}))
+    store.record_ask(Trial(id=2, arch=(CELL,), budget=1, seed=3, info={"step": 0}, task=TrainHyperArchitecture(
+        rows=1, width=1, tau=10.0, shared=True, cell_dependent=False, estimator="all")))
     store.record_tell(Result(0, {"val_accuracy": 0.5, "parameters": 120}, ({"epoch": 0, "val_accuracy": 0.25},
                                                                             {"epoch": 1, "val_accuracy": 0.5}),
                              checkpoint="checkpoints/trial-0.pt", seconds=2.0))
@@ -30,7 +32,7 @@ def store_of_three() -> MemoryStore:
 def test_flat_rows_put_the_fields_first_then_one_column_per_metric_then_the_architecture():
     rows = flat_rows(store_of_three().records())
     assert all(list(row) == [*FIELDS, "val_accuracy", "parameters", "hyper_train_accuracy", "metrics.seconds",
-                             "architecture", "info"] for row in rows)
+                             "architecture", "task", "info"] for row in rows)
     complete, failed, hyper = rows
     assert (complete["state"], complete["val_accuracy"], complete["parameters"], complete["hyper_train_accuracy"]) == (
         "complete", 0.5, 120, None)
@@ -38,7 +40,8 @@ def test_flat_rows_put_the_fields_first_then_one_column_per_metric_then_the_arch
         "failed", "RuntimeError: out of memory", None, 0.5)
     assert (hyper["kind"], hyper["seconds"], hyper["metrics.seconds"]) == ("hyper", 3.0, 9)  # no clash
     assert [ArchGraph.from_dict(c) for c in json.loads(complete["architecture"])] == [CELL, CELL]
-    assert json.loads(hyper["info"]) == {"kind": "hyper", "rows": 1}
+    assert json.loads(hyper["info"]) == {"step": 0} and json.loads(hyper["task"])["rows"] == 1
+    assert json.loads(complete["task"]) == {"type": "architecture", "module": "archgraph.trial", "init_from": {}}
     assert complete["hash"] == architecture_hash([CELL, CELL]) != failed["hash"]
 
 
@@ -57,7 +60,7 @@ def test_csv_export_has_a_header_and_one_row_per_trial(tmp_path):
     assert [row["trial"] for row in rows] == ["0", "1", "2"]
     assert rows[0]["val_accuracy"] == "0.5" and rows[1]["val_accuracy"] == "" and rows[1]["state"] == "failed"
     assert json.loads(rows[0]["architecture"]) == records[0]["architecture"]
-    assert write_csv([]).splitlines() == [",".join([*FIELDS, "architecture", "info"])]
+    assert write_csv([]).splitlines() == [",".join([*FIELDS, "architecture", "task", "info"])]
 
 
 def test_json_export_holds_the_config_and_the_records_with_their_curves(tmp_path):

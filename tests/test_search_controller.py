@@ -163,7 +163,7 @@ def test_weight_sharing_starts_shared_pairs_from_the_stored_tensors(tmp_path, mo
     shared = 0
     for trial in store.trials():
         start = starts[trial.seed]
-        init = trial.info.get("init_from", {})
+        init = trial.task.init_from
         for name, (source, source_name) in init.items():
             saved = load_checkpoint(tmp_path / "run", f"checkpoints/trial-{source}.pt")["model"]
             assert torch.equal(start[name], saved[source_name])

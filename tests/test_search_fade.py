@@ -6,8 +6,9 @@ from archgraph.evaluate import InProcessEvaluator
 from archgraph.search.fade import FadeSearch, pseudo_gradient_step
 from archgraph.search.feature_search import trial_seed
 from archgraph.search.runner import Budget, Runner
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.store import MemoryStore
-from archgraph.trial import HYPER, Result, Trial
+from archgraph.trial import Result, TrainArchitecture, Trial
 
 OOM = "RuntimeError: CUDA out of memory"
 
@@ -22,14 +23,18 @@ def uniform(search: FadeSearch) -> np.ndarray:
     return np.full((4, search.width), 1 / search.width)
 
 
+def is_hyper(trial: Trial) -> bool:
+    return isinstance(trial.task, TrainHyperArchitecture)
+
+
 def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
     search = FadeSearch(FADE, epochs=3, seed=0, hyper_epochs=5, draws=2)
     hyper, *validation = [search.ask() for _ in range(3)]
     assert search.ask() is None                       # the next step needs the hyper trial's weights
     assert search.width == 7 and len(hyper.arch) == 4 * 7
-    assert hyper.info["kind"] == HYPER and hyper.info["rows"] == 4 and hyper.info["width"] == 7
-    assert hyper.budget == 5 and hyper.seed == trial_seed(0, 0)
-    assert hyper.info["tau"] == 10.0 and hyper.info["estimator"] == "all"
+    assert hyper.task == TrainHyperArchitecture(rows=4, width=7, tau=10.0, shared=True, cell_dependent=False,
+                                                estimator="all", warm_start=None)
+    assert hyper.budget == 5 and hyper.seed == trial_seed(0, 0) and hyper.info.keys() == {"step", "anchors"}
     anchors = np.array(hyper.info["anchors"])
     assert anchors.shape == (4, 3) and ((0 <= anchors) & (anchors <= 1)).all()
     offsets = search.offsets()
@@ -39,7 +44,7 @@ def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
         for j, cell in enumerate(hyper.arch[7 * i:7 * i + 7]):
             assert cell in search.generator.space.members(search.generator.bucket(anchor + offsets[j]))
     for t in validation:
-        assert t.budget == 3 and "kind" not in t.info and t.info["point"] == 0
+        assert t.budget == 3 and t.task == TrainArchitecture() and t.info["point"] == 0
         assert all(cell in search.generator.space.members(search.generator.bucket(a)) for cell, a in zip(t.arch, anchors))
 
 
@@ -50,13 +55,13 @@ def test_a_failed_hyper_trial_leaves_the_anchors_and_the_next_step_warm_starts_f
     search.tell(hyper0, hyper_result(hyper0, np.random.default_rng(0).dirichlet(np.ones(7), size=4)))
     search.tell(draw0, Result.failure(draw0.id, OOM))  # a failed validation draw is only recorded
     hyper1, draw1 = search.ask(), search.ask()
-    assert hyper1.info["warm_start"] == hyper0.id and hyper1.info["step"] == 1
+    assert hyper1.task.warm_start == hyper0.id and hyper1.sources == {hyper0.id} and hyper1.info["step"] == 1
     anchors = search.anchors.copy()
     search.tell(hyper1, Result.failure(hyper1.id, OOM))
     search.tell(draw1, Result(draw1.id, {"val_accuracy": 0.5}))
     assert np.array_equal(search.anchors, anchors) and len(search.trajectory) == 2
     hyper2 = search.ask()
-    assert hyper2.info["kind"] == HYPER and hyper2.info["warm_start"] == hyper0.id  # not the failed one's
+    assert is_hyper(hyper2) and hyper2.task.warm_start == hyper0.id  # not the failed one's
     assert hyper2.info["step"] == 1 and hyper2.info["anchors"] == hyper1.info["anchors"]
     assert hyper2.arch != hyper1.arch  # new pools around the same anchors
 
@@ -73,7 +78,7 @@ def test_tell_moves_each_anchor_by_the_pseudo_gradient():
     np.testing.assert_allclose(search.anchors, np.clip(expected, 0, 1))
     assert len(search.trajectory) == 2 and np.allclose(search.trajectory[0], before)
     nxt = search.ask()
-    assert nxt.info["kind"] == HYPER and nxt.info["step"] == 1
+    assert is_hyper(nxt) and nxt.info["step"] == 1
     np.testing.assert_allclose(nxt.info["anchors"], search.anchors.round(6))
 
 
@@ -90,12 +95,12 @@ def test_validation_trials_are_told_without_moving_anything():
     search.tell(val, Result(val.id, {"val_accuracy": 0.9}))
     assert search.ask() is None and len(search.trajectory) == 1
     search.tell(hyper, hyper_result(hyper, uniform(search)))
-    assert search.ask().info["kind"] == HYPER
+    assert is_hyper(search.ask())
 
 
 def test_the_search_is_deterministic_and_resumes_from_its_store():
     def objective(trial):
-        if trial.info.get("kind") == HYPER:
+        if is_hyper(trial):
             rng = np.random.default_rng(trial.seed)
             return hyper_result(trial, rng.dirichlet(np.ones(7), size=4))
         return Result(trial.id, {"val_accuracy": sum(c.num_edges for c in trial.arch) / 40})
@@ -110,7 +115,7 @@ def test_the_search_is_deterministic_and_resumes_from_its_store():
     run(store, 5)
     resumed = run(store, 12)
     assert [r.to_dict() for r in resumed] == [r.to_dict() for r in whole]
-    assert [t.info.get("kind") for t in store.trials()][:6] == [HYPER, None, None, HYPER, None, None]
+    assert [is_hyper(t) for t in store.trials()][:6] == [True, False, False, True, False, False]
 
 
 def test_warm_start_names_the_previous_hyper_trial():
@@ -118,7 +123,7 @@ def test_warm_start_names_the_previous_hyper_trial():
     first = search.ask()
     search.ask()
     search.tell(first, hyper_result(first, uniform(search)))
-    assert first.info["warm_start"] is None and search.ask().info["warm_start"] == first.id
+    assert first.task.warm_start is None and search.ask().task.warm_start == first.id
 
 
 def test_bad_settings_and_reports_get_clear_errors():

@@ -26,11 +26,12 @@ import pytest
 from archgraph import spaces
 from archgraph.errors import SpaceError
 from archgraph.evaluate import InProcessEvaluator
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.search.options import make_strategy
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.session import STRATEGIES
 from archgraph.store import MemoryStore
-from archgraph.trial import HYPER, Result, Trial, TrialState
+from archgraph.trial import Result, Trial, TrialState
 
 SPACES = ("fade", "nb201", "darts", "mlp")
 EPOCHS = 4  # a NOSH pyramid of 1, 2 and 4 epochs
@@ -77,8 +78,8 @@ def objective(trial: Trial, failing: bool = True) -> Result:
     if failing and trial.id % 7 == 6:
         return Result(trial.id, {"val_accuracy": accuracy / 2}, curve=({"epoch": 1, "val_accuracy": accuracy / 2},),
                       state=TrialState.PRUNED)
-    if trial.info.get("kind") == HYPER:
-        beta = np.random.default_rng(trial.seed).dirichlet(np.ones(trial.info["width"]), size=trial.info["rows"])
+    if isinstance(trial.task, TrainHyperArchitecture):
+        beta = np.random.default_rng(trial.seed).dirichlet(np.ones(trial.task.width), size=trial.task.rows)
         return Result(trial.id, {"hyper_train_accuracy": 0.5}, curve=({"epoch": 1, "alpha": beta.tolist()},),
                       checkpoint=f"checkpoints/trial-{trial.id}.pt")
     return Result(trial.id, {"val_accuracy": accuracy, "epochs": trial.budget}, checkpoint=f"checkpoints/trial-{trial.id}.pt")
@@ -174,13 +175,6 @@ def test_a_resumed_run_ends_as_the_uninterrupted_one_wherever_it_was_killed(name
     assert any(pending), "no cut leaves a trial in flight"
 
 
-def _builds_on(trial: Trial) -> set[int]:
-    """The trials whose weights ``trial`` starts from: the checkpoint it resumes, the hyper trial
-    it warm-starts from, the trials it takes shared layers from."""
-    sources = {trial.resume_from, trial.info.get("warm_start")} - {None}
-    return sources | {source for source, _ in trial.info.get("init_from", {}).values()}
-
-
 def _random_asks_as_if_nothing_failed(strategy, store):
     """Random search: "a failed draw is recorded and forgotten: the next points do not depend on scores"."""
     _, healthy = reference_without_failures("random", strategy.space.name)
@@ -211,14 +205,14 @@ def _evolution_discards_failures(strategy, store):
 def _fade_keeps_its_anchors_after_a_failed_hyper_trial(strategy, store):
     """FaDE: a hyper trial that does not complete moves no anchor; the next step warm-starts
     from the last one that completed."""
-    hypers = [t for t in store.trials() if t.info.get("kind") == HYPER]
+    hypers = [t for t in store.trials() if isinstance(t.task, TrainHyperArchitecture)]
     complete = _ids(store, TrialState.COMPLETE)
     assert not {t.id for t in hypers} <= complete
     assert len(strategy.trajectory) == 1 + len([t for t in hypers if t.id in complete])
     last = None
     for before, after in pairwise(hypers):
         last = before.id if before.id in complete else last
-        assert after.info["warm_start"] == last
+        assert after.task.warm_start == last
         if before.id not in complete:
             assert after.info["anchors"] == before.info["anchors"] and after.info["step"] == before.info["step"]
 
@@ -254,7 +248,7 @@ def test_failed_and_pruned_trials_are_handled_as_documented_and_the_search_goes_
     assert TrialState.PRUNED in store.states().values()
     weighted = {i for i, r in store.results().items() if r.state is TrialState.COMPLETE and r.checkpoint}
     for trial in store.trials():
-        assert _builds_on(trial) <= weighted, f"trial {trial.id} builds on a trial that left no weights"
+        assert trial.sources <= weighted, f"trial {trial.id} builds on a trial that left no weights"
     DOCUMENTED[name](strategy, store)
 
 

@@ -1,7 +1,13 @@
+import dataclasses
+import json
+import subprocess
+import sys
+
 import pytest
 
 from archgraph import ArchGraph
-from archgraph.trial import OBJECTIVE, Result, Trial, TrialState
+from archgraph.errors import ArchGraphError
+from archgraph.trial import OBJECTIVE, Result, Task, TaskError, TrainArchitecture, Trial, TrialState
 
 CELL = ArchGraph([(0, 1, "conv(3)")])
 
@@ -11,6 +17,48 @@ def test_trial_round_trips_and_normalises_info_as_json():
     assert trial.arch == (CELL, CELL) and trial.info == {"point": [0.5, 1]}  # tuples stored as lists
     assert Trial.from_dict(trial.to_dict()) == trial
     assert Trial(id=0, arch=CELL, budget=1, seed=0).arch == (CELL,)
+
+
+def test_a_trial_trains_its_architecture_unless_its_task_says_otherwise_and_stores_the_task_typed():
+    plain = Trial(id=0, arch=CELL, budget=1, seed=0)
+    assert plain.task == TrainArchitecture() and plain.to_dict()["task"] == {
+        "type": "architecture", "module": "archgraph.trial", "init_from": {}}
+    shared = Trial(id=4, arch=CELL, budget=3, seed=0, resume_from=2,
+                   task=TrainArchitecture(init_from={"head.weight": (1, "head.weight")}))
+    assert shared.to_dict()["task"]["init_from"] == {"head.weight": [1, "head.weight"]}  # as JSON stores it
+    back = Trial.from_dict(json.loads(json.dumps(shared.to_dict())))
+    assert back == shared and back.task == shared.task and back.sources == {1, 2}
+    assert shared != dataclasses.replace(shared, task=TrainArchitecture())  # the task is part of the record
+
+
+def test_a_task_that_cannot_be_read_or_is_no_task_is_refused_in_one_line():
+    with pytest.raises(TaskError, match="unknown task type 'nas' \\(of module mylab.tasks\\); import the module"):
+        Task.from_dict({"type": "nas", "module": "mylab.tasks"})  # not archgraph's: never imported
+    with pytest.raises(TaskError, match="a task of type 'architecture' cannot be read .*unexpected keyword argument 'rows'"):
+        Task.from_dict({"type": "architecture", "rows": 2})
+    with pytest.raises(TaskError, match="init_from maps parameter names to \\[source trial id, source parameter\\]"):
+        TrainArchitecture(init_from={"head.weight": 3})
+    with pytest.raises(TaskError, match="trial 0: its task is a Task"):
+        Trial(id=0, arch=CELL, budget=1, seed=0, task={"type": "architecture"})
+    assert issubclass(TaskError, ArchGraphError) and issubclass(TaskError, ValueError)
+
+
+def test_two_task_types_cannot_share_a_tag():
+    with pytest.raises(ValueError, match="task type 'architecture' is TrainArchitecture already"):
+        @dataclasses.dataclass(frozen=True)
+        class Another(Task, tag="architecture"):
+            pass
+
+
+def test_a_stored_task_of_archgraph_is_read_where_its_module_was_never_imported():
+    hyper = {"type": "hyper", "module": "archgraph.oneshot.hyper_trial", "rows": 1, "width": 1, "tau": 10.0,
+             "shared": True, "cell_dependent": False, "estimator": "all", "warm_start": 0}
+    code = ("import sys, json; from archgraph.trial import Task, objective_of; "
+            "assert 'archgraph.oneshot.hyper_trial' not in sys.modules; "
+            f"task = Task.from_dict(json.loads({json.dumps(hyper)!r})); "
+            "print(type(task).__name__, sorted(task.sources), objective_of(task).__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["TrainHyperArchitecture", "[0]", "archgraph.oneshot.hyper_trial"]
 
 
 def test_trial_refuses_bad_budgets_and_non_json_info():

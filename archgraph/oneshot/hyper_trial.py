@@ -1,14 +1,15 @@
 """Training a hyper trial: the d × w hyper-architecture of a FaDE search step (FaDE §2.2–2.4).
 
-A trial whose ``info["kind"]`` is :data:`~archgraph.trial.HYPER` carries its pools row by row
-in ``arch`` (``info["rows"]`` × ``info["width"]`` cells). :func:`train_hyper_trial` builds the
-hyper-architecture (:func:`archgraph.hyper.build_hyper`, hard Gumbel-softmax at
-``info["tau"]`` with ``info["estimator"]``, ``"sampled"`` if absent, as runs stored before it
-existed trained, separate paths or shared hyper-cells after ``info["shared"]``), trains it
+A trial whose task is a :class:`TrainHyperArchitecture` carries its pools row by row in ``arch``
+(``task.rows`` × ``task.width`` cells); this module registers its training
+(:func:`archgraph.trial.register_objective`), which the run's
+:class:`~archgraph.evaluate.TrialEvaluator` calls. :func:`train_hyper_trial` builds the
+hyper-architecture (:func:`archgraph.hyper.build_hyper`, hard Gumbel-softmax at ``task.tau``
+with ``task.estimator``, separate paths or shared hyper-cells after ``task.shared``), trains it
 bi-level (:func:`archgraph.oneshot.train_bilevel`: weights on the run's training split,
 architecture weights on its validation split, FaDE §3's Adam settings) for ``trial.budget``
 epochs under the max-norm schedule (:class:`archgraph.oneshot.MaxNorm`, cell-dependent after
-``info["cell_dependent"]``), and reports
+``task.cell_dependent``), and reports
 
 * ``curve``: the trainer's history, each row with every row's architecture weights (``alpha``);
 * ``metrics``: ``hyper_train_accuracy``, ``hyper_arch_accuracy`` (the last epoch's, on the
@@ -22,7 +23,7 @@ epochs under the max-norm schedule (:class:`archgraph.oneshot.MaxNorm`, cell-dep
   ``hyper/trial-<id>.json`` (:func:`save_hyper`: the space, pools and weights that
   ``archgraph ranks`` reads).
 
-With ``info["warm_start"]`` set to an earlier hyper trial's id, the weights start from that
+With ``task.warm_start`` set to an earlier hyper trial's id, the weights start from that
 trial's (:meth:`archgraph.hyper.HyperArchitecture.warm_start`).
 """
 
@@ -43,24 +44,53 @@ from ..graph import ArchGraph
 from ..hyper import HyperArchitecture, build_hyper
 from ..relax import Gumbel, arch_parameters
 from ..store import load_checkpoint, save_checkpoint, checkpoint_path
-from ..trial import HYPER, Result, Trial
+from ..trial import Result, Task, Trial, register_objective
 from .bilevel import train_bilevel
 from .regularize import MaxNorm
 
-__all__ = ["HYPER_FOLDER", "HyperSummary", "hyper_pool", "load_hyper", "save_hyper", "train_hyper_trial"]
+__all__ = ["HYPER_FOLDER", "HyperSummary", "TrainHyperArchitecture", "hyper_pool", "load_hyper", "save_hyper",
+           "train_hyper_trial"]
 
 #: the folder of a run directory that holds the hyper trials' JSON summaries
 HYPER_FOLDER = "hyper"
 
 
+@dataclass(frozen=True)
+class TrainHyperArchitecture(Task, tag="hyper"):
+    """Train the ``rows`` × ``width`` hyper-architecture over the trial's cells (its pools, row by
+    row) instead of one architecture; FaDE's search asks it (:class:`archgraph.search.FadeSearch`
+    documents the settings: ``tau`` and ``estimator`` of the hard Gumbel-softmax, ``shared``
+    hyper-cells, the ``cell_dependent`` max-norm schedule), its weights starting from those of the
+    hyper trial ``warm_start`` where given.
+
+    >>> task = TrainHyperArchitecture(rows=4, width=7, tau=10.0, shared=True, cell_dependent=False,
+    ...                               estimator="all", warm_start=3)
+    >>> task.sources, Task.from_dict(task.to_dict()) == task
+    (frozenset({3}), True)
+    """
+
+    rows: int
+    width: int
+    tau: float
+    shared: bool
+    cell_dependent: bool
+    estimator: str
+    warm_start: int | None = None
+
+    @property
+    def sources(self) -> frozenset[int]:
+        return frozenset(() if self.warm_start is None else (self.warm_start,))
+
+
 def hyper_pool(trial: Trial) -> list[list[ArchGraph]]:
     """The pool matrix of a hyper trial, row by row."""
-    if trial.info.get("kind") != HYPER:
-        raise ValueError(f"trial {trial.id} is not a hyper trial (info kind {trial.info.get('kind')!r})")
-    rows, width = trial.info["rows"], trial.info["width"]
-    if rows * width != len(trial.arch):
-        raise ValueError(f"hyper trial {trial.id}: {len(trial.arch)} cells do not fill {rows} rows of {width}")
-    return [list(trial.arch[i * width:(i + 1) * width]) for i in range(rows)]
+    task = trial.task
+    if not isinstance(task, TrainHyperArchitecture):
+        raise ValueError(f"trial {trial.id} is not a hyper trial (its task is {task.tag!r})")
+    if task.rows * task.width != len(trial.arch):
+        raise ValueError(f"hyper trial {trial.id}: {len(trial.arch)} cells do not fill {task.rows} rows of "
+                         f"{task.width}")
+    return [list(trial.arch[i * task.width:(i + 1) * task.width]) for i in range(task.rows)]
 
 
 def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_data: Dataset,
@@ -71,18 +101,17 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
     """Train a hyper trial (see the module docstring) and return its :class:`Result`; ``report``
     (a :class:`~archgraph.report.Reporter`) takes every epoch's history row as it ends."""
     start = time.perf_counter()
-    info = trial.info
-    pool = hyper_pool(trial)
+    pool, task = hyper_pool(trial), trial.task
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(trial.seed)
-        hyper = _build(space, pool, info, input_shape, num_classes, space_params)
-        if info.get("warm_start") is not None:
-            hyper.warm_start(_previous(space, info, input_shape, num_classes, space_params, run_dir))
+        hyper = _build(space, pool, task, input_shape, num_classes, space_params)
+        if task.warm_start is not None:
+            hyper.warm_start(_previous(space, task, input_shape, num_classes, space_params, run_dir))
         alpha_start = torch.cat([a.detach().flatten() for a in arch_parameters(hyper)])
         fit = train_bilevel(
             hyper, weight_data, arch_data, epochs=trial.budget, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, grad_clip=grad_clip, seed=trial.seed, device=device, progress=False,
-            regularizer=MaxNorm(trial.budget, cell_dependent=info["cell_dependent"]),
+            regularizer=MaxNorm(trial.budget, cell_dependent=task.cell_dependent),
             on_epoch=None if report is None else lambda row, _: report(row),
         )
     last = fit.history[-1]
@@ -96,9 +125,24 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
     checkpoint = save_checkpoint(run_dir, trial.id, state)
     summary = HyperSummary(space, pool, torch.tensor(last["alpha"], dtype=torch.float64),
                            [row["alpha"] for row in fit.history],
-                           {"trial": trial.id, "anchors": info.get("anchors"), **travel})
+                           {"trial": trial.id, "anchors": trial.info.get("anchors"), **travel})
     save_hyper(Path(run_dir) / HYPER_FOLDER / f"trial-{trial.id}.json", summary)
     return Result(trial.id, metrics, tuple(fit.history), checkpoint, time.perf_counter() - start)
+
+
+def _train(evaluator, trial: Trial, report: Callable[[dict], None] | None) -> Result:
+    """The objective of a :class:`TrainHyperArchitecture` trial with a run's
+    :class:`~archgraph.evaluate.TrialEvaluator`: its weights on the training part, its
+    architecture weights on the validation part."""
+    train_part, val_part, task = evaluator.data()
+    return train_hyper_trial(
+        trial, space=evaluator.space, weight_data=train_part, arch_data=val_part, input_shape=task.input_shape,
+        num_classes=task.num_classes, run_dir=evaluator.run_dir, space_params=evaluator.space_params,
+        batch_size=evaluator.batch_size, lr=evaluator.lr, weight_decay=evaluator.weight_decay,
+        grad_clip=evaluator.grad_clip, device=evaluator.device, report=report)
+
+
+register_objective(TrainHyperArchitecture, _train)
 
 
 @dataclass(frozen=True)
@@ -134,16 +178,16 @@ def load_hyper(path: str | Path) -> HyperSummary:
                         data.pop("history"), data)
 
 
-def _build(space, pool, info, input_shape, num_classes, space_params) -> HyperArchitecture:
+def _build(space, pool, task: TrainHyperArchitecture, input_shape, num_classes, space_params) -> HyperArchitecture:
     return build_hyper(space, pool, input_shape=input_shape, num_classes=num_classes,
-                       relaxation=Gumbel(tau=info["tau"], hard=True, estimator=info.get("estimator", "sampled")),
-                       shared=info["shared"], **space_params)
+                       relaxation=Gumbel(tau=task.tau, hard=True, estimator=task.estimator),
+                       shared=task.shared, **space_params)
 
 
-def _previous(space, info, input_shape, num_classes, space_params, run_dir) -> HyperArchitecture:
-    """The hyper-architecture of the trial ``info["warm_start"]``, its weights loaded."""
-    state = load_checkpoint(run_dir, checkpoint_path(info["warm_start"]))
+def _previous(space, task: TrainHyperArchitecture, input_shape, num_classes, space_params, run_dir) -> HyperArchitecture:
+    """The hyper-architecture of the trial ``task.warm_start``, its weights loaded."""
+    state = load_checkpoint(run_dir, checkpoint_path(task.warm_start))
     pool = [[ArchGraph.from_dict(g) for g in row] for row in state["pool"]]
-    previous = _build(space, pool, info, input_shape, num_classes, space_params)
+    previous = _build(space, pool, task, input_shape, num_classes, space_params)
     previous.load_state_dict(state["model"])
     return previous

@@ -28,6 +28,11 @@ class Strategy(Protocol):
     pruned trial; none may stop asking because of one. A strategy must be deterministic given
     its constructor arguments and the sequence of asks and tells: the runner resumes runs by
     replaying them.
+
+    A strategy may also have ``finish(trials, results, run_dir) -> list[str]`` (not part of the
+    protocol's check): the search session calls it when a run ends with the run's trials and latest
+    results, to write the strategy's own outputs into ``run_dir`` and return the lines it adds to
+    the run's summary (:attr:`~archgraph.search.session.SearchOutcome.notes`; FaDE's figures).
     """
 
     def ask(self) -> Trial | None: ...

@@ -40,7 +40,7 @@ from torch import nn
 from ..embody import mlp_graph, mlp_layers
 from ..errors import SpaceError
 from ..spaces import Space
-from ..trial import Result, Trial
+from ..trial import Result, TrainArchitecture, Trial
 from .feature_search import trial_seed
 from .shared_weights import SharedWeights
 
@@ -178,7 +178,7 @@ class ControllerSearch:
         ``skip_below`` once it has been trained (``None``: never skip).
     share_weights:
         Initialise each new MLP from the trained weights of the layer pairs it shares with
-        earlier trials (``trial.info["init_from"]``, read by the evaluator).
+        earlier trials (the trial's task, :class:`~archgraph.trial.TrainArchitecture`'s ``init_from``).
     max_layers:
         At most this many layers (default and limit: the space's ``max_vertices``).
     max_resamples:
@@ -248,10 +248,9 @@ class ControllerSearch:
         info = {"layers": layers, "round": self.round}
         if predicted is not None:
             info["predicted"] = round(predicted, 6)
-        if self.shared is not None and (init := self.shared.init_from(layers)):
-            info["init_from"] = init
+        init = self.shared.init_from(layers) if self.shared is not None else {}
         trial = Trial(id=self.next_id, arch=mlp_graph(layers), budget=self.epochs,
-                      seed=trial_seed(self.seed, self.next_id), info=info)
+                      seed=trial_seed(self.seed, self.next_id), info=info, task=TrainArchitecture(init_from=init))
         self.next_id += 1
         self._asked_in_round += 1
         self._pending.add(trial.id)

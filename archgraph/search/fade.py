@@ -8,9 +8,9 @@ k = 3 features). One outer step:
    DAG by the :class:`~archgraph.generate.BucketGenerator`, drawn among its bucket's DAGs not yet
    in the row (a row repeats a DAG only where a bucket holds nothing new); so w = 2K + 1 = 7 DAGs per row
    ("feature dimension w/2", §2.4);
-2. the d × w hyper-architecture of these pools is trained (a *hyper trial*, ``info["kind"] ==
-   "hyper"``: bi-level, hard Gumbel-softmax, max-norm schedule; see
-   :mod:`archgraph.oneshot.hyper_trial`), which reports each row's architecture weights β_i;
+2. the d × w hyper-architecture of these pools is trained (a *hyper trial*, its task a
+   :class:`~archgraph.oneshot.hyper_trial.TrainHyperArchitecture`: bi-level, hard Gumbel-softmax,
+   max-norm schedule), which reports each row's architecture weights β_i;
 3. every anchor moves by the finite difference of its row's weights along each feature,
    independently of the other rows (§3.2: "independent rows")::
 
@@ -25,7 +25,8 @@ from the current anchors (one DAG per row, from the anchor's bucket), trained fr
 for ``epochs`` epochs; these are the run's scored trials, so "best" means the best of them.
 
 The anchors' trajectory (Fig. 6) is in :attr:`FadeSearch.trajectory` and in each trial's
-``info["anchors"]``. Replaying the same asks and tells gives the same run (resume).
+``info["anchors"]``; :meth:`FadeSearch.finish` draws it into the run folder. Replaying the same
+asks and tells gives the same run (resume).
 
 A hyper trial that fails (or is pruned) gives no β: the anchors stay where they are, and the
 next step trains a hyper-architecture over new pools drawn around them, warm-started from the
@@ -36,15 +37,20 @@ that fails or is pruned is only recorded: the anchors never depend on them.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..features import FADE_FEATURES
 from ..generate import BucketGenerator
 from ..graph import ArchGraph
+from ..oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture
+from ..plot import accuracy_by_step, draw_trajectories
 from ..relax import Gumbel
 from ..spaces import Space
-from ..trial import HYPER, Result, Trial, TrialState
+from ..trial import Result, Task, TrainArchitecture, Trial, TrialState
 from .feature_search import cell_feature_space, trial_seed
 
 __all__ = ["FadeSearch", "pseudo_gradient_step"]
@@ -139,7 +145,7 @@ class FadeSearch:
         return self.queue.popleft()
 
     def tell(self, trial: Trial, result: Result) -> None:
-        if trial.info.get("kind") != HYPER:
+        if not isinstance(trial.task, TrainHyperArchitecture):
             return
         self.waiting = None
         if result.state is not TrialState.COMPLETE:
@@ -157,10 +163,10 @@ class FadeSearch:
         step = len(self.trajectory) - 1
         anchors = self.anchors.round(6).tolist()
         pool = [self._distinct_row(anchor + self.offsets()) for anchor in self.anchors]
-        info: dict[str, Any] = {"kind": HYPER, "step": step, "anchors": anchors, "rows": len(pool),
-                                "width": self.width, "warm_start": self.last_hyper if self.warm_start else None,
-                                **self.hyper}
-        hyper = self._trial(tuple(g for row in pool for g in row), self.hyper_epochs, info)
+        task = TrainHyperArchitecture(rows=len(pool), width=self.width,
+                                      warm_start=self.last_hyper if self.warm_start else None, **self.hyper)
+        hyper = self._trial(tuple(g for row in pool for g in row), self.hyper_epochs,
+                            {"step": step, "anchors": anchors}, task)
         self.waiting = hyper.id
         self.queue.append(hyper)
         for _ in range(self.draws):
@@ -176,10 +182,39 @@ class FadeSearch:
             row.append(self.generator.draw_new(point, self.rng, row))
         return row
 
-    def _trial(self, arch, budget: int, info: dict[str, Any]) -> Trial:
-        trial = Trial(id=self.next_id, arch=arch, budget=budget, seed=trial_seed(self.seed, self.next_id), info=info)
+    def _trial(self, arch, budget: int, info: dict[str, Any], task: Task | None = None) -> Trial:
+        trial = Trial(id=self.next_id, arch=arch, budget=budget, seed=trial_seed(self.seed, self.next_id), info=info,
+                      task=task or TrainArchitecture())
         self.next_id += 1
         return trial
+
+    def finish(self, trials: Sequence[Trial], results: Sequence[Result], run_dir: Path) -> list[str]:
+        """FaDE's outputs of a run (the search session calls it at the end): ``trajectory.png``, each
+        row's anchor over the steps (Fig. 6), and ``anchors.png``, the validation accuracy of the
+        architectures drawn at each step (Fig. 7), in ``run_dir``; returns the summary's lines on
+        the hyper-architectures trained."""
+        hyper = [t for t in trials if isinstance(t.task, TrainHyperArchitecture)]
+        if not hyper:
+            return []
+        draw_trajectories([t.info["anchors"] for t in hyper], run_dir / "trajectory.png", features=FADE_FEATURES)
+        steps = {t.id: t.info["point"] for t in trials if "point" in t.info}
+        drawn = [(steps[r.trial_id], r.score) for r in results if r.trial_id in steps and r.scored]
+        if drawn:
+            accuracy_by_step(drawn, run_dir / "anchors.png")
+        complete = {r.trial_id: r.metrics for r in results if r.state is TrialState.COMPLETE}
+        trained = [t.id for t in hyper if t.id in complete]
+        if not trained:
+            return []
+        last = run_dir / HYPER_FOLDER / f"trial-{trained[-1]}.json"
+        lines = [(f"{len(trained)} hyper-architectures trained; the anchors' paths are in trajectory.png; FaDE-ranks "
+                  f"of the last: archgraph ranks {last}")]
+        travel = [complete[i] for i in trained if "alpha_travel" in complete[i]]
+        if travel:
+            moved, spread = (sum(m[key] for m in travel) / len(travel) for key in ("alpha_travel", "alpha_init_spread"))
+            lines.append(f"training moved α by a mean |Δα| of {moved:.3f} per hyper-architecture against an initial "
+                         f"spread of {spread:.3f} (std): the ranks are the data's only where the first is not small "
+                         "beside the second")
+        return lines
 
 
 def pseudo_gradient_step(anchors: np.ndarray, beta: np.ndarray, step: float) -> np.ndarray:

@@ -16,9 +16,10 @@ depend on how many trials are in flight, i.e. on ``workers``). A run directory h
 * ``status.json``: whether the search is running, finished, failed or was interrupted
   (:mod:`archgraph.runs`), and the execution of its last call, which :func:`resume` keeps unless told;
 * ``progress.png``: the best validation accuracy over time;
-* for a FaDE search, ``hyper/trial-<id>.json`` per hyper-architecture (``archgraph ranks``
-  reads it), ``trajectory.png``: each row's anchor over the outer steps (FaDE Fig. 6), and
-  ``anchors.png``: the validation accuracy of the architectures drawn at each step (Fig. 7).
+* what the trials' tasks and the strategy add: a FaDE search's hyper trials write
+  ``hyper/trial-<id>.json`` (``archgraph ranks`` reads it), and a strategy with a ``finish``
+  method (:class:`~archgraph.search.base.Strategy`) writes its own figures when the run ends
+  (FaDE: ``trajectory.png`` and ``anchors.png``) and gives the lines of :attr:`SearchOutcome.notes`.
 
 A trial that fails is recorded with its error and traceback and the search goes on (see
 :mod:`archgraph.search.runner`); ``max_failures`` failures in a row stop it with
@@ -44,13 +45,12 @@ from .. import spaces
 from ..bundle import resolved_params
 from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
-from ..features import FADE_FEATURES
-from ..plot import accuracy_by_step, best_over_time, draw_trajectories
+from ..plot import best_over_time
 from ..results import strict_json
 from ..runs import read_status, run_lock, run_status
 from ..store import STORE_FILE, SQLiteStore
 from ..tracking import Callback, TrialLog
-from ..trial import HYPER, Result, Trial
+from ..trial import Result, Trial
 from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
 from .fade import FadeSearch
@@ -140,7 +140,7 @@ class SearchConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
         """The config :meth:`to_dict` gave; refuses, in one line, one with unknown settings or values
-        of the wrong kind (a store edited by hand). A config recorded before executions were kept
+        of the wrong type (a store edited by hand). A config recorded before executions were kept
         apart holds its execution's settings too: they are left out (:func:`resume` reads them)."""
         try:
             return cls(**{key: value for key, value in data.items() if key not in (_SPACE_KEY, *_EXECUTION_FIELDS)})
@@ -151,11 +151,13 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class SearchOutcome:
-    """What a run holds when :func:`search` returns."""
+    """What a run holds when :func:`search` returns; ``notes``: the lines the strategy's ``finish``
+    gave for the run's summary."""
 
     run_dir: Path
     trials: list[Trial]
     results: list[Result]
+    notes: tuple[str, ...] = ()
 
     @property
     def best(self) -> tuple[Trial, Result]:
@@ -214,7 +216,9 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
                 stopped = TooManyFailures(stop.count, stop.last, advice=(
                     f"their errors and tracebacks are in {run_dir / STORE_FILE}; fix the cause, then continue with "
                     f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
-            outcome = SearchOutcome(run_dir, store.trials(), list(store.results().values()))
+            trials, results = store.trials(), list(store.results().values())
+            finish = getattr(strategy, "finish", None)  # optional (Strategy): the strategy's own outputs
+            outcome = SearchOutcome(run_dir, trials, results, tuple(finish(trials, results, run_dir) if finish else ()))
             timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
             _write_outputs(outcome, space, config, timeline)
             if stopped is not None:
@@ -320,13 +324,6 @@ def _evaluator(execution: Execution):
 
 def _write_outputs(outcome: SearchOutcome, space: spaces.Space, config: SearchConfig,
                    timeline: list[tuple[float, float]]) -> None:
-    anchors = [t.info["anchors"] for t in outcome.trials if t.info.get("kind") == HYPER]
-    if anchors:
-        draw_trajectories(anchors, outcome.run_dir / "trajectory.png", features=FADE_FEATURES)
-        steps = {t.id: t.info["point"] for t in outcome.trials if "point" in t.info}
-        drawn = [(steps[r.trial_id], r.score) for r in outcome.results if r.trial_id in steps and r.scored]
-        if drawn:
-            accuracy_by_step(drawn, outcome.run_dir / "anchors.png")
     if not timeline:
         return
     trial, result = outcome.best

@@ -8,9 +8,9 @@ fixed in shape by the layer before it and by itself, so the trained weights of t
 :class:`SharedWeights` keeps, for every such pair, the trial that trained it last and the
 names of that layer's parameters in the trial's checkpoint. It holds references, not
 tensors: :meth:`SharedWeights.init_from` turns a new architecture into the mapping
-``{parameter: [source trial id, source parameter]}`` that
-:class:`~archgraph.evaluate.TrialEvaluator` reads from ``trial.info["init_from"]`` and loads
-from the source trials' checkpoints before training.
+``{parameter: [source trial id, source parameter]}`` of a trial's
+:class:`~archgraph.trial.TrainArchitecture` task, which the evaluator loads from the source
+trials' checkpoints before training.
 
 Pairs are formed over the layers that carry weights: a dropout layer has none and keeps the
 width, so it is skipped (as in the seed's generator); the first dense layer pairs with
