@@ -15,6 +15,10 @@ again (a resumed run's ``retry_failed``): :meth:`Store.record_retry` keeps the n
 the trial's next *attempt*, logged ``("retry", trial_id)``; the failure told to the strategy
 stays in the record, so a replay tells the strategy what it was told.
 
+A trial stored before trials carried typed tasks (:class:`~archgraph.trial.Task`) kept its task in
+its ``info``; such a record is read as the typed trial it was, so a run stored
+by an older archgraph resumes, and read-only access needs no migration of the file.
+
 Only the process that drives the search (the runner) writes; evaluators never touch the
 store. Records are stored as JSON, so what is read back is what a JSON round trip of
 ``Trial.to_dict()`` / ``Result.to_dict()`` gives (tuples come back as lists).
@@ -242,7 +246,8 @@ class Store(ABC):
 
     def trials(self) -> list[Trial]:
         """Every asked trial, by id."""
-        return [self._decode(text, f"trial {i}", Trial.from_dict) for i, text in self._trials().items()]
+        return [self._decode(text, f"trial {i}", lambda data: Trial.from_dict(_with_task(data)))
+                for i, text in self._trials().items()]
 
     def results(self) -> dict[int, Result]:
         """Every told trial's latest result (its last attempt), keyed and ordered by trial id."""
@@ -623,6 +628,26 @@ def load_checkpoint(run_dir: str | os.PathLike, relpath: str) -> dict[str, Any]:
     if not path.is_file():
         raise StoreError(f"checkpoint {path} does not exist; was the run directory moved or the trial never trained?")
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+#: the info keys of a hyper trial stored before typed tasks that are its task's fields
+_HYPER_TASK_KEYS = ("rows", "width", "tau", "shared", "cell_dependent", "estimator", "warm_start")
+
+
+def _with_task(data: dict[str, Any]) -> dict[str, Any]:
+    """A trial's record with its task. One stored before typed tasks has none: its info held it, a
+    FaDE hyper trial's as ``"kind": "hyper"`` and the hyper-architecture's settings (without
+    ``estimator`` before that existed: such runs trained the ``"sampled"`` path), a trial sharing
+    weights as ``"init_from"``; those keys move to the task, the other notes stay in the info."""
+    if "task" in data:
+        return data
+    info = dict(data.get("info", {}))
+    if info.pop("kind", None) == "hyper":
+        task = {"type": "hyper", "module": "archgraph.oneshot.hyper_trial", "estimator": "sampled",
+                **{key: info.pop(key) for key in _HYPER_TASK_KEYS if key in info}}
+    else:
+        task = {"type": "architecture", "module": "archgraph.trial", "init_from": info.pop("init_from", {})}
+    return {**data, "info": info, "task": task}
 
 
 def _encode(data: Any, what: str) -> str:

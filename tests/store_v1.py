@@ -2,7 +2,8 @@
 
 The schema and the writes are copied from ``archgraph/store.py`` of schema 1: each ask was one
 transaction (the trial row and its event), each tell another (the result row and its event),
-and a result's JSON had no ``state``, ``error`` or ``traceback``.
+a result's JSON had no ``state``, ``error`` or ``traceback``, and a trial's no ``task`` (the
+trials given must train their architecture, the task that left no trace then).
 """
 
 import json
@@ -21,6 +22,7 @@ CREATE TABLE events (
 );
 """
 _NEW_KEYS = ("state", "error", "traceback")
+_NEW_TRIAL_KEYS = ("task",)
 
 
 def write_v1_store(path, config, trials, results, events):
@@ -31,7 +33,8 @@ def write_v1_store(path, config, trials, results, events):
         db.execute("INSERT INTO config (id, json) VALUES (0, ?)", (json.dumps(config),))
         for at, (kind, trial_id) in enumerate(events, start=1):
             if kind == "ask":
-                db.execute("INSERT INTO trials (id, json) VALUES (?, ?)", (trial_id, json.dumps(trials[trial_id].to_dict())))
+                old = {k: v for k, v in trials[trial_id].to_dict().items() if k not in _NEW_TRIAL_KEYS}
+                db.execute("INSERT INTO trials (id, json) VALUES (?, ?)", (trial_id, json.dumps(old)))
             else:
                 old = {k: v for k, v in results[trial_id].to_dict().items() if k not in _NEW_KEYS}
                 db.execute("INSERT INTO results (trial_id, json) VALUES (?, ?)", (trial_id, json.dumps(old)))

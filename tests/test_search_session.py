@@ -8,17 +8,19 @@ import time
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
 from archgraph import spaces
 from archgraph.errors import ArchGraphError
 from archgraph.evaluate import TrialEvaluator
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.search.runner import TooManyFailures
 from archgraph.runs import read_status
 from archgraph.search.session import Execution, SearchConfig, resume, search
 from archgraph.store import STORE_FILE, SQLiteStore
-from archgraph.trial import TrialState
+from archgraph.trial import TrainArchitecture, TrialState
 from store_v1 import write_v1_store
 
 TINY = dict(space_params={"channels": 2, "kernel_size": 3}, training={"batch_size": 256}, epochs=1)
@@ -389,3 +391,33 @@ def test_a_run_folder_stored_before_trial_states_resumes(tmp_path):
     assert [(r.state, r.metrics) for r in resumed.results] == [(r.state, r.metrics) for r in whole.results]
     with SQLiteStore(old / STORE_FILE) as store:
         assert [k for k, _ in store.events()].count("tell") == 5 and store.config() == recorded
+
+
+#: a FaDE run of two trials (a hyper trial, one architecture drawn from its anchors) as archgraph wrote
+#: it at cfb244e, before typed tasks: the hyper trial's task rode in its info ("kind": "hyper" and its
+#: settings); made by SearchConfig(strategy="fade", trials=2, epochs=1, space_params={"channels": 2,
+#: "kernel_size": 3}, strategy_params={"hyper_epochs": 1, "draws": 1, "warm_start": False},
+#: training={"batch_size": 64}), so that continuing it needs no checkpoint
+RUN_BEFORE_TASKS = Path(__file__).parent / "data" / "fade_run_before_tasks.sqlite"
+
+
+def test_a_fade_run_stored_before_typed_tasks_resumes_with_typed_trials(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(RUN_BEFORE_TASKS, run / STORE_FILE)
+    with SQLiteStore(run / STORE_FILE, read_only=True) as store:  # read as typed trials, the file left as it is
+        hyper, drawn = store.trials()
+    assert hyper.task == TrainHyperArchitecture(rows=4, width=7, tau=10.0, shared=True, cell_dependent=False,
+                                                estimator="all", warm_start=None)
+    assert hyper.info.keys() == {"step", "anchors"} and drawn.info.keys() == {"point", "coordinates"}
+    assert drawn.task == TrainArchitecture() and len(hyper.arch) == 28 and len(drawn.arch) == 4
+    outcome = resume(run, trials=4, progress=False)  # the replayed asks equal the recorded ones
+    assert [t.task.tag for t in outcome.trials] == ["hyper", "architecture", "hyper", "architecture"]
+    assert outcome.trials[2].info["step"] == 1 and outcome.trials[2].task == hyper.task
+    assert [r.state for r in outcome.results] == [TrialState.COMPLETE] * 4
+    assert outcome.notes[0].startswith("2 hyper-architectures trained; ")  # the strategy's summary, as before
+    assert (run / "trajectory.png").stat().st_size > 0 and (run / "anchors.png").stat().st_size > 0
+    with sqlite3.connect(run / STORE_FILE) as db:
+        stored = [json.loads(text) for (text,) in db.execute("SELECT json FROM trials ORDER BY id")]
+    db.close()
+    assert ["task" in t for t in stored] == [False, False, True, True]  # the old records stay; new ones are typed

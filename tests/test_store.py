@@ -14,7 +14,8 @@ import torch
 
 from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
-from archgraph.trial import Result, Trial, TrialState
+from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
+from archgraph.trial import Result, TrainArchitecture, Trial, TrialState
 from archgraph.store import (
     SCHEMA_VERSION,
     STORE_FILE,
@@ -384,6 +385,41 @@ def test_a_store_of_schema_1_is_migrated_when_opened_and_keeps_everything(tmp_pa
     with SQLiteStore(path) as store:  # opened again: nothing to migrate
         assert store.events() == [*events, ("tell", 2), ("retry", 2)]
         assert [r.asked_at for r in store.timeline()][:2] == asked
+
+
+def test_trials_stored_before_typed_tasks_read_as_the_typed_trials_they_were(tmp_path):
+    path = tmp_path / STORE_FILE
+    SQLiteStore(path).close()
+    cell = {"num_nodes": 2, "edges": [[0, 1]]}
+    old = [  # as archgraph wrote them before typed tasks: the task in the info
+        {"id": 0, "arch": [cell] * 2, "budget": 2, "seed": 5, "resume_from": None,  # a hyper trial before estimators
+         "info": {"kind": "hyper", "step": 0, "anchors": [[0.5]], "rows": 1, "width": 2, "warm_start": None,
+                  "shared": False, "cell_dependent": True, "tau": 5.0}},
+        {"id": 1, "arch": [cell] * 2, "budget": 2, "seed": 6, "resume_from": None,
+         "info": {"kind": "hyper", "step": 1, "anchors": [[0.25]], "rows": 1, "width": 2, "warm_start": 0,
+                  "shared": True, "cell_dependent": False, "tau": 10.0, "estimator": "all"}},
+        {"id": 2, "arch": [cell], "budget": 1, "seed": 7, "resume_from": None,  # the controller's weight sharing
+         "info": {"layers": ["dense(8, relu)"], "init_from": {"head.weight": [0, "head.weight"]}}},
+        {"id": 3, "arch": [cell], "budget": 3, "seed": 8, "resume_from": 2, "info": {"point": 4}},
+    ]
+    with sqlite3.connect(path) as db:
+        for record in old:
+            db.execute("INSERT INTO trials (id, json) VALUES (?, ?)", (record["id"], json.dumps(record)))
+            db.execute("INSERT INTO events (kind, trial_id, at) VALUES ('ask', ?, 1.0)", (record["id"],))
+    db.close()
+    with SQLiteStore(path, read_only=True) as store:
+        trials = store.trials()
+    arch, hyper = (ArchGraph([(0, 1)]),), {"rows": 1, "width": 2}
+    assert trials == [
+        Trial(0, arch * 2, 2, 5, info={"step": 0, "anchors": [[0.5]]}, task=TrainHyperArchitecture(
+            **hyper, tau=5.0, shared=False, cell_dependent=True, estimator="sampled")),  # as such runs trained
+        Trial(1, arch * 2, 2, 6, info={"step": 1, "anchors": [[0.25]]}, task=TrainHyperArchitecture(
+            **hyper, tau=10.0, shared=True, cell_dependent=False, estimator="all", warm_start=0)),
+        Trial(2, arch, 1, 7, info={"layers": ["dense(8, relu)"]},
+              task=TrainArchitecture(init_from={"head.weight": (0, "head.weight")})),
+        Trial(3, arch, 3, 8, resume_from=2, info={"point": 4}),
+    ]
+    assert [t.sources for t in trials] == [set(), {0}, {0}, {2}]
 
 
 _WRITER = """
