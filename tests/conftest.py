@@ -14,3 +14,19 @@ def tiny_run(tmp_path_factory) -> Path:
     search(SearchConfig(strategy="random", trials=3, epochs=1, space_params={"channels": 2, "kernel_size": 3},
                         strategy_params={"draws": 1}, training={"batch_size": 256}), run, progress=False)
     return run
+
+
+@pytest.fixture
+def dscd_instances(monkeypatch) -> list:
+    """Every DSCD the bi-level trainer makes during the test, in the order made."""
+    from archgraph.oneshot import bilevel
+
+    made = []
+
+    class Recorded(bilevel.DSCD):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(bilevel, "DSCD", Recorded)
+    return made

@@ -663,18 +663,9 @@ def test_dscd_as_the_alpha_optimiser_steps_alpha_as_oneshot_dscd_specifies(digit
     assert {"local", "accepted", "rejected"} <= set(kinds)     # every kind of step was checked
 
 
-def test_dscd_by_name_wraps_the_arch_adam_and_leaves_the_callers_rng(digits, monkeypatch):
-    from archgraph.oneshot import bilevel
-
+def test_dscd_by_name_wraps_the_arch_adam_and_leaves_the_callers_rng(digits, dscd_instances):
     _, arch, weight = digits
-    made = []
-
-    class Recorded(bilevel.DSCD):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(bilevel, "DSCD", Recorded)
+    made = dscd_instances
     runs = []
     for _ in range(2):
         model = two_rows()

@@ -191,35 +191,18 @@ def test_search_and_retrain_leave_the_callers_random_generators_alone(digits, me
     assert [row.get("alpha") for row in result.history] == [row.get("alpha") for row in again.history]
 
 
-def test_dscd_steps_alpha_in_every_search_that_trains_it(digits, monkeypatch):
-    from archgraph.oneshot import bilevel
-
-    made = []
-
-    class Recorded(bilevel.DSCD):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(bilevel, "DSCD", Recorded)
+def test_dscd_steps_alpha_in_every_search_that_trains_it(digits, dscd_instances):
+    made = dscd_instances
     result = run(digits, method="darts", arch_optimizer="dscd")
     assert len(made) == 1 and made[0].state_dict()["step"] == made[0].total_steps == 2 * 4
     assert result.eigenvalue > 0
 
 
-def test_cli_darts_with_dscd_on_s5_completes(tmp_path, capsys, monkeypatch):
+def test_cli_darts_with_dscd_on_s5_completes(tmp_path, capsys, dscd_instances):
     """``archgraph darts --space s5 --arch-optimizer dscd`` on digits with a tiny budget."""
     from archgraph.cli import main
-    from archgraph.oneshot import bilevel
 
-    made = []
-
-    class Recorded(bilevel.DSCD):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            made.append(self)
-
-    monkeypatch.setattr(bilevel, "DSCD", Recorded)
+    made = dscd_instances
     out = tmp_path / "run"
     code = main(["darts", "--space", "s5", "--arch-optimizer", "dscd", "--epochs", "1", "--C", "4", "--layers", "3",
                  "--batch-size", "128", "--retrain-epochs", "0", "--out", str(out), "--no-progress"])
