@@ -172,13 +172,19 @@ def evaluators_made(monkeypatch) -> list:
     return made
 
 
-def same_run(run, whole) -> None:
-    """``run`` holds ``whole``'s trials, their states, metrics and curves (all but the seconds they took)."""
+def same_run(run, whole, rel: float = 0.0) -> None:
+    """``run`` holds ``whole``'s trials, their states, metrics and curves (all but the seconds they
+    took), each number equal to within ``rel`` (0: bit for bit)."""
     with SQLiteStore(whole / STORE_FILE) as expected, SQLiteStore(run / STORE_FILE) as store:
         assert [t.to_dict() for t in store.trials()] == [t.to_dict() for t in expected.trials()]
         results, wanted = store.results(), expected.results()
-        assert {i: (r.state, r.metrics, untimed(r.curve)) for i, r in results.items()} == \
-               {i: (r.state, r.metrics, untimed(r.curve)) for i, r in wanted.items()}
+        assert results.keys() == wanted.keys()
+        for i, r in results.items():
+            assert r.state == wanted[i].state
+            assert r.metrics == pytest.approx(wanted[i].metrics, rel=rel, abs=0)
+            assert len(r.curve) == len(wanted[i].curve)
+            for row, want in zip(untimed(r.curve), untimed(wanted[i].curve)):
+                assert row == pytest.approx(want, rel=rel, abs=0)
 
 
 def test_a_run_killed_in_process_and_finished_on_the_process_pool_equals_the_uninterrupted_run(tmp_path, monkeypatch):
@@ -195,7 +201,8 @@ def test_a_run_killed_in_process_and_finished_on_the_process_pool_equals_the_uni
     made = evaluators_made(monkeypatch)
     assert main(["search", "--resume", str(killed), "--evaluator", "process", "--workers", "2", "--no-progress"]) == 0
     assert [repr(e) for e in made] == ["ProcessPoolEvaluator(max_workers=2, threads_per_worker=1)"]
-    same_run(killed, tmp_path / "whole")
+    # a pool worker sums with one torch thread where this process may use several: the last bits differ
+    same_run(killed, tmp_path / "whole", rel=1e-6)
     with SQLiteStore(killed / STORE_FILE) as store, SQLiteStore(tmp_path / "whole" / STORE_FILE) as whole:
         assert store.config() == whole.config()  # the CLI's run is the API's: what it is, not where it ran
         assert all(store.results()[i].to_dict() == r for i, r in before.items())  # recorded before the kill: untouched
