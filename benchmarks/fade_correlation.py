@@ -35,7 +35,7 @@ summed over the seeds: 0.23), shared hyper-cells −0.15, 0.53 and 0.62 (summed:
 data's gradient in α outweighs max-norm's only while |r| < 0.011–0.018 (2–4 of 200 epochs). On MNIST-1D with 5,000 samples (ceiling 0.26) no variant is told apart from
 noise: separate 0.09 / −0.46 / 0.55, shared 0.43 / 0.19 / −0.62, cell-dependent −0.60 / 0.63 /
 0.14 (two of its three hyper-architectures die), sampled-path α steps −0.24 / 0.16 / −0.01.
-Departures on digits, separate paths: ``--init-std 0.001`` 0.39 / −0.42 / −0.08; ``--arch-lr
+Departures on digits, separate paths: ``--estimator sampled`` 0.08 / −0.08 / −0.17; ``--init-std 0.001`` 0.39 / −0.42 / −0.08; ``--arch-lr
 0.0065`` −0.18 / 0.59 / 0.45; ``--max-norm 0`` 0.22 / 0.39 / 0.27; ``--max-norm 0.01`` 0.64 / 0.60 /
 0.13; ``--max-norm 0.01 --hyper-epochs 400`` 0.73 / 0.72 / 0.09 (ψ summed over the seeds 0.81).
 
