@@ -38,15 +38,14 @@ from __future__ import annotations
 import argparse
 import copy
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Subset
-from fade_correlation import arguments, train_hyper, training_settings  # noqa: E402  (next to this script)
+from fade_correlation import arguments, scored_truth, train_hyper  # noqa: E402  (next to this script)
 from scipy.stats import spearmanr
-from task_ceiling import RESULTS, accuracy, ground_truth, paths, task_data  # noqa: E402
+from task_ceiling import RESULTS, paths, task_data  # noqa: E402
 
 from provenance import write_results  # noqa: E402
 from archgraph.hyper import HyperArchitecture
@@ -101,9 +100,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     _, (_, arch_split, _) = task_data(args.task)
     chosen = paths(args.archs)
-    truth = ground_truth([args.task], chosen, args.repeats, training_settings(args), args.runs, args.workers)
-    mean_accuracy = np.array([np.mean([accuracy(rec, args.score_epoch, args.window) for rec in row])
-                              for row in truth[args.task]])
+    mean_accuracy = scored_truth(args, chosen).mean(axis=1)
     steps_per_epoch = -(-len(arch_split) // 128)
     records = []
     for mode in args.modes:

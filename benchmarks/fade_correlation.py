@@ -238,6 +238,14 @@ def training_settings(args: argparse.Namespace) -> dict:
             "weights_per_cell": args.weights_per_cell}
 
 
+def scored_truth(args: argparse.Namespace, chosen: list[tuple[int, ...]]) -> np.ndarray:
+    """``(architectures, repeats)``: each training of ``chosen`` from scratch (read from
+    ``--runs`` or trained) scored by its mean test accuracy over the ``--window`` epochs ending
+    with ``--score-epoch``."""
+    truth = ground_truth([args.task], chosen, args.repeats, training_settings(args), args.runs, args.workers)
+    return np.array([[accuracy(rec, args.score_epoch, args.window) for rec in row] for row in truth[args.task]])
+
+
 def main() -> None:
     parser = arguments(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     args = parser.parse_args()
@@ -267,9 +275,7 @@ def main() -> None:
                 order = np.argsort(-ranks.flatten(), kind="stable")
                 flat = order[np.linspace(0, len(order) - 1, args.archs).round().astype(int)]
                 chosen = [tuple(int(k) for k in np.unravel_index(i, shape)) for i in flat]
-            truth = ground_truth([args.task], chosen, args.repeats, training, args.runs, args.workers)[args.task]
-            accuracies = np.array([[accuracy(rec, args.score_epoch, args.window) for rec in row]
-                                   for row in truth])
+            accuracies = scored_truth(args, chosen)
             mean_accuracy = accuracies.mean(axis=1)
             psi = np.array([ranks[path] for path in chosen])
             summed[mode] = summed.get(mode, 0) + ranks
