@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -39,8 +40,11 @@ def test_a_hyper_task_round_trips_with_its_type_and_names_the_trial_it_warm_star
     data = trial.to_dict()
     assert data["task"] == {"type": "hyper", "module": "archgraph.oneshot.hyper_trial", "rows": 4, "width": 3,
                             "tau": 10.0, "shared": True, "cell_dependent": True, "estimator": "sampled",
-                            "warm_start": 2}
+                            "warm_start": 2, "max_norm": 1.0, "init_std": 0.5, "arch_lr": 1e-3}
     assert Trial.from_dict(data) == trial and Trial.from_dict(data).task == trial.task
+    for key in ("max_norm", "init_std", "arch_lr"):  # stored before these existed: the paper's values
+        del data["task"][key]
+    assert Trial.from_dict(data).task == trial.task
     assert trial.sources == {2} and hyper_trial(6).sources == frozenset()
     assert Task.from_dict(TrainArchitecture().to_dict()) == TrainArchitecture() != hyper_task()
 
@@ -84,6 +88,19 @@ def test_a_hyper_trial_reports_how_far_training_moved_alpha_against_its_initial_
     assert 0.2 < result.metrics["alpha_init_spread"] < 1.0          # FaDE §3: N(0, 0.5) over 12 draws
     notes = load_hyper(tmp_path / "hyper" / "trial-3.json").notes
     assert notes["alpha_travel"] == result.metrics["alpha_travel"]
+
+
+def test_a_hyper_trial_follows_its_max_norm_scale_alpha_initialisation_and_alpha_learning_rate(tmp_path):
+    evaluator = TrialEvaluator("fade", "digits", tmp_path, space_params=TINY)
+
+    def run(**settings):
+        task = dataclasses.replace(hyper_task(), cell_dependent=False, **settings)
+        return evaluator(dataclasses.replace(hyper_trial(), task=task))
+
+    result = run(max_norm=0.25, init_std=0.0)
+    assert [row["coefficients"] for row in result.curve] == [[0.25] * 4, [-0.25] * 4]
+    assert result.metrics["alpha_init_spread"] == 0.0 and result.metrics["alpha_travel"] > 1e-4
+    assert run(max_norm=0.25, init_std=0.0, arch_lr=1e-12).metrics["alpha_travel"] < 1e-9
 
 
 @pytest.mark.parametrize("shared", [True, False])

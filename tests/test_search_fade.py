@@ -126,9 +126,16 @@ def test_warm_start_names_the_previous_hyper_trial():
     assert first.task.warm_start is None and search.ask().task.warm_start == first.id
 
 
+def test_the_max_norm_scale_and_alpha_settings_reach_the_hyper_trials():
+    hyper = FadeSearch(FADE, epochs=1, max_norm=0.01, init_std=0.1, arch_lr=0.0065).ask()
+    assert (hyper.task.max_norm, hyper.task.init_std, hyper.task.arch_lr) == (0.01, 0.1, 0.0065)
+
+
 def test_bad_settings_and_reports_get_clear_errors():
     with pytest.raises(ValueError, match="gamma > 0"):
         FadeSearch(FADE, epochs=1, gamma=0)
+    with pytest.raises(ValueError, match="max_norm >= 0, init_std >= 0 and arch_lr > 0; got max_norm=-1"):
+        FadeSearch(FADE, epochs=1, max_norm=-1)
     with pytest.raises(ValueError, match="estimator is 'sampled' .* or 'all'"):
         FadeSearch(FADE, epochs=1, estimator="gdas")
     with pytest.raises(SpaceError, match="topology-only"):

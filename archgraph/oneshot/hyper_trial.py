@@ -60,8 +60,10 @@ class TrainHyperArchitecture(Task, tag="hyper"):
     """Train the ``rows`` × ``width`` hyper-architecture over the trial's cells (its pools, row by
     row) instead of one architecture; FaDE's search asks it (:class:`archgraph.search.FadeSearch`
     documents the settings: ``tau`` and ``estimator`` of the hard Gumbel-softmax, ``shared``
-    hyper-cells, the ``cell_dependent`` max-norm schedule), its weights starting from those of the
-    hyper trial ``warm_start`` where given.
+    hyper-cells, the ``cell_dependent`` max-norm schedule and its scale ``max_norm``, α's
+    ``init_std`` and learning rate ``arch_lr``), its weights starting from those of the hyper trial
+    ``warm_start`` where given. Tasks stored before the last three existed read back with the
+    paper's values, their defaults.
 
     >>> task = TrainHyperArchitecture(rows=4, width=7, tau=10.0, shared=True, cell_dependent=False,
     ...                               estimator="all", warm_start=3)
@@ -76,6 +78,9 @@ class TrainHyperArchitecture(Task, tag="hyper"):
     cell_dependent: bool
     estimator: str
     warm_start: int | None = None
+    max_norm: float = 1.0
+    init_std: float = 0.5
+    arch_lr: float = 1e-3
 
     @property
     def sources(self) -> frozenset[int]:
@@ -111,7 +116,9 @@ def train_hyper_trial(trial: Trial, *, space: str, weight_data: Dataset, arch_da
         fit = train_bilevel(
             hyper, weight_data, arch_data, epochs=trial.budget, batch_size=batch_size, lr=lr,
             weight_decay=weight_decay, grad_clip=grad_clip, seed=trial.seed, device=device, progress=False,
-            regularizer=MaxNorm(trial.budget, cell_dependent=task.cell_dependent),
+            arch_lr=task.arch_lr,
+            regularizer=MaxNorm(trial.budget, start=task.max_norm, end=-task.max_norm,
+                                cell_dependent=task.cell_dependent),
             on_epoch=None if report is None else lambda row, _: report(row),
         )
     last = fit.history[-1]
@@ -181,7 +188,7 @@ def load_hyper(path: str | Path) -> HyperSummary:
 def _build(space, pool, task: TrainHyperArchitecture, input_shape, num_classes, space_params) -> HyperArchitecture:
     return build_hyper(space, pool, input_shape=input_shape, num_classes=num_classes,
                        relaxation=Gumbel(tau=task.tau, hard=True, estimator=task.estimator),
-                       shared=task.shared, **space_params)
+                       shared=task.shared, init_std=task.init_std, **space_params)
 
 
 def _previous(space, task: TrainHyperArchitecture, input_shape, num_classes, space_params, run_dir) -> HyperArchitecture:

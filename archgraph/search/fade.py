@@ -97,14 +97,31 @@ class FadeSearch:
     estimator:
         Which cells an α step runs: ``"all"`` of each row (straight-through, the default) or
         the ``"sampled"`` path alone (GDAS); see :mod:`archgraph.hyper`.
+    max_norm:
+        The max-norm schedule's scale: ``r`` falls linearly from ``+max_norm`` to ``-max_norm``
+        (§2.2, Fig. 2a: 1, the default). A departure measured in benchmarks/fade_correlation.py
+        (digits, separate paths): at 1 every row is decided in the few epochs where ``r``
+        crosses 0 (FaDE-rank Spearman 0.34 / 0.54 / −0.34 for three hyper seeds); at 0.01 the
+        data moves α over the whole training (0.64 / 0.60 / 0.13; over 400 hyper epochs
+        0.73 / 0.72 / 0.09). 0 turns the regulariser off.
+    init_std:
+        The standard deviation of α's normal initialisation (§3: 0.5).
+    arch_lr:
+        α's constant Adam learning rate (§3 keeps it constant and gives no value; 1e-3 here, the
+        weights' rate). 6.5e-3 gives α the travel of the paper's 3,900 steps at 1e-3 (on digits:
+        Spearman −0.18 / 0.59 / 0.45).
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, hyper_epochs: int = 5, gamma: float = 0.25,
                  step: float = 1.0, draws: int = 1, shared: bool = True, warm_start: bool = True,
-                 cell_dependent: bool = False, tau: float = 10.0, estimator: str = "all"):
+                 cell_dependent: bool = False, tau: float = 10.0, estimator: str = "all", max_norm: float = 1.0,
+                 init_std: float = 0.5, arch_lr: float = 1e-3):
         if hyper_epochs < 1 or draws < 0 or not gamma > 0 or not step > 0:
             raise ValueError(f"need hyper_epochs >= 1, draws >= 0, gamma > 0 and step > 0; got hyper_epochs="
                              f"{hyper_epochs}, draws={draws}, gamma={gamma}, step={step}")
+        if not max_norm >= 0 or not init_std >= 0 or not arch_lr > 0:
+            raise ValueError(f"need max_norm >= 0, init_std >= 0 and arch_lr > 0; got max_norm={max_norm}, "
+                             f"init_std={init_std}, arch_lr={arch_lr}")
         self.space = space
         self.epochs = epochs
         self.seed = seed
@@ -114,7 +131,8 @@ class FadeSearch:
         self.draws = draws
         Gumbel(tau, hard=True, estimator=estimator)  # refuses a bad tau or estimator now, not in the first hyper trial
         self.hyper = {"shared": bool(shared), "cell_dependent": bool(cell_dependent), "tau": float(tau),
-                      "estimator": estimator}
+                      "estimator": estimator, "max_norm": float(max_norm), "init_std": float(init_std),
+                      "arch_lr": float(arch_lr)}
         self.warm_start = warm_start
         features = cell_feature_space(space)
         self.generator = BucketGenerator(features)
