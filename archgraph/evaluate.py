@@ -45,7 +45,7 @@ from torch.utils.data import Dataset
 
 from . import spaces
 from .bundle import describe
-from .cost import count_flops
+from .cost import count_flops, measure_latency
 from .data import TaskData, load, train_val_split
 from .errors import ArchGraphError
 from .report import Reporter
@@ -87,8 +87,10 @@ class TrialEvaluator:
     ``torch.manual_seed(trial.seed)``; the caller's RNG is restored afterwards), trains ``trial.budget``
     epochs with :func:`archgraph.train.train` (``seed=trial.seed``) on the training part of
     :func:`archgraph.data.train_val_split` of the task's train set, measures validation and
-    test accuracy and loss, the parameters and the FLOPs of one forward pass
-    (:func:`archgraph.cost.count_flops`), and saves the checkpoint ``run_dir/checkpoints/trial-<id>.pt``
+    test accuracy and loss, the parameters, the FLOPs of one forward pass
+    (:func:`archgraph.cost.count_flops`) and the latency, seconds of a forward pass of a batch of
+    ``batch_size`` on the run's device (:func:`archgraph.cost.measure_latency`), and saves the
+    checkpoint ``run_dir/checkpoints/trial-<id>.pt``
     (``model`` and ``optimizer`` state, ``rng`` state, ``epochs`` trained in total, ``curve``, and
     the ``bundle`` that rebuilds the model, :mod:`archgraph.bundle`).
 
@@ -133,7 +135,7 @@ class TrialEvaluator:
     ...     fn = TrialEvaluator("fade", "digits", run_dir, space_params={"channels": 2, "kernel_size": 3})
     ...     result = fn(trial)
     >>> sorted(result.metrics)
-    ['epochs', 'flops', 'parameters', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
+    ['epochs', 'flops', 'latency', 'parameters', 'test_accuracy', 'test_loss', 'val_accuracy', 'val_loss']
     >>> result.checkpoint, len(result.curve)
     ('checkpoints/trial-0.pt', 1)
     """
@@ -195,6 +197,7 @@ def _train_architecture(evaluator: TrialEvaluator, trial: Trial, report: Reporte
         "test_loss": test["loss"],
         "parameters": sum(p.numel() for p in model.parameters()),
         "flops": count_flops(model, task.input_shape),
+        "latency": measure_latency(model, task.input_shape, batch_size=evaluator.batch_size),
         "epochs": trial.budget,
     }
     state = {"model": model.state_dict(), "optimizer": fit.optimizer_state, "rng": fit.rng_state,

@@ -266,7 +266,8 @@ def test_a_checkpoint_resumed_to_2k_epochs_equals_training_straight_to_2k(tmp_pa
     resumed = fn(Trial(1, arch, budget=4, seed=5, resume_from=0))
     straight = fn(Trial(2, arch, budget=4, seed=5))
     assert untimed(resumed.curve) == untimed(straight.curve) and untimed(resumed.curve)[:2] == untimed(paused.curve)
-    assert resumed.metrics == straight.metrics
+    assert resumed.metrics.keys() == straight.metrics.keys()
+    assert all(resumed.metrics[k] == straight.metrics[k] for k in resumed.metrics if k != "latency")  # a timing
     a, b = (load_checkpoint(tmp_path, r.checkpoint)["model"] for r in (resumed, straight))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
