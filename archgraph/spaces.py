@@ -5,6 +5,10 @@ architecture consists of, how many vertices a cell may have, which ops it may ca
 embodiment's default parameters. An *architecture* of a space is a tuple of ArchGraphs, one
 per cell; architecture files are JSON (see :func:`save_architecture`).
 
+A ``[fit]`` table fits the defaults to the input (:meth:`Space.fitted`): FaDE's space keeps the
+paper's 5×5 kernels and max pooling between cells on inputs of the paper's size and leaves the
+pooling out, and narrows the kernel, where the deepest cell's maps would shrink to a few pixels.
+
 ``ops`` lists the ops any edge or vertex may carry; an optional ``[edge_ops.<cell>]`` table
 narrows them edge by edge, keyed ``"u->v"`` (RobustDARTS S1 offers a different pair of ops
 on every edge, Zela et al. 2020, §3, Fig. 7). Without ``ops``, the space offers the ops its
@@ -82,6 +86,7 @@ class Space:
     params: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     edge_ops: Mapping[str, Mapping[Edge, tuple[str, ...]]] = field(default_factory=dict)
+    fit: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
         if not isinstance(self.embodiment, str) or self.embodiment not in _EMBODIMENTS:
@@ -101,6 +106,7 @@ class Space:
         edge_ops = MappingProxyType({cell: MappingProxyType(self._edge_table(cell, table))
                                      for cell, table in self.edge_ops.items()})
         object.__setattr__(self, "edge_ops", edge_ops)
+        object.__setattr__(self, "fit", MappingProxyType(self._fit_rule(self.fit)))
         if self.ops is None and edge_ops:
             named = (op for table in edge_ops.values() for ops in table.values() for op in ops)
             object.__setattr__(self, "ops", tuple(dict.fromkeys(named)))
@@ -153,6 +159,55 @@ class Space:
                                      f"the space's ops do not list; add it to ops ({', '.join(self.ops)})")
             checked[edge] = ops
         return checked
+
+    def _fit_rule(self, fit: Mapping[str, Any]) -> dict[str, Any]:
+        """The ``[fit]`` table, checked: ``deepest_side``, a whole number of 1 or more, in a space of
+        the ``fade`` embodiment (whose ``kernel_size`` and ``pool`` it fits)."""
+        if not isinstance(fit, Mapping):
+            raise SpaceError(f"space {self.name!r}: fit must be a table ([fit] in a space file), got {fit!r}")
+        if fit and self.embodiment != "fade":
+            raise SpaceError(f"space {self.name!r}: [fit] fits the kernel size and pooling of the fade embodiment; "
+                             f"a {self.embodiment!r} space takes none")
+        if unknown := set(fit) - {"deepest_side"}:
+            raise SpaceError(f"space {self.name!r}: [fit] has no key(s) {sorted(unknown)}; it takes deepest_side")
+        side = fit.get("deepest_side", 1)
+        if not isinstance(side, int) or isinstance(side, bool) or side < 1:
+            raise SpaceError(f"space {self.name!r}: [fit] deepest_side must be a whole number of 1 or more, got {side!r}")
+        return dict(fit)
+
+    def fitted(self, input_shape: Sequence[int], given: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The parameters the space's ``[fit]`` table fits to inputs of ``input_shape`` (channels
+        first), leaving out those ``given`` sets; ``{}`` for a space without one, or an input
+        that is not an image ``(C, H, W)`` or signal ``(C, L)``. Pass them to :meth:`compile`
+        under your own overrides, as ``archgraph train`` and ``archgraph search`` do.
+
+        With ``deepest_side = d``, on an input whose narrowest side is ``s``:
+
+        - ``pool``: the space's pooling between cells where the deepest cell's maps stay at
+          least ``d`` wide (each pooling halves a map, rounding up), else ``None``;
+        - ``kernel_size``: the space's, narrowed to ``max(3, 2m - 1)`` for the narrowest map
+          ``m`` a cell sees, so that every tap can fall on the map (a wider kernel reads padding
+          only, beyond ``2m - 1``).
+
+        FaDE's space (``d = 4``) keeps the paper's 5×5 kernels and max pooling on 32×32
+        CIFAR-10 (maps 32, 16, 8, 4) and on MNIST-1D's 40-sample signals (40, 20, 10, 5), and on
+        8×8 digits (8, 4, 2, 1) leaves the pooling out, its 5×5 kernels reading 8×8 maps:
+
+        >>> fade = load("fade")
+        >>> fade.fitted((3, 32, 32)), fade.fitted((1, 40)), fade.fitted((1, 8, 8))
+        ({'pool': 'max', 'kernel_size': 5}, {'pool': 'max', 'kernel_size': 5}, {'pool': None, 'kernel_size': 5})
+        >>> fade.fitted((1, 8, 8), {"pool": "max"}), fade.fitted((1, 4, 4), {"kernel_size": 5})
+        ({'kernel_size': 3}, {'pool': None})
+        """
+        given = given or {}
+        if not self.fit or len(input_shape) not in (2, 3):
+            return {}
+        params = {**builder_options(self.builder()), **self.params}
+        side, halvings = min(int(n) for n in input_shape[1:]), len(self.cells) - 1
+        pool = given.get("pool", params["pool"] if -(-side // 2 ** halvings) >= self.fit["deepest_side"] else None)
+        narrowest = -(-side // 2 ** halvings) if pool is not None else side
+        kernel = given.get("kernel_size", min(params["kernel_size"], max(3, 2 * narrowest - 1)))
+        return {key: value for key, value in (("pool", pool), ("kernel_size", kernel)) if key not in given}
 
     def ops_for(self, cell: str, edge: Edge) -> tuple[str, ...] | None:
         """The ops edge ``(u, v)`` of ``cell`` may carry: its ``edge_ops`` entry, else the
@@ -246,7 +301,7 @@ kernel_size, pool, weights_per_cell
         except tomllib.TOMLDecodeError as e:
             raise SpaceError(f"space file {path} is not valid TOML: {e}") from None
         known = {"name", "embodiment", "cells", "min_vertices", "max_vertices", "ops", "params", "description",
-                 "edge_ops"}
+                 "edge_ops", "fit"}
         if unknown := set(data) - known:
             raise SpaceError(f"space file {path}: unknown key(s) {sorted(unknown)}; known keys: {sorted(known)}")
         for key in ("embodiment", "cells"):

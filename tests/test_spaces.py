@@ -232,3 +232,47 @@ def test_compile_seed_under_a_cuda_default_device_leaves_both_generators():
         torch.set_default_device(None)
     assert first[0].is_cuda and all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert torch.equal(torch.get_rng_state(), before[0]) and torch.equal(torch.cuda.get_rng_state(), before[1])
+
+
+@pytest.mark.parametrize("shape, fitted", [
+    ((3, 32, 32), {"pool": "max", "kernel_size": 5}),   # the paper's CIFAR-10: maps 32, 16, 8, 4
+    ((1, 28, 28), {"pool": "max", "kernel_size": 5}),   # 28, 14, 7, 4
+    ((1, 40), {"pool": "max", "kernel_size": 5}),       # MNIST-1D: 40, 20, 10, 5
+    ((1, 25, 40), {"pool": "max", "kernel_size": 5}),   # the narrower side counts: 25, 13, 7, 4
+    ((1, 24, 24), {"pool": None, "kernel_size": 5}),    # 24, 12, 6, 3: unpooled, 24×24 maps
+    ((1, 8, 8), {"pool": None, "kernel_size": 5}),      # digits: 8, 4, 2, 1 pooled
+    ((1, 2, 2), {"pool": None, "kernel_size": 3}),      # a 2×2 map: taps beyond 2·2 − 1 = 3 read padding
+    ((1, 1), {"pool": None, "kernel_size": 3}),         # never below 3
+    ((13,), {}), ((3, 8, 8, 8), {}),                    # not an image or a signal: the builder says why
+])
+def test_fade_defaults_fit_the_input(shape, fitted):
+    assert spaces.load("fade").fitted(shape) == fitted
+
+
+def test_fitting_follows_the_space_file_and_leaves_out_what_is_given(tmp_path):
+    (tmp_path / "two.toml").write_text('embodiment = "fade"\ncells = ["a", "b"]\n[params]\nkernel_size = 9\n'
+                                       'pool = "avg"\n[fit]\ndeepest_side = 2\n')
+    two = spaces.load(tmp_path / "two.toml")  # one halving; 9 is narrowed to 2m − 1 of the narrowest map m
+    assert two.fitted((1, 4, 4)) == {"pool": "avg", "kernel_size": 3}      # maps 4, 2
+    assert two.fitted((1, 6, 6)) == {"pool": "avg", "kernel_size": 5}      # 6, 3
+    assert two.fitted((1, 3, 3)) == {"pool": "avg", "kernel_size": 3}      # 3, 2
+    assert two.fitted((1, 2, 2)) == {"pool": None, "kernel_size": 3}       # 2, 1 pooled: unpooled 2, 2
+    assert two.fitted((1, 20)) == {"pool": "avg", "kernel_size": 9}        # 20, 10
+    assert two.fitted((1, 4, 4), {"pool": None}) == {"kernel_size": 7}     # the given pooling decides the maps
+    assert two.fitted((1, 4, 4), {"kernel_size": 1, "pool": "max"}) == {}
+    assert spaces.load("fade").fitted((1, 8, 8), {"pool": "max"}) == {"kernel_size": 3}   # maps 8, 4, 2, 1
+    (tmp_path / "plain.toml").write_text('embodiment = "fade"\ncells = ["a"]\n')
+    assert spaces.load(tmp_path / "plain.toml").fitted((1, 8, 8)) == {}   # no [fit]: the file's values stand
+    assert spaces.load("nb201").fitted((3, 32, 32)) == {}
+
+
+@pytest.mark.parametrize("text, message", [
+    ('embodiment = "mlp"\ncells = ["a"]\n[fit]\ndeepest_side = 4\n', "fits the kernel size and pooling of the fade"),
+    ('embodiment = "fade"\ncells = ["a"]\n[fit]\nside = 4\n', r"\[fit\] has no key\(s\) \['side'\]"),
+    ('embodiment = "fade"\ncells = ["a"]\n[fit]\ndeepest_side = 0\n', "deepest_side must be a whole number"),
+    ('embodiment = "fade"\ncells = ["a"]\nfit = 4\n', "fit must be a table"),
+])
+def test_fit_tables_are_checked(tmp_path, text, message):
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(SpaceError, match=message):
+        spaces.load(tmp_path / "bad.toml")
