@@ -12,6 +12,11 @@ is worse in none is dominated only if it is worse in another.
 prints them and ``archgraph report`` draws them. The objectives are written
 ``"val_accuracy:max"``, ``"parameters:min"`` (:func:`parse_objective`).
 
+A search with several objectives (:class:`~archgraph.search.RandomFeatureSearch`,
+:class:`~archgraph.search.RegularizedEvolution`) reads each result's values with
+:func:`objective_values` and orders points as NSGA-II does (:func:`crowded_order`): by front, then
+within a front by :func:`crowding_distance`, the less crowded first.
+
 No library is used: NSGA-II's own sort is the dozen lines below (O(m n²) for n points and m
 objectives), and a run holds hundreds of trials, not millions.
 
@@ -21,6 +26,8 @@ Examples
 [0, 0, 1, 0]
 >>> pareto_front([(0.9, 100), (0.8, 50), (0.8, 80)], ["max", "min"])
 [0, 1]
+>>> crowding_distance([(4, 10), (3, 5), (2, 3), (0, 0)], ["max", "min"]).tolist()  # 2/4 + 7/10, 3/4 + 5/10
+[inf, 1.2, 1.25, inf]
 """
 
 from __future__ import annotations
@@ -32,10 +39,13 @@ import numpy as np
 
 from .errors import ArchGraphError
 
-__all__ = ["DEFAULT_OBJECTIVES", "parse_objective", "pareto_front", "pareto_ranks", "pareto_records"]
+__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "crowded_order", "crowding_distance", "objective_values",
+           "parse_objective", "parse_objectives", "pareto_front", "pareto_ranks", "pareto_records"]
 
 #: The objectives a report draws: accuracy against size.
 DEFAULT_OBJECTIVES = (("val_accuracy", "max"), ("parameters", "min"))
+#: What a search pursues unless told otherwise (``--objective``).
+SEARCH_OBJECTIVE = "val_accuracy:max"
 _DIRECTIONS = ("max", "min")
 
 
@@ -50,6 +60,32 @@ def parse_objective(text: str) -> tuple[str, str]:
     if not name or direction not in _DIRECTIONS:
         raise ArchGraphError(f"an objective is NAME:max or NAME:min (e.g. parameters:min), got {text!r}")
     return name, direction
+
+
+def parse_objectives(texts: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """:func:`parse_objective` of each text; at least one, each metric once.
+
+    >>> parse_objectives(["val_accuracy:max", "latency:min"])
+    (('val_accuracy', 'max'), ('latency', 'min'))
+    """
+    objectives = tuple(parse_objective(text) for text in texts)
+    names = [name for name, _ in objectives]
+    if not objectives or len(set(names)) < len(names):
+        raise ArchGraphError(f"give one objective or more, each metric once (e.g. val_accuracy:max parameters:min), "
+                             f"got {list(texts)}")
+    return objectives
+
+
+def objective_values(metrics: Mapping[str, Any], objectives: Sequence[tuple[str, str]]) -> tuple[float, ...] | None:
+    """The values of ``objectives`` in ``metrics``, ``None`` when one is missing or not a finite number.
+
+    >>> objective_values({"val_accuracy": 0.9, "parameters": 120}, DEFAULT_OBJECTIVES)
+    (0.9, 120.0)
+    """
+    values = tuple(metrics.get(name) for name, _ in objectives)
+    if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
+        return None
+    return tuple(float(v) for v in values)
 
 
 def pareto_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
@@ -86,6 +122,39 @@ def pareto_ranks(points: Sequence[Sequence[float]], directions: Sequence[str]) -
 def pareto_front(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
     """The indices of the non-dominated points, in order (see :func:`pareto_ranks`)."""
     return np.flatnonzero(pareto_ranks(points, directions) == 0).tolist()
+
+
+def crowding_distance(points: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
+    """NSGA-II's crowding distance of each point within its front (Deb et al. 2002, §III-B): per
+    objective, the points of a front sorted by it, the two ends get infinity and each other point
+    the gap between its two neighbours divided by the front's range (0 where the range is 0), summed
+    over the objectives. The larger, the less crowded the point's neighbourhood on its front."""
+    ranks = pareto_ranks(points, directions)
+    values = np.asarray(points, dtype=float).reshape(len(ranks), len(directions))
+    distance = np.zeros(len(ranks))
+    for rank in np.unique(ranks):
+        front = np.flatnonzero(ranks == rank)
+        for column in values[front].T:
+            order = np.argsort(column, kind="stable")
+            sorted_values, spread = column[order], column.max() - column.min()
+            if spread > 0:
+                distance[front[order[1:-1]]] += (sorted_values[2:] - sorted_values[:-2]) / spread
+            distance[front[order[[0, -1]]]] = np.inf
+    return distance
+
+
+def crowded_order(points: Sequence[Sequence[float]], directions: Sequence[str]) -> list[int]:
+    """The indices of ``points``, best first by NSGA-II's crowded comparison (Deb et al. 2002,
+    §III-B): the lower front first, within a front the larger :func:`crowding_distance` first, then
+    the earlier point.
+
+    >>> crowded_order([(0.8, 80), (0.9, 100), (0.8, 50), (0.85, 60)], ["max", "min"])
+    [1, 2, 3, 0]
+    """
+    if not len(points):
+        return []
+    ranks, distance = pareto_ranks(points, directions), crowding_distance(points, directions)
+    return np.lexsort((np.arange(len(ranks)), -distance, ranks)).tolist()
 
 
 def pareto_records(records: Sequence[Mapping[str, Any]],

@@ -1,8 +1,11 @@
+import math
+
 import numpy as np
 import pytest
 
 from archgraph.errors import ArchGraphError
-from archgraph.pareto import parse_objective, pareto_front, pareto_ranks, pareto_records
+from archgraph.pareto import (crowded_order, crowding_distance, objective_values, parse_objective, parse_objectives,
+                              pareto_front, pareto_ranks, pareto_records)
 
 
 def brute_dominates(a, b, directions):
@@ -76,3 +79,46 @@ def test_pareto_records_keeps_complete_trials_with_every_metric():
     assert [r["trial"] for r in pareto_records(recs, [("val_accuracy", "max")])] == [4]
     assert [r["trial"] for r in pareto_records(recs, [("flops", "min"), ("parameters", "max")])] == [6]
     assert pareto_records([rec(0, "failed")]) == []
+
+
+def brute_crowding(points, directions):
+    """Deb et al. 2002's crowding-distance assignment, point by point: on its front, per objective,
+    the gap between the nearest values below and above it over the front's range; inf at an end."""
+    ranks = brute_ranks(points, directions)
+    distances = []
+    for i, p in enumerate(points):
+        front = [q for j, q in enumerate(points) if ranks[j] == ranks[i]]
+        total = 0.0
+        for m in range(len(p)):
+            order = sorted(range(len(front)), key=lambda k: front[k][m])  # stable: ties keep their order
+            position = order.index([j for j, q in enumerate(points) if ranks[j] == ranks[i]].index(i))
+            if position in (0, len(order) - 1):
+                total = math.inf
+                break
+            spread = front[order[-1]][m] - front[order[0]][m]
+            total += (front[order[position + 1]][m] - front[order[position - 1]][m]) / spread if spread else 0.0
+        distances.append(total)
+    return distances
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crowding_distance_and_crowded_order_equal_deb_et_al_written_out(seed):
+    rng = np.random.default_rng(seed)
+    m = int(rng.integers(1, 4))
+    points = rng.random((int(rng.integers(1, 30)), m)).round(2).tolist()
+    directions = [str(d) for d in rng.choice(["max", "min"], size=m)]
+    expected = brute_crowding(points, directions)
+    assert crowding_distance(points, directions).tolist() == pytest.approx(expected)
+    ranks = brute_ranks(points, directions)
+    assert crowded_order(points, directions) == sorted(range(len(points)), key=lambda i: (ranks[i], -expected[i], i))
+
+
+def test_parse_objectives_and_objective_values():
+    assert parse_objectives(["flops:min", "val_accuracy"]) == (("flops", "min"), ("val_accuracy", "max"))
+    for bad in ([], ["flops:min", "flops:max"]):
+        with pytest.raises(ArchGraphError, match="each metric once"):
+            parse_objectives(bad)
+    objectives = (("val_accuracy", "max"), ("latency", "min"))
+    assert objective_values({"val_accuracy": 1, "latency": 0.5, "flops": 3}, objectives) == (1.0, 0.5)
+    assert objective_values({"val_accuracy": 0.5}, objectives) is None  # a pruned trial: no latency
+    assert objective_values({"val_accuracy": math.nan, "latency": 0.5}, objectives) is None
