@@ -10,9 +10,10 @@ one-hot weights give each α the first-order change of the loss had its cell bee
 (``Gumbel(estimator="all")``, see :mod:`archgraph.relax`). The GDAS trick of running the
 sampled cells alone in α steps too (``estimator="sampled"``) gives every unchosen α the same
 gradient: on digits its FaDE-ranks came out anti-correlated with trained accuracy
-(benchmarks/fade_correlation.py). The rows are chained as in
-:class:`~archgraph.embody.FadeNetwork` (max pooling between rows, global average pooling, one
-linear classifier shared by all paths).
+(benchmarks/fade_correlation.py). The rows are chained by the skeleton of
+:class:`~archgraph.embody.FadeNetwork` (:class:`~archgraph.embody.fade_skeleton.FadeSkeleton`:
+max pooling between rows, global average pooling, one linear classifier shared by all paths),
+so a path extracted is the compiled network of its cells.
 
 Two implementations (``shared``):
 
@@ -40,15 +41,15 @@ torch.Size([4, 2])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
 
 from .embody._plan import PlannedCell
 from .embody._seeded import seeded_init
-from .embody.fade import (FadeCell, FadeNetwork, _cell_plan, _edge_channels, _edge_module, _kaiming_init, _pooling,
-                          _spatial_dim, build_fade, cell_shapes)
+from .embody.fade import FadeCell, FadeNetwork, _cell_plan, _edge_channels, _edge_module, build_fade
+from .embody.fade_skeleton import FadeSkeleton
 from .errors import ShapeError, SpaceError
 from .graph import ArchGraph
 from .relax import Choice, Gumbel, Relaxation, as_relaxation
@@ -129,7 +130,7 @@ class MaskedCell(PlannedCell):
         return f"vertices={self.graph.num_nodes}, edges={len(self.edge_ops)}"
 
 
-class HyperArchitecture(nn.Module):
+class HyperArchitecture(FadeSkeleton):
     """A d×w hyper-architecture of FaDE cells (FaDE §2.2, Fig. 1); see the module docstring.
 
     Parameters
@@ -161,39 +162,43 @@ class HyperArchitecture(nn.Module):
     def __init__(self, pool: Sequence[Sequence[ArchGraph]], /, *, input_shape: Sequence[int], num_classes: int,
                  relaxation: str | Relaxation | None = None, shared: bool = False, init_std: float = 0.5,
                  generator: torch.Generator | None = None, max_vertices: int | None = None, **params):
-        super().__init__()
         if unknown := set(params) - set(_FADE_DEFAULTS):
             raise TypeError(f"unknown parameter(s) {sorted(unknown)}; the fade cells take {', '.join(_FADE_DEFAULTS)}")
-        self.pool: Pool = _as_pool(pool)
-        self.shared = bool(shared)
-        self.input_shape = tuple(int(s) for s in input_shape)
-        self.num_classes = int(num_classes)
-        self.params = {**_FADE_DEFAULTS, **params}
-        dim = _spatial_dim(self.input_shape)
+        pool, shared, params = _as_pool(pool), bool(shared), {**_FADE_DEFAULTS, **params}
         relaxation = Gumbel(tau=10.0, hard=True, estimator="all") if relaxation is None else as_relaxation(relaxation)
-
-        kernel_size, sizes = self.params["kernel_size"], self.params["weights_per_cell"]
-        if self.shared and sizes is not None:
+        kernel_size = params["kernel_size"]
+        if shared and params["weights_per_cell"] is not None:
             raise SpaceError("weights_per_cell (equal-size cells) needs separate paths (shared=False): the masks "
                              "of one weight-shared hyper-cell all have G_max's channels, so their sizes cannot be "
                              "evened out by choosing each DAG's width")
-        shapes = cell_shapes(self.input_shape[0], self.params["channels"], sizes, len(self.pool))
-        self.hyper_cells = nn.ModuleList()  # shared=True: the G_max of each row
-        rows = []
-        for row, (c_in, c_out, size) in zip(self.pool, shapes):
-            if self.shared:
-                n_max = max_vertices if max_vertices is not None else max(g.num_nodes for g in row)
+
+        def make_row(i: int, c_in: int, c_out: int, *, weights: int | None, dim: int) -> Choice:
+            """Row i: a Choice over its pool's FadeCells, or over masks of a new HyperCell (shared)."""
+            if shared:
+                n_max = max_vertices if max_vertices is not None else max(g.num_nodes for g in pool[i])
                 self.hyper_cells.append(HyperCell(n_max, c_in, c_out, kernel_size=kernel_size, dim=dim))
-                candidates = [MaskedCell(self.hyper_cells[-1], g) for g in row]
+                candidates = [MaskedCell(self.hyper_cells[-1], g) for g in pool[i]]
             else:
-                candidates = [FadeCell.of_size(g, c_in, c_out, size, kernel_size=kernel_size, dim=dim) for g in row]
-            rows.append(Choice(candidates, relaxation, init_std=init_std, generator=generator))
+                candidates = [FadeCell.of_size(g, c_in, c_out, weights, kernel_size=kernel_size, dim=dim)
+                              for g in pool[i]]
+            return Choice(candidates, relaxation, init_std=init_std, generator=generator)
+
+        super().__init__(make_row, len(pool), input_shape=input_shape, num_classes=num_classes,
+                         channels=params["channels"], pool=params["pool"], weights_per_cell=params["weights_per_cell"])
+        self.pool: Pool = pool
+        self.shared = shared
+        self.num_classes = int(num_classes)
+        self.params = params
+
+    def _hold(self, rows: Iterable[Choice]) -> None:
+        """``hyper_cells`` (shared: each row's G_max, appended as its row is built), then ``rows``:
+        the state_dict, the parameters and the initialisation take them in this order."""
+        self.hyper_cells = nn.ModuleList()
         self.rows = nn.ModuleList(rows)
-        pooling = self.params["pool"]
-        self.downsample = _pooling(pooling, dim) if pooling is not None else None
-        self.global_pool = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dim - 1](1)
-        self.classifier = nn.Linear(shapes[-1][1], self.num_classes)
-        _kaiming_init(self)
+
+    def chain(self) -> list[nn.Module]:
+        """The rows, first to last."""
+        return list(self.rows)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -205,7 +210,7 @@ class HyperArchitecture(nn.Module):
             if i and self.downsample is not None:
                 x = self.downsample(x)
             x = row(x)
-        return self.classifier(self.global_pool(x).flatten(1))
+        return self.head(x)
 
     def probabilities(self) -> torch.Tensor:
         """The ``(d, w)`` matrix of each row's noise-free preference (``softmax(α)`` for Gumbel),
@@ -226,13 +231,13 @@ class HyperArchitecture(nn.Module):
 
     def extract(self, path: Sequence[int]) -> FadeNetwork:
         """The standalone :class:`~archgraph.embody.FadeNetwork` of ``path``, carrying this
-        hyper-architecture's weights (cells and classifier); it computes what this module
-        computes when every row's Choice picks ``path``."""
+        hyper-architecture's weights (cells and classifier). Both are the FaDE skeleton with the
+        same parameters, so the network's chain has row i's cell ``path[i]`` in place of the
+        row: it computes what this module computes when every row's Choice picks ``path``."""
         path, like = self._check(path), self.classifier.weight
         net = build_fade(self.architecture(path), input_shape=self.input_shape, num_classes=self.num_classes,
                          seed=0, **self.params).to(device=like.device, dtype=like.dtype)  # weights overwritten below
-        cells = [m for m in net.cells if isinstance(m, FadeCell)]
-        for cell, row, k in zip(cells, self.rows, path):
+        for cell, row, k in zip(net.chain(), self.chain(), path, strict=True):
             cell.load_state_dict(row.candidates[k].state_dict())
         net.classifier.load_state_dict(self.classifier.state_dict())
         return net

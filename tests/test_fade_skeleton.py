@@ -11,9 +11,11 @@ import hashlib
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from archgraph import ArchGraph
-from archgraph.embody import build_fade
+from archgraph.embody import FadeCell, FadeSkeleton, build_fade
 from archgraph.hyper import HyperArchitecture, build_hyper
 
 A = ArchGraph([(0, 1), (0, 2), (1, 2)])
@@ -110,3 +112,34 @@ def test_extracted_networks_are_pinned(shared):
         assert (count, digest, weights) == pinned[:3]
         assert out == pytest.approx(pinned[3], rel=1e-6, abs=1e-9)
 
+
+
+def test_the_skeleton_asks_the_factory_for_each_cell_and_chains_them():
+    calls = []
+
+    def make_cell(i, c_in, c_out, *, weights, dim):
+        calls.append((i, c_in, c_out, weights, dim))
+        return nn.Conv1d(c_in, c_out, 3, padding=1)
+
+    net = FadeSkeleton(make_cell, 3, input_shape=(2, 10), num_classes=4, channels=[3, 5, 7],
+                       weights_per_cell=[10, 20, 30], pool="avg")
+    assert calls == [(0, 2, 3, 10, 1), (1, 3, 5, 20, 1), (2, 5, 7, 30, 1)]
+    layers = list(net.cells)
+    assert net.chain() == layers[::2] and all(m is net.downsample for m in layers[1::2])
+    x = torch.randn(2, 2, 10)
+    y = x
+    for i, conv in enumerate(net.chain()):   # 10 → 5 → 3 (ceil mode) positions
+        y = conv(F.avg_pool1d(y, 2, ceil_mode=True) if i else y)
+    assert y.shape == (2, 7, 3)
+    torch.testing.assert_close(net(x), net.classifier(y.mean(dim=2)))
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_hyper_architecture_and_its_paths_are_one_skeleton(shared):
+    h = hyper(shared)
+    path = (1, 0, 1, 0)
+    net = h.extract(path)
+    assert [type(m) for m in net.chain()] == [FadeCell] * 4 and len(h.chain()) == 4
+    assert [cell.graph for cell in net.chain()] == list(h.architecture(path))
+    assert (net.input_shape, type(net.downsample), net.classifier.weight.shape) == \
+           (h.input_shape, type(h.downsample), h.classifier.weight.shape)

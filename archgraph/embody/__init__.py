@@ -3,7 +3,8 @@
 from .darts import (AMOEBANET, DARTS_V1, DARTS_V2, ENAS, GENOTYPES, NASNET, PNAS, DartsCell, DartsNetwork, Genotype,
                     build_darts, check_darts_cell, darts_concat, genotype_to_graphs, graphs_to_genotype)
 from .darts_skeleton import DartsSkeleton
-from .fade import FadeCell, FadeNetwork, build_fade, chain_channels
+from .fade import FadeCell, FadeNetwork, build_fade
+from .fade_skeleton import FadeSkeleton, chain_channels
 from .mlp import MLPNetwork, build_mlp, mlp_graph, mlp_layers
 from .nb201 import (EDGES, NB201_OPS, NB201Cell, NB201Network, NB201Skeleton, build_nb201, check_nb201_cell,
                     from_nb201_string, to_nb201_string, xautodl_names)
@@ -37,6 +38,7 @@ __all__ = [
     "xautodl_names",
     "FadeCell",
     "FadeNetwork",
+    "FadeSkeleton",
     "MLPNetwork",
     "build_fade",
     "build_mlp",

@@ -10,9 +10,11 @@ Neumeier, Stier & Granitzer, "Efficient NAS with FaDE on Hierarchical Spaces", �
   (our reading of "identical convolutions on all edges except those leaving the input
   vertex": they are the only convolutions of a different shape);
 * a vertex sums its inputs, then applies ReLU (vertices with one input just apply ReLU);
-* channels and feature-map size are fixed within a cell; between cells the channels roughly
-  double and max pooling (2×2, stride 2) halves the feature map;
-* Kaiming initialisation (§3).
+* channels and feature-map size are fixed within a cell.
+
+The cells are chained by the FaDE skeleton (:mod:`archgraph.embody.fade_skeleton`: pooling
+between cells, global average pooling, a linear classifier, Kaiming initialisation), which the hyper-architectures of
+:mod:`archgraph.hyper` share.
 
 Equal-size cells (§3.1: "once embedded, each DAG comes with the same number of weights"): a
 cell's *width* — the channels of its DAG's vertices — may differ from the channels it passes
@@ -22,8 +24,6 @@ cells of one row stay interchangeable. :func:`equal_size_width` picks the width 
 a chosen number of weights; ``weights_per_cell`` of :func:`build_fade` applies it to every cell.
 
 An edge of the DAG that carries an op spec uses that op instead of the default convolution.
-The network ends in global average pooling and a linear classifier. Feature maps may be 2-d
-images ``(C, H, W)`` or 1-d signals ``(C, L)`` such as MNIST-1D.
 
 Examples
 --------
@@ -45,12 +45,13 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..errors import ShapeError, SpaceError
+from ..errors import SpaceError
 from ..graph import ArchGraph
 from ._plan import PlannedCell
 from ._seeded import seeded_init
+from .fade_skeleton import FadeSkeleton
 
-__all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_shapes", "cell_weights", "chain_channels", "equal_size_width"]
+__all__ = ["FadeCell", "FadeNetwork", "build_fade", "cell_weights", "equal_size_width"]
 
 #: How far (relative) an equal-size cell's weight count may lie from its target.
 EQUAL_SIZE_TOLERANCE = 0.05
@@ -94,30 +95,20 @@ class FadeCell(PlannedCell):
         return f"vertices={self.graph.num_nodes}, edges={len(self.edge_ops)}, width={self.width}"
 
 
-class FadeNetwork(nn.Module):
-    """A chain of :class:`FadeCell` s with pooling between cells, then global average
-    pooling and a linear classifier (FaDE §2.4, §3)."""
+class FadeNetwork(FadeSkeleton):
+    """The compiled FaDE network: the :class:`~archgraph.embody.fade_skeleton.FadeSkeleton` with
+    one :class:`FadeCell` per graph of ``cells`` (FaDE §2.4, §3)."""
 
     def __init__(self, cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int,
                  channels: int | Sequence[int] = 16, kernel_size: int = 5, pool: str | None = "max",
                  weights_per_cell: int | Sequence[int] | None = None):
-        super().__init__()
         cells = _as_cells(cells)
-        dim = _spatial_dim(input_shape)
-        layers: list[nn.Module] = []
-        for i, (cell, (c_in, c_out, size)) in enumerate(
-                zip(cells, cell_shapes(input_shape[0], channels, weights_per_cell, len(cells)))):
-            if i > 0 and pool is not None:
-                layers.append(_pooling(pool, dim))
-            layers.append(FadeCell.of_size(cell, c_in, c_out, size, kernel_size=kernel_size, dim=dim))
-        self.cells = nn.Sequential(*layers)
-        self.global_pool = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dim - 1](1)
-        self.classifier = nn.Linear(c_out, num_classes)
-        self.input_shape = tuple(int(s) for s in input_shape)
-        _kaiming_init(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.global_pool(self.cells(x)).flatten(1))
+        def make_cell(i: int, c_in: int, c_out: int, *, weights: int | None, dim: int) -> FadeCell:
+            return FadeCell.of_size(cells[i], c_in, c_out, weights, kernel_size=kernel_size, dim=dim)
+
+        super().__init__(make_cell, len(cells), input_shape=input_shape, num_classes=num_classes,
+                         channels=channels, pool=pool, weights_per_cell=weights_per_cell)
 
 
 def build_fade(cells: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int,
@@ -187,37 +178,6 @@ def equal_size_width(graph: ArchGraph, in_channels: int, out_channels: int, weig
     return width
 
 
-def cell_shapes(in_channels: int, channels: int | Sequence[int], weights_per_cell: int | Sequence[int] | None,
-                num_cells: int) -> list[tuple[int, int, int | None]]:
-    """``(input channels, output channels, weight target or None)`` of each cell of a chain.
-
-    >>> cell_shapes(1, 4, 5000, 3)
-    [(1, 4, 5000), (4, 8, 5000), (8, 16, 5000)]
-    """
-    widths = chain_channels(channels, num_cells)
-    if weights_per_cell is None or isinstance(weights_per_cell, int):
-        sizes = [weights_per_cell] * num_cells
-    else:
-        sizes = [int(w) for w in weights_per_cell]
-        if len(sizes) != num_cells:
-            raise SpaceError(f"weights_per_cell lists one count per cell: expected {num_cells}, got {len(sizes)}")
-    return list(zip([int(in_channels), *widths[:-1]], widths, sizes))
-
-
-def chain_channels(channels: int | Sequence[int], num_cells: int) -> list[int]:
-    """Per-cell channel counts: an int doubles from cell to cell, a sequence is taken as is.
-
-    >>> chain_channels(4, 4)
-    [4, 8, 16, 32]
-    """
-    if isinstance(channels, int):
-        return [channels * 2**i for i in range(num_cells)]
-    widths = [int(c) for c in channels]
-    if len(widths) != num_cells:
-        raise ValueError(f"channels lists one count per cell: expected {num_cells}, got {len(widths)}")
-    return widths
-
-
 def _cell_plan(graph: ArchGraph) -> list[tuple[int, int, str | None]]:
     """The edges ``(source, target, op)`` of ``graph``'s cell by vertex position — 0 = the input
     vertex, 1..n = the DAG's vertices in ``graph.topological_order()``, n + 1 = the output
@@ -260,28 +220,3 @@ def _as_cells(cells) -> tuple[ArchGraph, ...]:
     if not cells or not all(isinstance(c, ArchGraph) for c in cells):
         raise TypeError("a FaDE network takes a non-empty sequence of ArchGraph cells")
     return cells
-
-
-def _spatial_dim(input_shape: Sequence[int]) -> int:
-    if len(input_shape) not in (2, 3):
-        raise ShapeError(
-            f"the fade embodiment takes images (C, H, W) or signals (C, L), got input shape {tuple(input_shape)}; "
-            "reshape flat features to (1, L), or use the mlp space for tabular data"
-        )
-    return len(input_shape) - 1
-
-
-def _pooling(kind: str, dim: int) -> nn.Module:
-    pools = {"max": (nn.MaxPool1d, nn.MaxPool2d), "avg": (nn.AvgPool1d, nn.AvgPool2d)}
-    if kind not in pools:
-        raise ValueError(f"pool must be 'max', 'avg' or None, got {kind!r}")
-    return pools[kind][dim - 1](2, stride=2, ceil_mode=True)
-
-
-def _kaiming_init(module: nn.Module) -> None:
-    """Kaiming-normal weights for convolutions and linear layers, zero biases (FaDE §3)."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
