@@ -76,7 +76,7 @@ class HyperCell(PlannedCell):
                  kernel_size: int = 5, dim: int = 2):
         n = int(max_vertices)
         if n < 1:
-            raise ValueError(f"G_max needs at least one vertex, got max_vertices={max_vertices}")
+            raise SpaceError(f"G_max needs at least one vertex, got max_vertices={max_vertices}")
         plan = [(u, v) for v in range(1, n + 2) for u in range(v) if (u, v) != (0, n + 1)]
         super().__init__((_edge_module(None, *_edge_channels(u, v, n + 1, in_channels, out_channels, out_channels),
                                        kernel_size=kernel_size, dim=dim) for u, v in plan), plan, activate=True)
@@ -249,14 +249,14 @@ class HyperArchitecture(FadeSkeleton):
         Shared: every hyper-cell and the classifier (``previous`` must be shared too). Separate
         paths: the classifier and each cell whose graph is identical
         (:meth:`~archgraph.ArchGraph.is_identical`) to one in the same row of ``previous``.
-        Raises :class:`~archgraph.ShapeError` where shapes differ.
+        Raises :class:`~archgraph.ShapeError` where shapes or kinds (shared or not) differ.
         """
         if len(previous.rows) != len(self.rows):
             raise ShapeError(f"cannot warm-start a hyper-architecture of {len(self.rows)} rows "
                              f"from one of {len(previous.rows)}; build both in the same space")
         if self.shared:
             if not previous.shared:
-                raise ValueError("a weight-shared hyper-architecture warm-starts from a shared one only; "
+                raise ShapeError("a weight-shared hyper-architecture warm-starts from a shared one only; "
                                  "separate paths hold no G_max weights")
             _copy(self.hyper_cells, previous.hyper_cells, "the hyper-cells")
         else:
@@ -271,7 +271,7 @@ class HyperArchitecture(FadeSkeleton):
         d, w = self.shape
         path = tuple(int(k) for k in path)
         if len(path) != d or not all(0 <= k < w for k in path):
-            raise ValueError(f"a path picks one of {w} cells in each of {d} rows: {d} indices in 0..{w - 1}, "
+            raise SpaceError(f"a path picks one of {w} cells in each of {d} rows: {d} indices in 0..{w - 1}, "
                              f"got {path}")
         return path
 
@@ -318,13 +318,13 @@ def build_hyper(space: Space | str, pool: Sequence[Sequence[ArchGraph]], /, *, i
 
 
 def _as_pool(pool: Sequence[Sequence[ArchGraph]]) -> Pool:
-    """``pool`` as a rectangular tuple of tuples of ArchGraphs, or a ValueError naming the row."""
+    """``pool`` as a rectangular tuple of tuples of ArchGraphs, or a SpaceError naming the row."""
     rows = tuple(tuple(row) for row in pool)
     if not rows or not rows[0]:
-        raise ValueError("a hyper-architecture needs at least one row of at least one graph")
+        raise SpaceError("a hyper-architecture needs at least one row of at least one graph")
     for i, row in enumerate(rows):
         if len(row) != len(rows[0]):
-            raise ValueError(f"the pool must be rectangular: row 0 has {len(rows[0])} graphs, row {i} has "
+            raise SpaceError(f"the pool must be rectangular: row 0 has {len(rows[0])} graphs, row {i} has "
                              f"{len(row)}; give every row the same number w of graphs")
         if not all(isinstance(g, ArchGraph) for g in row):
             raise TypeError(f"row {i} of the pool holds a non-ArchGraph: {row!r}")

@@ -113,12 +113,14 @@ def test_matches_the_handwritten_network():
 def test_wrong_input_shape_is_a_clear_error():
     with pytest.raises(ShapeError, match="images \\(C, H, W\\) or signals \\(C, L\\).*mlp space"):
         build_fade([ArchGraph([(0, 1)])], input_shape=(64,), num_classes=10)
+    with pytest.raises(SpaceError, match="pool must be 'max', 'avg' or None, got 'min'"):
+        build_fade([ArchGraph([(0, 1)])] * 2, input_shape=(1, 8, 8), num_classes=10, pool="min")
 
 
 def test_chain_channels():
     assert chain_channels(16, 3) == [16, 32, 64]
     assert chain_channels([3, 5], 2) == [3, 5]
-    with pytest.raises(ValueError, match="one count per cell"):
+    with pytest.raises(SpaceError, match="one count per cell"):
         chain_channels([3, 5], 3)
 
 

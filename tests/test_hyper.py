@@ -187,7 +187,7 @@ def test_warm_start_rejects_other_shapes_and_kinds():
     with pytest.raises(ShapeError, match="cannot warm-start the hyper-cells: .* shape \\(4, 2, 3, 3\\) here, "
                                          "\\(2, 2, 3, 3\\) in the previous"):
         hyper(shared=True, channels=4).warm_start(hyper(shared=True))
-    with pytest.raises(ValueError, match="from a shared one only"):
+    with pytest.raises(ShapeError, match="from a shared one only"):
         hyper(shared=True).warm_start(hyper(shared=False))
     one_cell = spaces.Space("one", "fade", ("c",), max_vertices=3)
     with pytest.raises(ShapeError, match="of 4 rows from one of 1"):
@@ -195,7 +195,7 @@ def test_warm_start_rejects_other_shapes_and_kinds():
 
 
 def test_bad_pools_spaces_and_paths_are_clear_errors():
-    with pytest.raises(ValueError, match="rectangular: row 0 has 3 graphs, row 2 has 2"):
+    with pytest.raises(SpaceError, match="rectangular: row 0 has 3 graphs, row 2 has 2"):
         hyper([POOL[0], POOL[1], POOL[2][:2], POOL[3]], shared=False)
     with pytest.raises(SpaceError, match="chains 4 cells .* needs 4 rows; got 3"):
         hyper(POOL[:3], shared=False)
@@ -208,8 +208,10 @@ def test_bad_pools_spaces_and_paths_are_clear_errors():
         hyper([[ArchGraph([(0, 1, "skip_connect")])]] * 4, shared=True)
     with pytest.raises(SpaceError, match="no parameter\\(s\\) \\['chanels'\\]"):
         hyper(shared=False, chanels=3)
-    with pytest.raises(ValueError, match="4 indices in 0..2, got \\(0, 3, 0, 0\\)"):
+    with pytest.raises(SpaceError, match="4 indices in 0..2, got \\(0, 3, 0, 0\\)"):
         hyper(shared=False).extract((0, 3, 0, 0))
+    with pytest.raises(SpaceError, match="G_max needs at least one vertex, got max_vertices=0"):
+        HyperCell(0, 1, 2)
     separate = hyper([[ArchGraph([(0, 1, "skip_connect")])]] * 4, shared=False)   # separate paths take edge ops
     assert isinstance(separate.rows[0].candidates[0].edge_ops[1], torch.nn.Identity)
 
