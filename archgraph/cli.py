@@ -74,10 +74,10 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--space", required=True, help="space name (fade, darts, nb201, mlp) or a .toml path")
     t.add_argument("--arch", required=True, type=Path, help="architecture JSON file (see archgraph.spaces.save_architecture)")
     _add_data_args(t)
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument("--epochs", type=int, default=None, help=f"training epochs (default: {_TASK_DEFAULT})")
+    t.add_argument("--batch-size", type=int, default=None, help=f"(default: {_TASK_DEFAULT})")
     t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--lr", type=float, default=None, help=f"learning rate (default: {_TASK_DEFAULT})")
     t.add_argument("--weight-decay", type=float, default=1e-4)
     t.add_argument("--grad-clip", type=float, default=10.0, help="max gradient norm (FaDE §3 used 10)")
     t.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
@@ -100,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="random, bo, evolution, fade, nosh, sh (successive halving), predictor or controller "
                          "(default: random); `archgraph strategies` lists each one's parameters")
     _add_data_args(se)
-    se.add_argument("--epochs", type=int, default=3, help="training epochs per trial (default: 3)")
+    se.add_argument("--epochs", type=int, default=None, help=f"training epochs per trial (default: {_TASK_DEFAULT})")
     se.add_argument("--trials", type=int, default=None, help="budget: number of trials (default: 20 for a new run)")
     se.add_argument("--max-epochs", type=int, default=None, help="budget: training epochs over all trials")
     se.add_argument("--seconds", type=float, default=None, help="budget: wall-clock seconds of this call")
@@ -111,8 +111,8 @@ def _parser() -> argparse.ArgumentParser:
                          "where it last ran)")
     se.add_argument("--workers", type=int, default=None, help="process-pool workers / local Ray CPUs (default: 2)")
     se.add_argument("--ray-address", default=None, help="address of a Ray cluster (default: a local instance)")
-    se.add_argument("--batch-size", type=int, default=128)
-    se.add_argument("--lr", type=float, default=1e-3)
+    se.add_argument("--batch-size", type=int, default=None, help=f"(default: {_TASK_DEFAULT})")
+    se.add_argument("--lr", type=float, default=None, help=f"learning rate (default: {_TASK_DEFAULT})")
     se.add_argument("--device", default=None, help="torch device of the trials (default: cuda if available)")
     _add_param_arg(se)
     se.add_argument("--strategy-param", action="append", default=[], metavar="KEY=VALUE",
@@ -296,7 +296,27 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 def _add_param_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a space parameter, e.g. --param channels=8 --param C=16 (TOML values)")
+                   help="override a space parameter, e.g. --param channels=8 --param C=16 (TOML values); "
+                        "the fade space fits kernel_size and pool to the input where none is given")
+
+
+# where the training flags' defaults come from
+_TASK_DEFAULT = "per dataset, archgraph.train.TASK_DEFAULTS: batch 32 and lr 1e-3 on the embedded sets"
+
+
+def _fill_defaults(args, task, space, *, search: bool) -> dict:
+    """Set the training flags left out to ``task``'s defaults (:func:`archgraph.train.task_defaults`;
+    ``search_epochs`` for a search's trials) and return the space parameters: ``--param``'s, over
+    those the space fits to the task's input (:meth:`archgraph.spaces.Space.fitted`)."""
+    from .train import task_defaults
+
+    defaults = task_defaults(task.name)
+    defaults["epochs"] = defaults.pop("search_epochs") if search else defaults["epochs"]
+    for flag in ("epochs", "batch_size", "lr"):
+        if getattr(args, flag) is None:
+            setattr(args, flag, defaults[flag])
+    given = _parse_params(args.param)
+    return {**space.fitted(task.input_shape, given), **given}
 
 
 def _parse_params(items: list[str]) -> dict:
@@ -340,7 +360,7 @@ def _train(args) -> int:
     cells = space.validate(cells)
     device = _device(args.device)
     task = data.load(args.dataset, root=args.data_root)
-    params = _parse_params(args.param)
+    params = _fill_defaults(args, task, space, search=False)
     model = _compile(space, cells, task, params, args.seed)
     model.to(device)
     fit, val = train_val_split(task.train, val_fraction=args.val_fraction, seed=args.seed)
@@ -351,6 +371,8 @@ def _train(args) -> int:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"space {space.name}, dataset {task.name} {tuple(task.input_shape)} → {task.num_classes} classes, "
           f"{n_params:,} parameters, {len(fit)} train / {len(val)} val / {len(task.test)} test, device {device}")
+    print(f"{args.epochs} epochs, batch {args.batch_size}, lr {args.lr:g}"
+          + "".join(f", {k} {v}" for k, v in params.items()))
     info = {"space": space.name, "dataset": task.name, "parameters": n_params, "seed": args.seed,
             "params": {**space.params, **params}}
     history: list[dict] = []
@@ -373,11 +395,12 @@ def _train(args) -> int:
 
 
 def _check_training(args) -> None:
-    """Refuse, in one line, the training settings of ``archgraph train`` that cannot run."""
+    """Refuse, in one line, the training settings of ``archgraph train`` that cannot run (those left
+    out take the task's defaults, which can)."""
     wrong = [f"{flag} must be {rule}, got {value}" for flag, value, fits, rule in (
-        ("--epochs", args.epochs, args.epochs >= 1, "at least 1"),
-        ("--batch-size", args.batch_size, args.batch_size >= 1, "at least 1"),
-        ("--lr", args.lr, args.lr > 0, "positive"),
+        ("--epochs", args.epochs, args.epochs is None or args.epochs >= 1, "at least 1"),
+        ("--batch-size", args.batch_size, args.batch_size is None or args.batch_size >= 1, "at least 1"),
+        ("--lr", args.lr, args.lr is None or args.lr > 0, "positive"),
         ("--weight-decay", args.weight_decay, args.weight_decay >= 0, "0 or more"),
         ("--grad-clip", args.grad_clip, args.grad_clip > 0, "positive"),
         ("--early-stop", args.early_stop, args.early_stop is None or args.early_stop >= 1, "a patience of 1 or more"),
@@ -408,6 +431,7 @@ def _save_run(out: Path, model, metrics: dict) -> None:
 
 
 def _search(args) -> int:
+    from . import data, spaces
     from .search.session import Execution, SearchConfig, resume, search
     from .tracking import make_loggers
 
@@ -427,11 +451,13 @@ def _search(args) -> int:
             outcome = resume(args.resume, execution=execution, progress=not args.no_progress,
                              callbacks=make_loggers(args.log, args.resume), **failures, **budget)
     else:
+        space_params = _fill_defaults(args, data.load(args.dataset, root=args.data_root), spaces.load(args.space),
+                                      search=True)
         config = SearchConfig(
             space=args.space, dataset=args.dataset, strategy=args.strategy, epochs=args.epochs,
             trials=budget.pop("trials", 20), max_epochs=args.max_epochs, seconds=args.seconds, seed=args.seed,
             data_root=None if args.data_root is None else str(args.data_root),
-            space_params=_parse_params(args.param), strategy_params=_parse_params(args.strategy_param),
+            space_params=space_params, strategy_params=_parse_params(args.strategy_param),
             training={"batch_size": args.batch_size, "lr": args.lr},
             pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param))
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"

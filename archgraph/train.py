@@ -41,7 +41,22 @@ from tqdm import tqdm
 
 from .errors import ShapeError
 
-__all__ = ["TrainResult", "evaluate", "train"]
+__all__ = ["PAPER_DEFAULTS", "TASK_DEFAULTS", "TrainResult", "evaluate", "task_defaults", "train"]
+
+#: FaDE §3's training (Adam, batch 128, lr 1e-3), the defaults of a task :data:`TASK_DEFAULTS` lacks
+#: (CIFAR-10, the paper's task, and your own data); 10 epochs to train, 3 per search trial.
+PAPER_DEFAULTS = {"epochs": 10, "search_epochs": 3, "batch_size": 128, "lr": 1e-3}
+#: What ``archgraph train`` and ``archgraph search`` train with on the embedded tasks where no flag says
+#: otherwise (``epochs`` to train, ``search_epochs`` per search trial), keyed by the task's name: a table
+#: rather than a rule of the task's size, each row measured (``benchmarks/defaults_table.py``). These
+#: sets hold 114–3,200 training samples, where batch 128 gives 1–25 steps an epoch; batch 32 gives
+#: 4–100. The rate stays FaDE §3's constant 1e-3 (a search trains its trials at a constant rate too).
+TASK_DEFAULTS: dict[str, dict] = {
+    "digits": {"epochs": 20, "search_epochs": 4, "batch_size": 32, "lr": 1e-3},
+    "mnist1d": {"epochs": 30, "search_epochs": 4, "batch_size": 32, "lr": 1e-3},
+    "wine": {"epochs": 30, "search_epochs": 8, "batch_size": 32, "lr": 1e-3},
+    "breast_cancer": {"epochs": 30, "search_epochs": 8, "batch_size": 32, "lr": 1e-3},
+}
 
 _OPTIMIZERS = {
     "adam": lambda params, lr, weight_decay, momentum: torch.optim.Adam(params, lr=lr, weight_decay=weight_decay),
@@ -262,6 +277,17 @@ def train(
         model.load_state_dict(best_state)
     return TrainResult(history, best_epoch, restored_best=best_state is not None, stopped_early=len(history) < epochs,
                        optimizer_state=opt.state_dict(), rng_state=end_state)
+
+
+def task_defaults(task: str) -> dict:
+    """The training defaults of the task named ``task`` (a :func:`archgraph.data.load` name, sizes
+    as ``mnist1d:10000`` included): its row of :data:`TASK_DEFAULTS`, else :data:`PAPER_DEFAULTS`.
+
+    >>> task_defaults("mnist1d:10000")["batch_size"], task_defaults("cifar10")["batch_size"]
+    (32, 128)
+    """
+    key = task.lower().replace("-", "_").partition(":")[0]
+    return dict(TASK_DEFAULTS.get(key, PAPER_DEFAULTS))
 
 
 def evaluate(

@@ -28,7 +28,8 @@ def test_train_writes_a_complete_run_folder(tmp_path, capsys):
     assert 0.0 <= metrics["test"]["accuracy"] <= 1.0
     assert metrics["params"]["channels"] == 2 and metrics["params"]["kernel_size"] == 3
     cells, space = spaces.load_architecture(out / "arch.json")
-    model = spaces.load(space).compile(cells, input_shape=(1, 8, 8), num_classes=10, channels=2, kernel_size=3)
+    assert metrics["params"]["pool"] is None  # fitted to 8×8 digits
+    model = spaces.load(space).compile(cells, input_shape=(1, 8, 8), num_classes=10, **metrics["params"])
     model.load_state_dict(torch.load(out / "model.pt"))
     assert metrics["parameters"] == sum(p.numel() for p in model.parameters())
 
