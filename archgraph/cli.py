@@ -124,6 +124,10 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--log", action="append", default=[], choices=["csv", "tensorboard", "mlflow"],
                     help="also write per-epoch and per-trial metrics: csv (RUN_DIR/logs/), tensorboard "
                          "(RUN_DIR/tensorboard/; needs tensorboard), mlflow (needs mlflow); repeatable")
+    se.add_argument("--objective", action="append", default=None, metavar="METRIC:max|min",
+                    help="what the strategy pursues, repeatable: val_accuracy:max (default), parameters:min, "
+                         "flops:min, latency:min, ...; other or several objectives take random or evolution, and the "
+                         "run keeps their Pareto front (front.json)")
     se.add_argument("--pruner", choices=["none", "median"], default="none",
                     help="stop trials early: median (best val acc below the median of the completed trials at the "
                          "same epoch) or none (default)")
@@ -459,7 +463,8 @@ def _search(args) -> int:
             data_root=None if args.data_root is None else str(args.data_root),
             space_params=space_params, strategy_params=_parse_params(args.strategy_param),
             training={"batch_size": args.batch_size, "lr": args.lr},
-            pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param))
+            pruner=None if args.pruner == "none" else args.pruner, pruner_params=_parse_params(args.pruner_param),
+            **({"objectives": args.objective} if args.objective else {}))
         out = args.out or Path("runs") / f"{args.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
         callbacks = make_loggers(args.log, out)  # a missing package is reported before the run folder is made
         with _trial_lines(not args.no_progress):
@@ -613,14 +618,22 @@ def _print_results(outcome, top: int = 5) -> None:
     from .trial import TrialState
 
     trials = {t.id: t for t in outcome.trials}
-    ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
-    print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))} architectures:")
-    print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
-    for r in ranked[:top]:
-        cells = " ".join(f"{c.num_nodes}/{c.num_edges}" for c in trials[r.trial_id].arch)
-        print(f"{r.trial_id:>6} {r.score:>8.4f} {r.metrics.get('test_accuracy', float('nan')):>8.4f} "
-              f"{int(r.metrics.get('parameters', 0)):>9,}  {cells}")
-    print(f"run folder {outcome.run_dir}/: store.sqlite, best_arch.json, progress.png")
+    if outcome.objectives != (("val_accuracy", "max"),):
+        names = [name for name, _ in outcome.objectives]
+        print(f"{len(outcome.results)} trials told; {len(outcome.front)} on the Pareto front of "
+              + ", ".join(f"{n} ({d})" for n, d in outcome.objectives) + ":")
+        print(f"{'trial':>6} " + " ".join(f"{n:>14}" for n in names) + "  cells (vertices/edges)")
+        for t, r in outcome.front:
+            print(f"{t.id:>6} " + " ".join(f"{r.metrics[n]:>14.6g}" for n in names) + f"  {_cells(t)}")
+        print(f"run folder {outcome.run_dir}/: store.sqlite, front.json, best_arch.json, progress.png")
+    else:
+        ranked = sorted((r for r in outcome.results if r.scored), key=lambda r: (-r.score, r.trial_id))
+        print(f"{len(outcome.results)} trials told; the best {min(top, len(ranked))} architectures:")
+        print(f"{'trial':>6} {'val acc':>8} {'test acc':>8} {'weights':>9}  cells (vertices/edges)")
+        for r in ranked[:top]:
+            print(f"{r.trial_id:>6} {r.score:>8.4f} {r.metrics.get('test_accuracy', float('nan')):>8.4f} "
+                  f"{int(r.metrics.get('parameters', 0)):>9,}  {_cells(trials[r.trial_id])}")
+        print(f"run folder {outcome.run_dir}/: store.sqlite, best_arch.json, progress.png")
     failed = [r for r in outcome.results if r.state is TrialState.FAILED]
     pruned = sum(r.state is TrialState.PRUNED for r in outcome.results)
     if pruned:
@@ -632,6 +645,10 @@ def _print_results(outcome, top: int = 5) -> None:
             print(f"{r.trial_id:>6} {r.error.splitlines()[0]}")
     for line in outcome.notes:  # the strategy's (FaDE: its hyper-architectures)
         print(line)
+
+
+def _cells(trial) -> str:
+    return " ".join(f"{c.num_nodes}/{c.num_edges}" for c in trial.arch)
 
 
 def _print_table(history: list[dict]) -> None:

@@ -39,7 +39,7 @@ import numpy as np
 
 from .errors import ArchGraphError
 
-__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "crowded_order", "crowding_distance", "objective_values",
+__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "ParetoFront", "crowded_order", "crowding_distance", "objective_values",
            "parse_objective", "parse_objectives", "pareto_front", "pareto_ranks", "pareto_records"]
 
 #: The objectives a report draws: accuracy against size.
@@ -155,6 +155,30 @@ def crowded_order(points: Sequence[Sequence[float]], directions: Sequence[str]) 
         return []
     ranks, distance = pareto_ranks(points, directions), crowding_distance(points, directions)
     return np.lexsort((np.arange(len(ranks)), -distance, ranks)).tolist()
+
+
+class ParetoFront:
+    """The non-dominated points among those added, by key: a search's trials on the front of its
+    ``objectives`` (``(metric, "max" | "min")`` pairs).
+
+    >>> front = ParetoFront([("val_accuracy", "max"), ("parameters", "min")])
+    >>> for trial, point in enumerate([(0.9, 500), (0.7, 100), (0.6, 300)]):
+    ...     front.add(trial, point)
+    >>> front.keys()
+    [0, 1]
+    """
+
+    def __init__(self, objectives: Sequence[tuple[str, str]]):
+        self.directions = [direction for _, direction in objectives]
+        self.points: dict[Any, tuple[float, ...]] = {}
+
+    def add(self, key: Any, values: Sequence[float]) -> None:
+        self.points[key] = tuple(values)
+
+    def keys(self) -> list[Any]:
+        """The keys of the non-dominated points, in the order they were added."""
+        keys = list(self.points)
+        return [keys[i] for i in pareto_front([self.points[k] for k in keys], self.directions)]
 
 
 def pareto_records(records: Sequence[Mapping[str, Any]],

@@ -17,14 +17,27 @@ A failed trial is discarded: it never joins the population, and while the popula
 full (a member of the initial population failed) a fresh random architecture is asked in its
 place. A pruned trial joins the population with the validation accuracy it reached: it is a
 weak member (it was stopped for being below the median), rarely a parent, and ages out.
+
+With several ``objectives`` (e.g. ``val_accuracy:max`` and ``parameters:min``) the search is a
+steady-state NSGA-II (Deb, Pratap, Agarwal & Meyarivan 2002, "A Fast and Elitist Multiobjective
+Genetic Algorithm: NSGA-II", §III): members are compared by the crowded comparison, their
+non-dominated front in the population first, then their crowding distance on it
+(:func:`archgraph.pareto.crowded_order`); the parent is the best of the ``sample_size`` members drawn
+(§III-C's tournament), and when a child makes the population too large, the worst member leaves
+(§III-C's survival, one at a time) instead of the oldest. A trial lacking one of the objectives'
+metrics (failed, or pruned: it has no size) is discarded. :attr:`RegularizedEvolution.front` holds
+the completed trials no other dominates. One objective keeps Real et al.'s aging and the best of
+the sample.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
+from ..pareto import SEARCH_OBJECTIVE, ParetoFront, crowded_order, objective_values, parse_objectives
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
 from .feature_search import search_domain, trial_seed
@@ -51,10 +64,13 @@ class RegularizedEvolution:
         Architectures the population holds (Real et al.'s P).
     sample_size:
         Members drawn to choose a parent, the best of them (Real et al.'s S).
+    objectives:
+        The metrics pursued, ``"NAME:max"`` or ``"NAME:min"``; with several, NSGA-II's selection
+        (see the module docstring).
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, population_size: int = 10,
-                 sample_size: int = 3):
+                 sample_size: int = 3, objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
         if not 1 <= sample_size <= population_size:
             raise ValueError(f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}")
         self.space = space
@@ -62,9 +78,11 @@ class RegularizedEvolution:
         self.seed = seed
         self.population_size = population_size
         self.sample_size = sample_size
+        self.objectives = parse_objectives(objectives)
+        self.front = ParetoFront(self.objectives)
         self.domain = search_domain(space)
         self.rng = np.random.default_rng(seed)
-        self.population: deque[tuple[Trial, float]] = deque()
+        self.population: deque[tuple[Trial, tuple[float, ...]]] = deque()  # (trial, objective values)
         self.outstanding: set[int] = set()  # asked, not told
         self.next_id = 0
 
@@ -75,16 +93,38 @@ class RegularizedEvolution:
             return None  # the initial population is still being trained
         members = [self.population[i] for i in self.rng.choice(
             len(self.population), size=min(self.sample_size, len(self.population)), replace=False)]
-        parent = max(members, key=lambda m: m[1])[0]
+        parent = self._best(members)
         return self._trial(self.domain.mutate_architecture(parent.arch, self.rng), parent=parent.id)
 
     def tell(self, trial: Trial, result: Result) -> None:
         self.outstanding.discard(trial.id)
-        if result.state is TrialState.FAILED:
+        values = None if result.state is TrialState.FAILED else objective_values(result.metrics, self.objectives)
+        if values is None:
             return  # discarded
-        self.population.append((trial, result.score))
+        self.population.append((trial, values))
+        if result.state is TrialState.COMPLETE:
+            self.front.add(trial.id, values)
         if len(self.population) > self.population_size:
-            self.population.popleft()  # aging: the oldest leaves
+            self._leave()
+
+    def _order(self) -> list[int]:
+        """The population's members, best first, by NSGA-II's crowded comparison."""
+        return crowded_order([values for _, values in self.population], [d for _, d in self.objectives])
+
+    def _best(self, members: list[tuple[Trial, tuple[float, ...]]]) -> Trial:
+        """The parent among the sampled ``members``: the best (Real et al.), or the first in crowded order."""
+        if len(self.objectives) == 1:
+            sign = 1 if self.objectives[0][1] == "max" else -1
+            return max(members, key=lambda m: sign * m[1][0])[0]
+        place = {self.population[i][0].id: rank for rank, i in enumerate(self._order())}
+        return min(members, key=lambda m: place[m[0].id])[0]
+
+    def _leave(self) -> None:
+        """One member leaves: the oldest (aging) or, with several objectives, the last in crowded order."""
+        if len(self.objectives) == 1:
+            self.population.popleft()
+        else:
+            del self.population[self._order()[-1]]
 
     def _trial(self, arch, parent: int | None) -> Trial:
         trial = Trial(id=self.next_id, arch=arch, budget=self.epochs, seed=trial_seed(self.seed, self.next_id),

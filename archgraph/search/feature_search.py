@@ -28,12 +28,14 @@ from __future__ import annotations
 import statistics
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Sequence
 
 import numpy as np
 
 from .. import mutate
 from ..errors import SpaceError
 from ..generate import BucketGenerator, FeatureSpace
+from ..pareto import SEARCH_OBJECTIVE, ParetoFront, objective_values, parse_objectives
 from ..spaces import Architecture, Space
 from ..trial import Result, Trial, TrialState
 from .encoding import CategoricalEncoding, encoding_for
@@ -189,8 +191,26 @@ class RandomFeatureSearch(_PointSearch):
     encoding, every architecture it holds equally likely).
 
     A failed draw is recorded and forgotten: the next points do not depend on scores.
-    The parameters are every point search's (``space``, ``epochs``, ``seed``, ``draws``).
+    The parameters are every point search's (``space``, ``epochs``, ``seed``, ``draws``) and:
+
+    Parameters
+    ----------
+    objectives:
+        The metrics pursued, ``"NAME:max"`` or ``"NAME:min"``: the points do not depend on them,
+        :attr:`front` holds the completed trials no other dominates in them.
     """
+
+    def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int | None = None,
+                 objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
+        super().__init__(space, epochs=epochs, seed=seed, draws=draws)
+        self.objectives = parse_objectives(objectives)
+        self.front = ParetoFront(self.objectives)
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        super().tell(trial, result)
+        values = objective_values(result.metrics, self.objectives)
+        if result.state is TrialState.COMPLETE and values is not None:
+            self.front.add(trial.id, values)
 
     def _propose(self):
         return self.domain.random_point(self.rng)

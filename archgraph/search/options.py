@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,8 +27,8 @@ from ..spaces import Space
 
 __all__ = ["StrategyOption", "describe_strategy", "make_strategy", "strategy_options"]
 
-#: the arguments every strategy takes from the search itself, not from ``--strategy-param``
-_GIVEN = ("self", "space", "epochs", "seed")
+#: the arguments a strategy takes from the search itself, not from ``--strategy-param`` (``objectives``: ``--objective``)
+_GIVEN = ("self", "space", "epochs", "seed", "objectives")
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,11 @@ def describe_strategy(name: str, cls: type) -> str:
     return "\n".join(lines if options else [*lines, "  (no parameters)"])
 
 
-def make_strategy(name: str, cls: type, space: Space, *, epochs: int, seed: int, params: Mapping[str, Any]):
-    """``cls(space, epochs=, seed=, **params)``; a parameter it does not take, or a value it
-    refuses, raises an :class:`~archgraph.errors.ArchGraphError` that lists its parameters.
+def make_strategy(name: str, cls: type, space: Space, *, epochs: int, seed: int, params: Mapping[str, Any],
+                  objectives: Sequence[str] | None = None):
+    """``cls(space, epochs=, seed=, **params)``, and ``objectives=`` unless ``None``; a parameter it
+    does not take, or a value it refuses, raises an :class:`~archgraph.errors.ArchGraphError` that
+    lists its parameters.
 
     >>> from archgraph import spaces
     >>> from archgraph.search.evolution import RegularizedEvolution
@@ -82,8 +84,9 @@ population_size=10, sample_size=3 (see `archgraph strategies evolution`)
     unknown = sorted(set(params) - {o.name for o in options})
     if unknown:
         raise ArchGraphError(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; {where}")
+    given = {} if objectives is None else {"objectives": objectives}
     try:
-        return cls(space, epochs=epochs, seed=seed, **params)
+        return cls(space, epochs=epochs, seed=seed, **params, **given)
     except ArchGraphError:
         raise
     except (TypeError, ValueError) as err:  # a value of the wrong type or out of range

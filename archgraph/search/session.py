@@ -13,6 +13,8 @@ depend on how many trials are in flight, i.e. on ``workers``). A run directory h
 * ``checkpoints/trial-<id>.pt``: the trained weights of each trial;
 * ``best_arch.json``: the best architecture so far (by validation accuracy), with the space's
   parameters it was compiled with;
+* ``front.json``, for a run of other or several objectives (``SearchConfig.objectives``): the
+  trials on their Pareto front, with their metrics;
 * ``status.json``: whether the search is running, finished, failed or was interrupted
   (:mod:`archgraph.runs`), and the execution of its last call, which :func:`resume` keeps unless told;
 * ``progress.png``: the best validation accuracy over time;
@@ -35,6 +37,7 @@ Every trial recorded is logged in one line (:class:`~archgraph.tracking.TrialLog
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,12 +48,13 @@ from .. import spaces
 from ..bundle import resolved_params
 from ..errors import ArchGraphError
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
+from ..pareto import SEARCH_OBJECTIVE, objective_values, parse_objectives, pareto_front
 from ..plot import best_over_time
 from ..results import strict_json
 from ..runs import read_status, run_lock, run_status
 from ..store import STORE_FILE, SQLiteStore
 from ..tracking import Callback, TrialLog
-from ..trial import Result, Trial
+from ..trial import Result, Trial, TrialState
 from .controller import ControllerSearch
 from .evolution import RegularizedEvolution
 from .fade import FadeSearch
@@ -106,6 +110,10 @@ class SearchConfig:
 
     ``pruner`` names a pruner of :data:`~archgraph.search.prune.PRUNERS` (``None``: no pruning)
     and ``pruner_params`` its settings, e.g. ``{"warmup_epochs": 1, "min_trials": 5}``.
+    ``objectives`` are the metrics the strategy pursues, ``"NAME:max"`` or ``"NAME:min"``
+    (:func:`archgraph.pareto.parse_objective`; e.g. ``["val_accuracy:max", "parameters:min"]``);
+    other than the validation accuracy alone, they need a strategy that takes them (``random``,
+    ``evolution``), and the run's result is its Pareto front (``front.json``).
     """
 
     space: str = "fade"
@@ -122,6 +130,7 @@ class SearchConfig:
     training: dict[str, Any] = field(default_factory=dict)
     pruner: str | None = None
     pruner_params: dict[str, Any] = field(default_factory=dict)
+    objectives: list[str] = field(default_factory=lambda: [SEARCH_OBJECTIVE])
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -133,6 +142,16 @@ class SearchConfig:
                                  f"{', '.join(PRUNERS)}")
         if self.epochs < 1:
             raise ArchGraphError(f"epochs per trial must be at least 1, got {self.epochs}")
+        parse_objectives(self.objectives)  # refused in one line
+        if self.several_objectives and "objectives" not in inspect.signature(STRATEGIES[self.strategy]).parameters:
+            takes = [n for n, cls in STRATEGIES.items() if "objectives" in inspect.signature(cls).parameters]
+            raise ArchGraphError(f"strategy {self.strategy!r} pursues {SEARCH_OBJECTIVE} alone; other or several "
+                                 f"objectives ({', '.join(self.objectives)}) are searched by {' and '.join(takes)}")
+
+    @property
+    def several_objectives(self) -> bool:
+        """Whether the run pursues other objectives than the validation accuracy alone."""
+        return list(self.objectives) != [SEARCH_OBJECTIVE]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -152,12 +171,22 @@ class SearchConfig:
 @dataclass(frozen=True)
 class SearchOutcome:
     """What a run holds when :func:`search` returns; ``notes``: the lines the strategy's ``finish``
-    gave for the run's summary."""
+    gave for the run's summary; ``objectives``: the run's, as ``(metric, direction)`` pairs."""
 
     run_dir: Path
     trials: list[Trial]
     results: list[Result]
     notes: tuple[str, ...] = ()
+    objectives: tuple[tuple[str, str], ...] = (("val_accuracy", "max"),)
+
+    @property
+    def front(self) -> list[tuple[Trial, Result]]:
+        """The completed trials no other dominates in :attr:`objectives`, by trial id."""
+        scored = [(r, v) for r in sorted(self.results, key=lambda r: r.trial_id)
+                  if r.state is TrialState.COMPLETE and (v := objective_values(r.metrics, self.objectives)) is not None]
+        trials = {t.id: t for t in self.trials}
+        front = pareto_front([v for _, v in scored], [d for _, d in self.objectives]) if scored else []
+        return [(trials[scored[i][0].trial_id], scored[i][0]) for i in front]
 
     @property
     def best(self) -> tuple[Trial, Result]:
@@ -192,7 +221,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
                              "or choose another --out")
     space = spaces.load(config.space)
     strategy = make_strategy(config.strategy, STRATEGIES[config.strategy], space, epochs=config.epochs,
-                             seed=config.seed, params=config.strategy_params)
+                             seed=config.seed, params=config.strategy_params,
+                             objectives=config.objectives if config.several_objectives else None)
     objective = TrialEvaluator(config.space, config.dataset, str(run_dir), data_root=config.data_root,
                                space_params=config.space_params, split_seed=config.seed, device=execution.device,
                                **config.training)
@@ -218,7 +248,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
                     f"`archgraph search --resume {run_dir} --retry-failed`, or allow more with --max-failures"))
             trials, results = store.trials(), list(store.results().values())
             finish = getattr(strategy, "finish", None)  # optional (Strategy): the strategy's own outputs
-            outcome = SearchOutcome(run_dir, trials, results, tuple(finish(trials, results, run_dir) if finish else ()))
+            outcome = SearchOutcome(run_dir, trials, results, tuple(finish(trials, results, run_dir) if finish else ()),
+                                    parse_objectives(config.objectives))
             timeline = [(row.told_at, row.score) for row in store.timeline() if row.score is not None]
             _write_outputs(outcome, space, config, timeline)
             if stopped is not None:
@@ -331,5 +362,9 @@ def _write_outputs(outcome: SearchOutcome, space: spaces.Space, config: SearchCo
                              params=resolved_params(space, config.space_params))
     best = strict_json({"trial": trial.id, **result.metrics})  # NaN as null: strict JSON readers refuse NaN
     (outcome.run_dir / "best.json").write_text(json.dumps(best, indent=1, allow_nan=False) + "\n")
+    if config.several_objectives:
+        front = strict_json({"objectives": config.objectives,
+                             "trials": [{"trial": t.id, **r.metrics} for t, r in outcome.front]})
+        (outcome.run_dir / "front.json").write_text(json.dumps(front, indent=1, allow_nan=False) + "\n")
     start = min(t for t, _ in timeline)
     best_over_time({config.strategy: [(t - start, s) for t, s in timeline]}, outcome.run_dir / "progress.png")
