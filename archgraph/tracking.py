@@ -34,7 +34,7 @@ Examples
 ...     def __init__(self): self.n = 0
 ...     def ask(self):
 ...         self.n += 1
-...         return Trial(id=self.n - 1, arch=ArchGraph([(0, 1)]), budget=2, seed=0)
+...         return Trial.propose(ArchGraph([(0, 1)]), budget=2)
 ...     def tell(self, trial, result): pass
 >>> def objective(trial):
 ...     curve = [{"epoch": e, "val_accuracy": 0.1 * (trial.id + e)} for e in range(trial.budget)]

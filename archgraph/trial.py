@@ -12,6 +12,9 @@ with a type tag, and the module that owns it registers the function that trains 
 (:func:`register_objective`), so the evaluator looks the training up (:func:`objective_of`) and
 knows no task type by name.
 
+A strategy proposes a trial without an id or a seed (:meth:`Trial.propose`); the runner numbers
+it (:class:`~archgraph.search.base.TrialNumbers`).
+
 Examples
 --------
 >>> from archgraph import ArchGraph
@@ -162,13 +165,13 @@ class Trial:
     Attributes
     ----------
     id:
-        Sequential id given by the strategy (0, 1, 2, ...).
+        Sequential id (0, 1, 2, ...) given by the runner; ``None`` in a strategy's proposal.
     arch:
         The architecture: one ArchGraph per cell of the space.
     budget:
         Total training epochs requested for this trial.
     seed:
-        Seed of its training (weights and batch order).
+        Seed of its training (weights and batch order), given by the runner with the id.
     resume_from:
         Id of an earlier trial whose checkpoint this one continues (same architecture,
         trained further, as NOSH does), or ``None`` to train from scratch.
@@ -179,10 +182,10 @@ class Trial:
         What training the trial does (:class:`TrainArchitecture` by default).
     """
 
-    id: int
+    id: int | None
     arch: tuple[ArchGraph, ...]
     budget: int
-    seed: int
+    seed: int | None
     resume_from: int | None = None
     info: Mapping[str, Any] = field(default_factory=dict)
     task: Task = field(default_factory=TrainArchitecture)
@@ -199,6 +202,16 @@ class Trial:
             raise ValueError(f"a trial's budget is at least 1 epoch, got {self.budget}")
         if not isinstance(self.task, Task):
             raise TaskError(f"trial {self.id}: its task is a Task (e.g. TrainArchitecture()), got {self.task!r}")
+
+    @classmethod
+    def propose(cls, arch, budget: int, *, resume_from: int | None = None, info: Mapping[str, Any] | None = None,
+                task: Task | None = None) -> Trial:
+        """A strategy's proposal: a trial without id and seed, which the runner gives it."""
+        return cls(None, arch, budget, None, resume_from, info or {}, task or TrainArchitecture())
+
+    def numbered(self, trial_id: int, seed: int) -> Trial:
+        """This proposal with its id and training seed."""
+        return dataclasses.replace(self, id=trial_id, seed=seed)
 
     @property
     def sources(self) -> frozenset[int]:

@@ -44,7 +44,6 @@ from archgraph.embody import mlp_graph
 from archgraph.data import load, train_val_split
 from archgraph.evaluate import InProcessEvaluator, ProcessPoolEvaluator, TrialEvaluator
 from archgraph.search.controller import ControllerSearch
-from archgraph.search.feature_search import trial_seed
 from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import Result, Trial
@@ -56,11 +55,10 @@ class RandomChains:
     """Random search on an ``mlp`` space: a uniform depth, then uniform layer tokens, no duplicates."""
 
     def __init__(self, space, *, epochs: int, seed: int = 0):
-        self.ops, self.epochs, self.seed = space.ops, epochs, seed
+        self.ops, self.epochs = space.ops, epochs
         self.depths = (space.min_vertices, space.max_vertices)
         self.rng = np.random.default_rng(seed)
         self.seen: set[tuple[str, ...]] = set()
-        self.next_id = 0
 
     def ask(self) -> Trial:
         layers = None
@@ -68,10 +66,7 @@ class RandomChains:
             depth = int(self.rng.integers(self.depths[0], self.depths[1] + 1))
             layers = tuple(self.ops[i] for i in self.rng.integers(len(self.ops), size=depth))
         self.seen.add(layers)
-        trial = Trial(id=self.next_id, arch=mlp_graph(list(layers)), budget=self.epochs,
-                      seed=trial_seed(self.seed, self.next_id))
-        self.next_id += 1
-        return trial
+        return Trial.propose(mlp_graph(list(layers)), self.epochs)
 
     def tell(self, trial: Trial, result: Result) -> None:
         pass
@@ -86,7 +81,7 @@ def run_search(method: str, dataset: str, seed: int, args, evaluator) -> tuple[f
                 else RandomChains(space, epochs=args.epochs, seed=seed))
     start = time.perf_counter()
     results = Runner(strategy, objective, store=MemoryStore(), evaluator=evaluator,
-                     budget=Budget(trials=args.rounds * args.batch), progress=False).run()
+                     budget=Budget(trials=args.rounds * args.batch), seed=seed, progress=False).run()
     seconds = time.perf_counter() - start
     best = max(results, key=lambda r: (r.score, -r.trial_id))
     return best.score, best.metrics["test_accuracy"], seconds

@@ -7,6 +7,7 @@ import archgraph.evaluate as evaluate_module
 from archgraph import SpaceError, spaces
 from archgraph.embody import mlp_layers
 from archgraph.evaluate import InProcessEvaluator, TrialEvaluator
+from archgraph.search.base import asking
 from archgraph.search.controller import ControllerSearch
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.shared_weights import SharedWeights, layer_pairs
@@ -28,8 +29,9 @@ def fake_score(trial):
 
 def drive(search, n):
     """Ask and tell up to ``n`` trials in order; returns the trials."""
+    ask = asking(search)
     trials = []
-    while len(trials) < n and (trial := search.ask()) is not None:
+    while len(trials) < n and (trial := ask()) is not None:
         search.tell(trial, fake_score(trial))
         trials.append(trial)
     return trials
@@ -76,7 +78,8 @@ def test_log_probabilities_equal_the_lstm_written_out(space):
 @pytest.mark.parametrize(("accuracy", "direction"), [(0.9, 1), (0.1, -1)])
 def test_one_reinforce_step_moves_the_probability_with_the_sign_of_the_advantage(accuracy, direction):
     search = ControllerSearch(MLP, epochs=1, seed=0, batch=1, baseline=0.5, predictor=False, controller_steps=1)
-    trial = search.ask()
+    ask = asking(search)
+    trial = ask()
     layers = trial.info["layers"]
     before = search.log_prob(layers)
     search.tell(trial, Result(trial.id, {"val_accuracy": accuracy}))
@@ -86,9 +89,10 @@ def test_one_reinforce_step_moves_the_probability_with_the_sign_of_the_advantage
 
 def test_the_predictor_learns_the_observed_accuracies_and_can_skip():
     search = ControllerSearch(TINY, epochs=1, seed=0, batch=6, hidden=32, skip_below=0.99, share_weights=False)
+    ask = asking(search)
     first = drive(search, 6)
     assert all("predicted" not in t.info for t in first)  # untrained predictor: no prediction, no skip
-    trial = search.ask()
+    trial = ask()
     assert 0 < trial.info["predicted"] < 1
     assert search.skipped and all(p < 0.99 for _, p in search.skipped)
     proposed = {tuple(t.info["layers"]) for t in [*first, trial]}
@@ -98,19 +102,21 @@ def test_the_predictor_learns_the_observed_accuracies_and_can_skip():
 @pytest.mark.parametrize("max_resamples", [100, 0])
 def test_no_duplicates_and_a_clean_end_when_the_space_is_exhausted(max_resamples):
     search = ControllerSearch(TINY, epochs=1, seed=1, batch=4, hidden=32, max_resamples=max_resamples)
+    ask = asking(search)
     trials = drive(search, 100)
     assert len(trials) == TINY_SIZE == len({tuple(t.info["layers"]) for t in trials})
-    assert search.ask() is None
+    assert ask() is None
 
 
 def test_a_round_waits_for_its_results_and_then_trains_the_controller_on_all_seen():
     search = ControllerSearch(MLP, epochs=2, seed=0, batch=3, hidden=32)
-    round0 = [search.ask() for _ in range(3)]
-    assert search.ask() is None and search.updates == 0
+    ask = asking(search)
+    round0 = [ask() for _ in range(3)]
+    assert ask() is None and search.updates == 0
     for t in reversed(round0):  # the order of tells does not matter
         search.tell(t, fake_score(t))
     assert search.updates == 1 and sorted(search.observed) == [0, 1, 2]
-    nxt = search.ask()
+    nxt = ask()
     assert nxt.id == 3 and nxt.info["round"] == 1 and nxt.budget == 2
     assert all(t.info["round"] == 0 and 1 <= len(t.info["layers"]) <= 10 for t in round0)
 
@@ -118,7 +124,8 @@ def test_a_round_waits_for_its_results_and_then_trains_the_controller_on_all_see
 
 def test_failed_and_pruned_trials_give_no_reward_and_no_weights_but_end_their_round():
     search = ControllerSearch(TINY, epochs=1, seed=0, batch=3, hidden=8)
-    a, b, c = (search.ask() for _ in range(3))
+    ask = asking(search)
+    a, b, c = (ask() for _ in range(3))
     search.tell(a, Result.failure(a.id, "RuntimeError: CUDA out of memory"))
     search.tell(b, Result(b.id, {"val_accuracy": 0.9, "epochs": 1}, state=TrialState.PRUNED))
     search.tell(c, fake_score(c))

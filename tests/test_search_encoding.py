@@ -7,6 +7,7 @@ import torch
 from archgraph import SpaceError, spaces
 from archgraph.embody.darts import DARTS_V1, DARTS_V2, genotype_to_graphs, graphs_to_genotype
 from archgraph.embody.nb201 import NB201_OPS, from_nb201_string, to_nb201_string
+from archgraph.search.base import asking
 from archgraph.search.encoding import DartsEncoding, NB201Encoding, encoding_for
 from archgraph.search.evolution import RegularizedEvolution
 from archgraph.search.feature_search import BayesianFeatureSearch, RandomFeatureSearch
@@ -119,10 +120,10 @@ def test_every_architecture_random_search_bo_and_evolution_ask_compiles(space):
     random = RandomFeatureSearch(space, epochs=1, seed=0)
     bo = BayesianFeatureSearch(space, epochs=1, seed=0, initial_points=2)
     evolution = RegularizedEvolution(space, epochs=1, seed=0, population_size=3, sample_size=2)
-    asked = []
+    asked, asks = [], {strategy: asking(strategy) for strategy in (random, bo, evolution)}
     for step in range(5):
         for strategy in (random, bo, evolution):
-            trial = strategy.ask()
+            trial = asks[strategy]()
             strategy.tell(trial, Result(trial.id, {"val_accuracy": 0.1 * step + 0.01 * trial.id}))
             asked.append(trial)
     assert random.draws == bo.draws == 1  # a point of an encoding is one architecture
@@ -137,11 +138,12 @@ def test_every_architecture_random_search_bo_and_evolution_ask_compiles(space):
 def test_bo_asks_categorical_points_inside_the_darts_encoding(per_cell):
     encoding = DartsEncoding(DARTS)
     bo = BayesianFeatureSearch(DARTS, epochs=1, seed=3, initial_points=2, per_cell=per_cell)
+    ask = asking(bo)
     assert [len(opt.space.dimensions) for opt in bo.optimizers] == ([12, 12] if per_cell else [24])
     assert all(dim.categories == tuple(range(n)) for opt in bo.optimizers for dim, n in
                zip(opt.space.dimensions, [s for cell in encoding.sizes for s in cell]))
     for step in range(6):  # past the initial points: the GP proposes
-        trial = bo.ask()
+        trial = ask()
         point = np.array(trial.info["coordinates"])
         assert point.shape == (2, 12) and ((0 <= point) & (point < np.array(encoding.sizes))).all()
         bo.tell(trial, Result(trial.id, {"val_accuracy": (point[0, 1] + step) / 20}))
@@ -150,10 +152,11 @@ def test_bo_asks_categorical_points_inside_the_darts_encoding(per_cell):
 
 def test_evolution_on_nb201_mutates_one_op_of_the_best_sampled_parent():
     search = RegularizedEvolution(NB201, epochs=1, seed=0, population_size=4, sample_size=4)
-    initial = [search.ask() for _ in range(4)]
+    ask = asking(search)
+    initial = [ask() for _ in range(4)]
     for t, value in zip(initial, [0.1, 0.7, 0.3, 0.2]):
         search.tell(t, Result(t.id, {"val_accuracy": value}))
-    child = search.ask()
+    child = ask()
     assert child.info["parent"] == 1
     before, after = edge_ops(initial[1].arch), edge_ops(child.arch)
     assert sum(before[e] != after[e] for e in before) == 1

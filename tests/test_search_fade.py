@@ -4,7 +4,7 @@ import pytest
 from archgraph import SpaceError, spaces
 from archgraph.evaluate import InProcessEvaluator
 from archgraph.search.fade import FadeSearch, pseudo_gradient_step
-from archgraph.search.feature_search import trial_seed
+from archgraph.search.base import asking, trial_seed
 from archgraph.search.runner import Budget, Runner
 from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
 from archgraph.store import MemoryStore
@@ -29,8 +29,9 @@ def is_hyper(trial: Trial) -> bool:
 
 def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
     search = FadeSearch(FADE, epochs=3, seed=0, hyper_epochs=5, draws=2)
-    hyper, *validation = [search.ask() for _ in range(3)]
-    assert search.ask() is None                       # the next step needs the hyper trial's weights
+    ask = asking(search)
+    hyper, *validation = [ask() for _ in range(3)]
+    assert ask() is None                       # the next step needs the hyper trial's weights
     assert search.width == 7 and len(hyper.arch) == 4 * 7
     assert hyper.task == TrainHyperArchitecture(rows=4, width=7, tau=10.0, shared=True, cell_dependent=False,
                                                 estimator="all", warm_start=None)
@@ -51,23 +52,25 @@ def test_a_step_is_one_hyper_trial_of_the_anchor_pools_then_validation_draws():
 
 def test_a_failed_hyper_trial_leaves_the_anchors_and_the_next_step_warm_starts_from_the_last_completed_one():
     search = FadeSearch(FADE, epochs=1, seed=0, draws=1)
-    hyper0, draw0 = search.ask(), search.ask()
+    ask = asking(search)
+    hyper0, draw0 = ask(), ask()
     search.tell(hyper0, hyper_result(hyper0, np.random.default_rng(0).dirichlet(np.ones(7), size=4)))
     search.tell(draw0, Result.failure(draw0.id, OOM))  # a failed validation draw is only recorded
-    hyper1, draw1 = search.ask(), search.ask()
+    hyper1, draw1 = ask(), ask()
     assert hyper1.task.warm_start == hyper0.id and hyper1.sources == {hyper0.id} and hyper1.info["step"] == 1
     anchors = search.anchors.copy()
     search.tell(hyper1, Result.failure(hyper1.id, OOM))
     search.tell(draw1, Result(draw1.id, {"val_accuracy": 0.5}))
     assert np.array_equal(search.anchors, anchors) and len(search.trajectory) == 2
-    hyper2 = search.ask()
+    hyper2 = ask()
     assert is_hyper(hyper2) and hyper2.task.warm_start == hyper0.id  # not the failed one's
     assert hyper2.info["step"] == 1 and hyper2.info["anchors"] == hyper1.info["anchors"]
     assert hyper2.arch != hyper1.arch  # new pools around the same anchors
 
 def test_tell_moves_each_anchor_by_the_pseudo_gradient():
     search = FadeSearch(FADE, epochs=1, seed=1, draws=0, step=0.5)
-    hyper = search.ask()
+    ask = asking(search)
+    hyper = ask()
     before = search.anchors.copy()
     beta = np.random.default_rng(0).dirichlet(np.ones(7), size=4)
     search.tell(hyper, hyper_result(hyper, beta))
@@ -77,7 +80,7 @@ def test_tell_moves_each_anchor_by_the_pseudo_gradient():
             expected[i, k] += 0.5 * (beta[i, 1 + 2 * k] - beta[i, 2 + 2 * k])
     np.testing.assert_allclose(search.anchors, np.clip(expected, 0, 1))
     assert len(search.trajectory) == 2 and np.allclose(search.trajectory[0], before)
-    nxt = search.ask()
+    nxt = ask()
     assert is_hyper(nxt) and nxt.info["step"] == 1
     np.testing.assert_allclose(nxt.info["anchors"], search.anchors.round(6))
 
@@ -91,11 +94,12 @@ def test_uniform_weights_leave_the_anchors_and_clipping_keeps_them_in_the_unit_c
 
 def test_validation_trials_are_told_without_moving_anything():
     search = FadeSearch(FADE, epochs=1, seed=0, draws=1)
-    hyper, val = search.ask(), search.ask()
+    ask = asking(search)
+    hyper, val = ask(), ask()
     search.tell(val, Result(val.id, {"val_accuracy": 0.9}))
-    assert search.ask() is None and len(search.trajectory) == 1
+    assert ask() is None and len(search.trajectory) == 1
     search.tell(hyper, hyper_result(hyper, uniform(search)))
-    assert is_hyper(search.ask())
+    assert is_hyper(ask())
 
 
 def test_the_search_is_deterministic_and_resumes_from_its_store():
@@ -120,10 +124,11 @@ def test_the_search_is_deterministic_and_resumes_from_its_store():
 
 def test_warm_start_names_the_previous_hyper_trial():
     search = FadeSearch(FADE, epochs=1, seed=0, draws=1, warm_start=True)
-    first = search.ask()
-    search.ask()
+    ask = asking(search)
+    first = ask()
+    ask()
     search.tell(first, hyper_result(first, uniform(search)))
-    assert first.task.warm_start is None and search.ask().task.warm_start == first.id
+    assert first.task.warm_start is None and ask().task.warm_start == first.id
 
 
 def test_the_max_norm_scale_and_alpha_settings_reach_the_hyper_trials():
@@ -141,7 +146,8 @@ def test_bad_settings_and_reports_get_clear_errors():
     with pytest.raises(SpaceError, match="topology-only"):
         FadeSearch(spaces.load("nb201"), epochs=1)
     search = FadeSearch(FADE, epochs=1, draws=0)
-    hyper = search.ask()
+    ask = asking(search)
+    hyper = ask()
     with pytest.raises(ValueError, match=r"expected \(4, 7\)"):
         search.tell(hyper, hyper_result(hyper, np.ones((4, 5)) / 5))
 
@@ -149,7 +155,8 @@ def test_bad_settings_and_reports_get_clear_errors():
 @pytest.mark.parametrize("seed", range(5))
 def test_a_rows_pool_repeats_a_dag_only_where_its_bucket_holds_nothing_new(seed):
     search = FadeSearch(FADE, epochs=3, seed=seed, draws=0)
-    hyper = search.ask()
+    ask = asking(search)
+    hyper = ask()
     anchors, offsets = np.array(hyper.info["anchors"]), search.offsets()
     repeats = 0
     for i, anchor in enumerate(anchors):

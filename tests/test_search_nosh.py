@@ -7,6 +7,7 @@ from archgraph.embody import mlp_graph
 from archgraph.errors import BudgetError, SpaceError
 from archgraph.evaluate import InProcessEvaluator, TrialEvaluator
 from archgraph.search import session
+from archgraph.search.base import asking
 from archgraph.search.nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.session import SearchConfig, resume, search
@@ -33,9 +34,10 @@ def by_candidate(scores: dict[int, float]):
 
 def drive(strategy, objective=fake, rounds=10) -> list[list[Trial]]:
     """Ask a round's trials until ``ask`` says None, tell them all, repeat; the rounds' trials."""
+    ask = asking(strategy)
     done = []
     for _ in range(rounds):
-        trials = list(iter(strategy.ask, None))
+        trials = list(iter(ask, None))
         if not trials:
             break
         for t in trials:
@@ -144,8 +146,9 @@ POOL = [(mlp_graph([(width, act)] * depth),) for width in (4, 8) for act in ("re
 @pytest.mark.parametrize("sampler", [POOL, lambda rng: POOL[rng.integers(len(POOL))]], ids=["sequence", "draws"])
 def test_a_finite_pool_is_proposed_to_its_last_architecture_and_every_candidate_then_reaches_the_top(sampler):
     nosh = NOSH(MLP, epochs=4, seed=0, n_new=4, sampler=sampler)
+    ask = asking(nosh)
     rounds = drive(nosh, rounds=100)
-    assert nosh.ask() is None and nosh.exhausted
+    assert ask() is None and nosh.exhausted
     new = [t.arch for r in rounds for t in r if t.resume_from is None]
     assert sorted(map(str, new)) == sorted(map(str, POOL))  # each architecture once
     assert nosh.pyramid[:2] == [[], []] and sorted(nosh.pyramid[2]) == list(range(12))
@@ -165,9 +168,10 @@ def test_once_the_space_runs_out_each_round_promotes_the_best_half_rounded_up_st
 
 def test_successive_halving_resumes_the_top_fraction_and_discards_the_rest():
     sh = SuccessiveHalving(MLP, epochs=4, seed=0, candidates=8)
+    ask = asking(sh)
     rounds = drive(sh)
     assert [[t.budget for t in r] for r in rounds] == [[1] * 8, [2] * 4, [4] * 2]
-    assert sh.ask() is None and sh.exhausted
+    assert ask() is None and sh.exhausted
     for before, after in zip(rounds, rounds[1:]):
         best = sorted(before, key=lambda t: -fake(t).score)[:len(after)]
         assert [(t.info["candidate"], t.resume_from) for t in after] == [(t.info["candidate"], t.id) for t in best]

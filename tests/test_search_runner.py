@@ -10,6 +10,7 @@ from archgraph import ArchGraph
 from archgraph.errors import ArchGraphError
 from archgraph.evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator
 from archgraph.trial import Result, Trial, TrialState
+from archgraph.search.base import asking, trial_seed
 from archgraph.search.prune import MedianPruner
 from archgraph.search.runner import Budget, ResumeError, Runner, TooManyFailures
 from archgraph.store import MemoryStore, SQLiteStore
@@ -21,15 +22,11 @@ class Walk:
     def __init__(self, seed=0, budget=2):
         self.rng = np.random.default_rng(seed)
         self.budget = budget
-        self.next_id = 0
         self.told: list[tuple[int, float]] = []
 
     def ask(self):
         n = int(self.rng.integers(2, 6))
-        trial = Trial(id=self.next_id, arch=ArchGraph([(i, i + 1) for i in range(n - 1)]), budget=self.budget,
-                      seed=int(self.rng.integers(1000)))
-        self.next_id += 1
-        return trial
+        return Trial.propose(ArchGraph([(i, i + 1) for i in range(n - 1)]), budget=self.budget)
 
     def tell(self, trial, result):
         self.told.append((trial.id, result.score if result.state is TrialState.COMPLETE else result.state.value))
@@ -77,8 +74,8 @@ def test_a_resumed_run_ends_as_an_uninterrupted_one(tmp_path):
 
 def _fourth_trial() -> Trial:
     """The trial a Walk(seed=3) asks fourth, as the killed run recorded it."""
-    walk = Walk(seed=3)
-    return [walk.ask() for _ in range(4)][-1]
+    ask = asking(Walk(seed=3))
+    return [ask() for _ in range(4)][-1]
 
 
 def test_a_strategy_that_asks_otherwise_on_replay_is_refused():
@@ -108,14 +105,18 @@ def test_results_are_told_in_the_order_trials_were_asked():
     assert [i for i, _ in strategy.told] == [0, 1, 2, 3]
 
 
-def test_a_repeated_trial_id_is_an_error():
-    class Repeats(Walk):
-        def ask(self):
-            trial = super().ask()
-            return Trial(id=0, arch=trial.arch, budget=trial.budget, seed=trial.seed)
+def test_the_runner_gives_trial_ids_and_seeds_and_refuses_a_strategy_that_numbers_its_own():
+    store = MemoryStore()
+    run(Walk(), store, 3, seed=4)
+    assert [(t.id, t.seed) for t in store.trials()] == [(i, trial_seed(4, i)) for i in range(3)]
 
-    with pytest.raises(ArchGraphError, match="asked trial id 0 twice"):
-        run(Repeats(), MemoryStore(), 3)
+    class Numbers(Walk):
+        def ask(self):
+            return super().ask().numbered(7, 0)
+
+    with pytest.raises(ArchGraphError, match="proposed a trial with id 7 and seed 0; a strategy proposes trials with "
+                                             "Trial.propose, and the runner numbers them"):
+        run(Numbers(), MemoryStore(), 1)
 
 
 # ---------------------------------------------------------------- failed trials

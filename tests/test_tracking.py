@@ -21,7 +21,7 @@ class Count:
 
     def ask(self):
         self.n += 1
-        return Trial(id=self.n - 1, arch=ArchGraph([(i, i + 1) for i in range(self.n)]), budget=self.budget, seed=0)
+        return Trial.propose(ArchGraph([(i, i + 1) for i in range(self.n)]), budget=self.budget)
 
     def tell(self, trial, result):
         pass

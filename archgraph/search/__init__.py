@@ -1,12 +1,11 @@
 """Searches as ask/tell strategies, driven by a Runner over an evaluator and a store."""
 
 from ..trial import OBJECTIVE, Result, Trial, TrialState
-from .base import Strategy
+from .base import Strategy, TrialNumbers, asking, trial_seed
 from .controller import ControllerSearch
 from .encoding import CategoricalEncoding, DartsEncoding, NB201Encoding, encoding_for
 from .evolution import RegularizedEvolution
-from .feature_search import (BayesianFeatureSearch, FeatureDomain, RandomFeatureSearch, cell_feature_space,
-                             search_domain, trial_seed)
+from .feature_search import BayesianFeatureSearch, FeatureDomain, RandomFeatureSearch, cell_feature_space, search_domain
 from .nosh import NOSH, PredictorSearch, SuccessiveHalving, pyramid_budgets
 from .prune import PRUNERS, MedianPruner
 from .runner import Budget, ResumeError, Runner, TooManyFailures
@@ -37,7 +36,9 @@ __all__ = [
     "SuccessiveHalving",
     "TooManyFailures",
     "Trial",
+    "TrialNumbers",
     "TrialState",
+    "asking",
     "cell_feature_space",
     "encoding_for",
     "resume",

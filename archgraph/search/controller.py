@@ -41,7 +41,6 @@ from ..embody import mlp_graph, mlp_layers
 from ..errors import SpaceError
 from ..spaces import Space
 from ..trial import Result, TrainArchitecture, Trial
-from .feature_search import trial_seed
 from .shared_weights import SharedWeights
 
 __all__ = ["ControllerSearch", "LSTMController"]
@@ -156,7 +155,7 @@ class ControllerSearch:
         A space of the ``mlp`` embodiment; its ``ops`` are the layer tokens, its vertex
         bounds the number of layers.
     epochs, seed:
-        Training epochs of each trial; seed of the controller and of the trials.
+        Training epochs of each trial; seed of the controller (the run gives the trials theirs).
     hidden:
         LSTM state size (128, §5).
     batch:
@@ -232,8 +231,8 @@ class ControllerSearch:
         self.skipped: list[tuple[tuple[str, ...], float]] = []  # (layers, predicted accuracy)
         self.seen: set[tuple[int, ...]] = set()
         self._under: dict[tuple[int, ...], int] = {}  # prefix -> seen sequences that extend it
-        self.round, self.updates, self.next_id = 0, 0, 0
-        self._asked_in_round, self._pending = 0, set()
+        self.round, self.updates = 0, 0
+        self._asked_in_round, self._pending = 0, 0  # asked in this round; asked, not told
 
     def ask(self) -> Trial | None:
         if self._asked_in_round == self.batch:
@@ -249,15 +248,12 @@ class ControllerSearch:
         if predicted is not None:
             info["predicted"] = round(predicted, 6)
         init = self.shared.init_from(layers) if self.shared is not None else {}
-        trial = Trial(id=self.next_id, arch=mlp_graph(layers), budget=self.epochs,
-                      seed=trial_seed(self.seed, self.next_id), info=info, task=TrainArchitecture(init_from=init))
-        self.next_id += 1
         self._asked_in_round += 1
-        self._pending.add(trial.id)
-        return trial
+        self._pending += 1
+        return Trial.propose(mlp_graph(layers), self.epochs, info=info, task=TrainArchitecture(init_from=init))
 
     def tell(self, trial: Trial, result: Result) -> None:
-        self._pending.discard(trial.id)
+        self._pending -= 1
         layers = mlp_layers(trial.arch[0])
         if result.scored:
             self.observed[trial.id] = (tuple(self.tokens.index(op) for op in layers), result.score)

@@ -40,7 +40,7 @@ import numpy as np
 from ..pareto import SEARCH_OBJECTIVE, ParetoFront, crowded_order, objective_values, parse_objectives
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
-from .feature_search import search_domain, trial_seed
+from .feature_search import search_domain
 
 __all__ = ["RegularizedEvolution"]
 
@@ -59,7 +59,7 @@ class RegularizedEvolution:
     epochs:
         Training epochs of each trial.
     seed:
-        Seeds the population, the samples, the mutations and every trial's training.
+        Seeds the population, the samples and the mutations (the run seeds the trials' training).
     population_size:
         Architectures the population holds (Real et al.'s P).
     sample_size:
@@ -83,11 +83,10 @@ class RegularizedEvolution:
         self.domain = search_domain(space)
         self.rng = np.random.default_rng(seed)
         self.population: deque[tuple[Trial, tuple[float, ...]]] = deque()  # (trial, objective values)
-        self.outstanding: set[int] = set()  # asked, not told
-        self.next_id = 0
+        self.outstanding = 0  # asked, not told
 
     def ask(self) -> Trial | None:
-        if len(self.population) + len(self.outstanding) < self.population_size:  # the first ones, or a failure's place
+        if len(self.population) + self.outstanding < self.population_size:  # the first ones, or a failure's place
             return self._trial(self.domain.random_architecture(self.rng), parent=None)
         if not self.population:
             return None  # the initial population is still being trained
@@ -97,7 +96,7 @@ class RegularizedEvolution:
         return self._trial(self.domain.mutate_architecture(parent.arch, self.rng), parent=parent.id)
 
     def tell(self, trial: Trial, result: Result) -> None:
-        self.outstanding.discard(trial.id)
+        self.outstanding -= 1
         values = None if result.state is TrialState.FAILED else objective_values(result.metrics, self.objectives)
         if values is None:
             return  # discarded
@@ -127,8 +126,5 @@ class RegularizedEvolution:
             del self.population[self._order()[-1]]
 
     def _trial(self, arch, parent: int | None) -> Trial:
-        trial = Trial(id=self.next_id, arch=arch, budget=self.epochs, seed=trial_seed(self.seed, self.next_id),
-                      info={"parent": parent})
-        self.next_id += 1
-        self.outstanding.add(trial.id)
-        return trial
+        self.outstanding += 1
+        return Trial.propose(arch, self.epochs, info={"parent": parent})

@@ -39,7 +39,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -50,8 +49,8 @@ from ..oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture
 from ..plot import accuracy_by_step, draw_trajectories
 from ..relax import Gumbel
 from ..spaces import Space
-from ..trial import Result, Task, TrainArchitecture, Trial, TrialState
-from .feature_search import cell_feature_space, trial_seed
+from ..trial import Result, Trial, TrialState
+from .feature_search import cell_feature_space
 
 __all__ = ["FadeSearch", "pseudo_gradient_step"]
 
@@ -66,8 +65,8 @@ class FadeSearch:
     epochs:
         Training epochs of each validation architecture (§3.2 trained them 30 epochs).
     seed:
-        Seeds the initial anchors (uniform in ``[0, 1]^k``), the generator's draws and every
-        trial's training.
+        Seeds the initial anchors (uniform in ``[0, 1]^k``) and the generator's draws (the run
+        seeds the trials' training).
     hyper_epochs:
         Epochs of each hyper-architecture training (§3.2: 5 per outer epoch).
     gamma:
@@ -141,9 +140,8 @@ class FadeSearch:
         self.anchors = self.rng.random((len(space.cells), self.dims))
         self.trajectory: list[np.ndarray] = [self.anchors.copy()]
         self.queue: deque[Trial] = deque()
-        self.waiting: int | None = None     # the hyper trial whose weights the next step needs
+        self.waiting = False                # for the hyper trial whose weights the next step needs
         self.last_hyper: int | None = None  # the last hyper trial that completed: the next one's warm start
-        self.next_id = 0
 
     @property
     def width(self) -> int:
@@ -157,7 +155,7 @@ class FadeSearch:
 
     def ask(self) -> Trial | None:
         if not self.queue:
-            if self.waiting is not None:
+            if self.waiting:
                 return None
             self._enqueue_step()
         return self.queue.popleft()
@@ -165,7 +163,7 @@ class FadeSearch:
     def tell(self, trial: Trial, result: Result) -> None:
         if not isinstance(trial.task, TrainHyperArchitecture):
             return
-        self.waiting = None
+        self.waiting = False
         if result.state is not TrialState.COMPLETE:
             return  # no β: the next step draws new pools around the same anchors
         self.last_hyper = trial.id
@@ -183,13 +181,13 @@ class FadeSearch:
         pool = [self._distinct_row(anchor + self.offsets()) for anchor in self.anchors]
         task = TrainHyperArchitecture(rows=len(pool), width=self.width,
                                       warm_start=self.last_hyper if self.warm_start else None, **self.hyper)
-        hyper = self._trial(tuple(g for row in pool for g in row), self.hyper_epochs,
-                            {"step": step, "anchors": anchors}, task)
-        self.waiting = hyper.id
+        hyper = Trial.propose(tuple(g for row in pool for g in row), self.hyper_epochs,
+                              info={"step": step, "anchors": anchors}, task=task)
+        self.waiting = True
         self.queue.append(hyper)
         for _ in range(self.draws):
             arch = tuple(self.generator(anchor, self.rng) for anchor in self.anchors)
-            self.queue.append(self._trial(arch, self.epochs, {"point": step, "coordinates": anchors}))
+            self.queue.append(Trial.propose(arch, self.epochs, info={"point": step, "coordinates": anchors}))
 
     def _distinct_row(self, points: np.ndarray) -> list[ArchGraph]:
         """A row's pool, one DAG per point, each drawn among its bucket's graphs not yet in the
@@ -199,12 +197,6 @@ class FadeSearch:
         for point in points:
             row.append(self.generator.draw_new(point, self.rng, row))
         return row
-
-    def _trial(self, arch, budget: int, info: dict[str, Any], task: Task | None = None) -> Trial:
-        trial = Trial(id=self.next_id, arch=arch, budget=budget, seed=trial_seed(self.seed, self.next_id), info=info,
-                      task=task or TrainArchitecture())
-        self.next_id += 1
-        return trial
 
     def finish(self, trials: Sequence[Trial], results: Sequence[Result], run_dir: Path) -> list[str]:
         """FaDE's outputs of a run (the search session calls it at the end): ``trajectory.png``, each

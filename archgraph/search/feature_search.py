@@ -46,17 +46,7 @@ __all__ = [
     "RandomFeatureSearch",
     "cell_feature_space",
     "search_domain",
-    "trial_seed",
 ]
-
-
-def trial_seed(seed: int, trial_id: int) -> int:
-    """The training seed of trial ``trial_id`` in a run seeded ``seed`` (independent streams).
-
-    >>> trial_seed(0, 1) == trial_seed(0, 1) != trial_seed(0, 2)
-    True
-    """
-    return int(np.random.SeedSequence([seed, trial_id]).generate_state(1)[0])
 
 
 def cell_feature_space(space: Space) -> FeatureSpace:
@@ -130,7 +120,7 @@ class _PointSearch(ABC):
     epochs:
         Training epochs of each trial.
     seed:
-        Seeds the points, the draws from them and every trial's training.
+        Seeds the points and the draws from them (the run seeds the trials' training).
     draws:
         Architectures drawn from each point and trained; the point scores their median accuracy
         (``None``: 5 in a feature space, FaDE §3.2; 1 in an encoding, where a point is one architecture).
@@ -152,7 +142,6 @@ class _PointSearch(ABC):
         self.queue: deque[Trial] = deque()
         self.scores: dict[int, list[float | None]] = {}   # point index -> scores told so far, None: failed
         self.points: list[np.ndarray] = []
-        self.next_id = 0
 
     def ask(self) -> Trial | None:
         if not self.queue:
@@ -172,10 +161,8 @@ class _PointSearch(ABC):
         index = len(self.points)
         self.points.append(point)
         for _ in range(self.draws):
-            self.queue.append(Trial(id=self.next_id, arch=self.domain.draw(point, self.rng), budget=self.epochs,
-                                    seed=trial_seed(self.seed, self.next_id),
-                                    info={"point": index, "coordinates": point.round(6).tolist()}))
-            self.next_id += 1
+            self.queue.append(Trial.propose(self.domain.draw(point, self.rng), self.epochs,
+                                            info={"point": index, "coordinates": point.round(6).tolist()}))
 
     @abstractmethod
     def _propose(self):

@@ -63,7 +63,7 @@ from ..errors import BudgetError, SpaceError
 from ..graph import ArchGraph
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
-from .feature_search import cell_feature_space, trial_seed
+from .feature_search import cell_feature_space
 
 __all__ = ["NOSH", "Candidate", "PredictorSearch", "SuccessiveHalving", "pyramid_budgets"]
 
@@ -128,7 +128,6 @@ class Candidate:
 
     index: int
     arch: Architecture
-    seed: int
     level: int = 0
     trial: int | None = None       # the trial that trained it to its level: the checkpoint to resume
     scores: dict[int, float] = field(default_factory=dict)   # level → validation accuracy there
@@ -146,7 +145,7 @@ class NOSH:
     epochs:
         The top level's budget, the full training of a candidate.
     seed:
-        Seeds the pools, the random proposals, the predictor's torch RNG and every trial's training.
+        Seeds the pools, the random proposals and the predictor's torch RNG (the run seeds the trials' training).
     eta, levels, min_epochs:
         The pyramid (:func:`pyramid_budgets`): promote the top 1/η, budgets grow by η.
     n_new:
@@ -206,18 +205,21 @@ class NOSH:
         self.epochs_trained = 0     # epochs of the trials told complete: budgets less what their resumed checkpoints had
         self.rounds = 0
         self.queue: deque[Trial] = deque()
-        self.outstanding: dict[int, Candidate] = {}   # asked, not told: trial id → candidate
+        self.outstanding = 0   # asked, not told
         self.exhausted = False
-        self.next_id = 0
         self._seen: set[tuple[str, ...]] = set()
 
     def ask(self) -> Trial | None:
         if not self.queue and not self.outstanding and not self.exhausted:
             self._plan_round()
-        return self.queue.popleft() if self.queue else None
+        if not self.queue:
+            return None
+        self.outstanding += 1
+        return self.queue.popleft()
 
     def tell(self, trial: Trial, result: Result) -> None:
-        candidate = self.outstanding.pop(trial.id)
+        self.outstanding -= 1
+        candidate = self.candidates[trial.info["candidate"]]
         if result.state is not TrialState.COMPLETE:
             candidate.discarded = True  # see the module docstring
             return
@@ -252,7 +254,7 @@ class NOSH:
                 self._enqueue(c, level + 1, resume_from=c.trial)
         room = self.n_new if self.max_candidates is None else min(self.n_new, self.max_candidates - len(self.candidates))
         for arch in self._propose(room) if room > 0 else ():
-            c = Candidate(len(self.candidates), arch, seed=trial_seed(self.seed, self.next_id))
+            c = Candidate(len(self.candidates), arch)
             self.candidates.append(c)
             self._enqueue(c, 0, resume_from=None)
         if not self.queue and room > 0:  # the space ran out: drain the pyramid (module docstring)
@@ -315,11 +317,8 @@ class NOSH:
         return list(found.values())
 
     def _enqueue(self, candidate: Candidate, level: int, resume_from: int | None) -> None:
-        trial = Trial(id=self.next_id, arch=candidate.arch, budget=self.budgets[level], seed=candidate.seed,
-                      resume_from=resume_from, info={"candidate": candidate.index, "level": level, "round": self.rounds})
-        self.next_id += 1
-        self.outstanding[trial.id] = candidate
-        self.queue.append(trial)
+        self.queue.append(Trial.propose(candidate.arch, self.budgets[level], resume_from=resume_from,
+                                        info={"candidate": candidate.index, "level": level, "round": self.rounds}))
 
 
 class SuccessiveHalving(NOSH):

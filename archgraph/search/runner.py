@@ -1,6 +1,7 @@
 """The Runner: drives an ask/tell strategy with an evaluator, recording everything in a store.
 
-Every ask and every tell is written to the store before the run goes on, so a killed run
+The runner gives every trial its id and training seed (:class:`~archgraph.search.base.TrialNumbers`):
+strategies propose trials without them. Every ask and every tell is written to the store before the run goes on, so a killed run
 loses at most the trials that were being trained. ``Runner.run`` first *replays* the
 store's event log into the (fresh) strategy — the recorded asks must come out again, the
 recorded results are told again in the recorded order — then resubmits the trials that
@@ -50,7 +51,7 @@ from ..evaluate import TrialError
 from ..report import Pruner, Reported, Reporter, non_finite_loss, takes_report
 from ..tracking import Callback, RunStart, running, trial_told
 from ..trial import Result, Trial, TrialState
-from .base import Strategy
+from .base import Strategy, TrialNumbers
 
 __all__ = ["Budget", "Runner", "ResumeError", "TooManyFailures"]
 
@@ -95,6 +96,8 @@ class Runner:
 
     Parameters
     ----------
+    seed:
+        The run's seed, of which its trials' training seeds derive (:class:`~archgraph.search.base.TrialNumbers`).
     pruner:
         Stops trials early (:mod:`archgraph.search.prune`); ``None``: none is.
     max_failures:
@@ -115,7 +118,7 @@ class Runner:
     ...     def __init__(self): self.n = 0
     ...     def ask(self):
     ...         self.n += 1
-    ...         return Trial(id=self.n - 1, arch=ArchGraph([(i, i + 1) for i in range(self.n)]), budget=1, seed=0)
+    ...         return Trial.propose(ArchGraph([(i, i + 1) for i in range(self.n)]), budget=1)
     ...     def tell(self, trial, result): pass
     >>> def score(t):
     ...     if t.id == 1:
@@ -128,7 +131,7 @@ class Runner:
     """
 
     def __init__(self, strategy: Strategy, objective: Callable[..., Result], *, store, evaluator,
-                 budget: Budget, progress: bool = True, pruner: Pruner | None = None,
+                 budget: Budget, seed: int = 0, progress: bool = True, pruner: Pruner | None = None,
                  max_failures: int | None = 5, retry_failed: bool = False, callbacks: Sequence[Callback] = ()):
         if max_failures is not None and max_failures < 1:
             raise ValueError(f"max_failures must be at least 1 (or None: never stop), got {max_failures}")
@@ -137,6 +140,7 @@ class Runner:
         self.store = store
         self.evaluator = evaluator
         self.budget = budget
+        self.seed = seed
         self.progress = progress
         self.pruner = pruner
         self.max_failures = max_failures
@@ -153,10 +157,11 @@ class Runner:
         TooManyFailures
             After ``max_failures`` trials failed in a row (everything before is recorded).
         """
-        trials = {t.id: t for t in self.store.trials()}
+        numbers = TrialNumbers(self.seed)
+        trials = numbers.trials
         attempts = self.store.attempts()
         results = {i: tries[-1] for i, tries in attempts.items()}
-        finished, asked_after = self._replay(trials, attempts)
+        finished, asked_after = self._replay(numbers, attempts)
         epochs = sum(_epochs_asked(t, trials) for t in trials.values())
         retries = [trials[i] for i, r in results.items() if r.state is TrialState.FAILED] if self.retry_failed else []
         in_flight: deque[tuple[Trial, Future, bool]] = deque(
@@ -169,12 +174,10 @@ class Runner:
             while True:
                 while (stop is None and len(in_flight) < self.evaluator.max_workers
                        and self._may_ask(len(trials), epochs, start)):
-                    trial = self.strategy.ask()
+                    trial = numbers(self.strategy.ask())
                     if trial is None:
                         break
-                    self._check_new(trial, trials)
                     self.store.record_ask(trial)
-                    trials[trial.id] = trial
                     epochs += _epochs_asked(trial, trials)
                     in_flight.append((trial, self._submit(trial, finished), False))
                 if not in_flight:
@@ -198,15 +201,16 @@ class Runner:
             raise stop
         return [results[i] for i in sorted(results)]
 
-    def _replay(self, trials: dict[int, Trial], attempts: dict[int, list[Result]]):
-        """Replay the event log into the strategy; returns the results in the order they were
-        recorded and, per trial, how many of them came before it was asked (its pruning reference)."""
+    def _replay(self, numbers: TrialNumbers, attempts: dict[int, list[Result]]):
+        """Replay the event log into the strategy, numbering its asks; returns the results in the order
+        they were recorded and, per trial, how many of them came before it was asked (its pruning reference)."""
+        trials = {t.id: t for t in self.store.trials()}
         finished: list[Result] = []
         asked_after: dict[int, int] = {}
         retried: dict[int, int] = {}
         for kind, trial_id in self.store.events():
             if kind == "ask":
-                asked = self.strategy.ask()
+                asked = numbers(self.strategy.ask())
                 if asked != trials[trial_id]:
                     raise ResumeError(
                         f"replaying the run, the strategy asked {asked!r} where the store recorded trial "
@@ -246,13 +250,6 @@ class Runner:
         b = self.budget
         return ((b.trials is None or n_trials < b.trials) and (b.epochs is None or epochs < b.epochs)
                 and (b.seconds is None or time.monotonic() - start < b.seconds))
-
-    @staticmethod
-    def _check_new(trial: Trial, trials: dict[int, Trial]) -> None:
-        if trial.id in trials:
-            raise ArchGraphError(f"the strategy asked trial id {trial.id} twice; trial ids must be new")
-        if trial.resume_from is not None and trial.resume_from not in trials:
-            raise ArchGraphError(f"trial {trial.id} resumes trial {trial.resume_from}, which was never asked")
 
 
 def _curves(results: list[Result], metric: str) -> tuple[tuple[float, ...], ...]:

@@ -239,8 +239,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
         with (run_status(run_dir, budget=dataclasses.asdict(budget), execution=dataclasses.asdict(execution)),
               _evaluator(execution) as evaluator):
             try:
-                Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, progress=progress,
-                       pruner=pruner, max_failures=max_failures, retry_failed=retry_failed,
+                Runner(strategy, objective, store=store, evaluator=evaluator, budget=budget, seed=config.seed,
+                       progress=progress, pruner=pruner, max_failures=max_failures, retry_failed=retry_failed,
                        callbacks=[TrialLog(), *callbacks]).run()
             except TooManyFailures as stop:
                 stopped = TooManyFailures(stop.count, stop.last, advice=(
