@@ -10,12 +10,16 @@ over seconds (one curve per run, so several runs compare side by side); then for
 
 * its configuration and what the search used of its budget (trials by state, seconds);
 * the best trials, and each of the three best architectures drawn (:func:`archgraph.plot.draw_architecture`);
-* validation accuracy against parameters, the Pareto front (:mod:`archgraph.pareto`) marked;
+* validation accuracy against parameters, the Pareto front (:mod:`archgraph.pareto`) marked (for a
+  run of several objectives, ``--objective``, its first two and the front of all of them);
 * the learning curves of every trial, the best five coloured;
 * a table of every trial (state, metrics, parameters, FLOPs, seconds, architecture hash, whether it
   is on the front), sorted by a click on a column's head and filtered by the text typed above it;
-* for a FaDE run, the anchors' trajectories (FaDE Fig. 6), and for its last hyper-architecture each
-  row's weights over the epochs and the best paths by FaDE-rank (FaDE §2.3).
+* what its strategy adds (:mod:`archgraph.strategy_report`): for a FaDE run the anchors' trajectories
+  and its last hyper-architecture's row weights and best paths by FaDE-rank, for a NOSH run the pyramid.
+
+An ``archgraph darts`` run folder (``metrics.json``, no store) gets a section of its own: its
+settings, α over the epochs and λ_max where the run measured it.
 
 Examples
 --------
@@ -37,27 +41,23 @@ Examples
 from __future__ import annotations
 
 import html
-import io
-import json
 import os
-import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-from matplotlib.figure import Figure
-
 from . import plot
+from ._html import Figures, number, plain, table
 from .errors import ArchGraphError
 from .graph import ArchGraph
-from .oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture, load_hyper
-from .pareto import DEFAULT_OBJECTIVES, pareto_records
-from .ranks import top_paths
+from .oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture
+from .pareto import DEFAULT_OBJECTIVES, parse_objectives, pareto_records
 from .results import FIELDS, JSON_COLUMNS, flat_rows, read_run
 from .runs import read_status
+from .store import STORE_FILE
+from .strategy_report import darts_section, fade_section, pyramid_section, read_darts_run
 from .trial import OBJECTIVE
 
 __all__ = ["render_report", "write_report"]
@@ -81,6 +81,12 @@ class _Run:
         scored = [r for r in self.records if r["state"] == "complete" and OBJECTIVE in r["metrics"]]
         return sorted(scored, key=lambda r: (-r["metrics"][OBJECTIVE], r["trial"]))
 
+    @property
+    def objectives(self) -> tuple[tuple[str, str], ...]:
+        """The run's objectives if it searched several (``--objective``), else accuracy against parameters."""
+        objectives = parse_objectives(self.config.get("objectives") or ["val_accuracy:max"])
+        return objectives if len(objectives) > 1 else DEFAULT_OBJECTIVES
+
 
 def write_report(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
     """Write :func:`render_report` of ``run_dirs`` to ``out`` (atomically) and return its path."""
@@ -102,15 +108,17 @@ def render_report(run_dirs: Sequence[str | os.PathLike]) -> str:
     """
     if not run_dirs:
         raise ArchGraphError("give at least one run folder (one holding store.sqlite)")
-    runs = [_read(Path(d)) for d in run_dirs]
-    figures = _Figures()
-    body = [f"<h1>archgraph report: {html.escape(', '.join(r.name for r in runs))}</h1>",
-            f"<p class=note>Made {time.strftime('%Y-%m-%d %H:%M:%S')} from the run folders as they were then.</p>",
-            "<h2>Best validation accuracy so far</h2>", _compare(runs, figures)]
-    for index, run in enumerate(runs):
-        body.append(_run_section(run, index, figures))
-    return _PAGE.format(title=html.escape(", ".join(r.name for r in runs)), style=_STYLE, script=_SCRIPT,
-                        body="\n".join(body))
+    darts = {str(d): read_darts_run(Path(d)) for d in run_dirs if not (Path(d) / STORE_FILE).exists()}
+    runs = [_read(Path(d)) for d in run_dirs if darts.get(str(d)) is None]
+    names = ", ".join(str(d) for d in run_dirs)
+    figures = Figures()
+    body = [f"<h1>archgraph report: {html.escape(names)}</h1>",
+            f"<p class=note>Made {time.strftime('%Y-%m-%d %H:%M:%S')} from the run folders as they were then.</p>"]
+    if runs:
+        body += ["<h2>Best validation accuracy so far</h2>", _compare(runs, figures)]
+    body += [_run_section(run, index, figures) for index, run in enumerate(runs)]
+    body += [darts_section(name, metrics, figures) for name, metrics in darts.items() if metrics is not None]
+    return _PAGE.format(title=html.escape(names), style=_STYLE, script=_SCRIPT, body="\n".join(body))
 
 
 def _read(run_dir: Path) -> _Run:
@@ -118,24 +126,7 @@ def _read(run_dir: Path) -> _Run:
     return _Run(str(run_dir), config or {}, read_status(run_dir), records, run_dir / HYPER_FOLDER)
 
 
-class _Figures:
-    """Figures as inline SVG, each with its own ids (two figures' clip paths never clash)."""
-
-    def __init__(self):
-        self.count = 0
-
-    def svg(self, fig: Figure) -> str:
-        self.count += 1
-        buffer = io.StringIO()
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"figure{self.count}"}):
-            fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-        text = buffer.getvalue()
-        text = text[text.index("<svg"):]  # no XML declaration nor doctype: the page's parser takes inline SVG
-        text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.S)
-        return '<figure>' + re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", text, count=2) + '</figure>'
-
-
-def _compare(runs: Sequence[_Run], figures: _Figures) -> str:
+def _compare(runs: Sequence[_Run], figures: Figures) -> str:
     by_trials, by_time = {}, {}
     for run in runs:
         told = sorted((r["told_at"], r["metrics"][OBJECTIVE]) for r in run.records
@@ -149,37 +140,41 @@ def _compare(runs: Sequence[_Run], figures: _Figures) -> str:
         plot.best_over_time(by_time, xlabel="seconds since the first trial")) + "</div>"
 
 
-def _run_section(run: _Run, index: int, figures: _Figures) -> str:
+def _run_section(run: _Run, index: int, figures: Figures) -> str:
     parts = [f"<section><h2>Run {html.escape(run.name)}</h2>", "<h3>Configuration and budget</h3>",
-             _table(["setting", "value"], [[k, _plain(v)] for k, v in {**run.config, **_usage(run)}.items()])]
+             table(["setting", "value"], [[k, plain(v)] for k, v in {**run.config, **_usage(run)}.items()])]
     ranked = run.ranked
     if ranked:
-        parts += ["<h3>Best trials</h3>", _table(["trial", "val accuracy", "test accuracy", "parameters", "FLOPs",
+        parts += ["<h3>Best trials</h3>", table(["trial", "val accuracy", "test accuracy", "parameters", "FLOPs",
                                                   "seconds", "cells"],
-                                                 [[r["trial"], *(_number(r["metrics"].get(k)) for k in (
+                                                 [[r["trial"], *(number(r["metrics"].get(k)) for k in (
                                                      OBJECTIVE, "test_accuracy", "parameters", "flops")),
-                                                   _number(r["seconds"]), r["cells"]] for r in ranked[:_TOP]])]
+                                                   number(r["seconds"]), r["cells"]] for r in ranked[:_TOP]])]
         names = _cell_names(run, ranked[0])
         parts.append("<h3>Best architectures</h3>")
         for rank, r in enumerate(ranked[:_DRAWN], start=1):
             cells = [ArchGraph.from_dict(c) for c in r["architecture"]]
             parts.append(f"<p>{rank}. trial {r['trial']}, validation accuracy {r['metrics'][OBJECTIVE]:.4f}</p>"
                          + figures.svg(plot.draw_architecture(cells, names=names)))
-    front = {r["trial"] for r in pareto_records(run.records, DEFAULT_OBJECTIVES)}
+    objectives = run.objectives
+    front = {r["trial"] for r in pareto_records(run.records, objectives)}
     if front:
-        sized = [r for r in ranked if "parameters" in r["metrics"]]
-        parts += ["<h3>Accuracy against size</h3>", "<p>The Pareto front: no other trial is as accurate with as "
-                  "few parameters and better in one of them.</p>", figures.svg(plot.draw_front(
-                      [(r["metrics"]["parameters"], r["metrics"][OBJECTIVE]) for r in sized],
-                      [i for i, r in enumerate(sized) if r["trial"] in front],
-                      labels=[f"trial {r['trial']}" for r in sized]))]
+        (y, y_way), (x, x_way) = objectives[:2]
+        drawn = [r for r in run.records if r["state"] == "complete" and all(k in r["metrics"] for k, _ in objectives)]
+        parts += [f"<h3>{html.escape(y)} against {html.escape(x)}</h3>",
+                  f"<p>The Pareto front of {html.escape(', '.join(f'{n} ({d})' for n, d in objectives))}: the trials "
+                  "no other trial is as good as in every objective and better in one.</p>", figures.svg(plot.draw_front(
+                      [(r["metrics"][x], r["metrics"][y]) for r in drawn],
+                      [i for i, r in enumerate(drawn) if r["trial"] in front],
+                      labels=[f"trial {r['trial']}" for r in drawn], xlabel=f"{x} ({x_way})",
+                      ylabel=f"{y} ({y_way})"))]
     curves = {str(r["trial"]): [(row["epoch"], row[OBJECTIVE]) for row in r["curve"] if row.get(OBJECTIVE) is not None]
               for r in run.records if r["kind"] != TrainHyperArchitecture.tag}
     if any(curves.values()):
         parts += ["<h3>Learning curves</h3>", figures.svg(plot.learning_curves(
             curves, highlight=[str(r["trial"]) for r in ranked[:_TOP]]))]
-    parts += [f"<h3>Every trial ({len(run.records)})</h3>", _trials_table(run, index, front), _fade(run, figures),
-              "</section>"]
+    parts += [f"<h3>Every trial ({len(run.records)})</h3>", _trials_table(run, index, front),
+              fade_section(run.records, run.hyper_dir, figures), pyramid_section(run.records, figures), "</section>"]
     return "\n".join(parts)
 
 
@@ -206,33 +201,7 @@ def _trials_table(run: _Run, index: int, front: set[int]) -> str:
              row["hash"][:10], row["error"] or ""] for row in rows]
     table_id = f"trials-{index}"
     return (f'<input class=filter data-table="{table_id}" placeholder="filter rows: type a state, a trial id, ...">'
-            + _table(header, [[_number(v) for v in row] for row in body], table_id=table_id))
-
-
-def _fade(run: _Run, figures: _Figures) -> str:
-    """A FaDE run's anchors, and the rows' weights and best paths of its last hyper-architecture."""
-    hyper = [r for r in run.records if r["kind"] == TrainHyperArchitecture.tag and r["state"] == "complete"]
-    if not hyper:
-        return ""
-    parts = ["<h3>FaDE</h3>"]
-    anchors = [r["info"]["anchors"] for r in hyper if "anchors" in r["info"]]
-    if anchors:
-        from .features import FADE_FEATURES
-
-        parts += ["<p>Each row's anchor over the outer steps (FaDE Fig. 6).</p>",
-                  figures.svg(plot.draw_trajectories(anchors, features=FADE_FEATURES))]
-    path = run.hyper_dir / f"trial-{hyper[-1]['trial']}.json"
-    if path.is_file():
-        summary = load_hyper(path)
-        paths = top_paths(summary.probabilities, k=_TOP)
-        parts += [f"<p>Hyper-architecture of trial {hyper[-1]['trial']}: each row's weights over the epochs, and the "
-                  "best paths by FaDE-rank, the product of the rows' weights along the path (FaDE §2.3).</p>",
-                  figures.svg(plot.draw_row_probabilities(summary.history)),
-                  _table(["path", "FaDE-rank", "cells (vertices/edges)"],
-                         [[",".join(map(str, p)), f"{psi:.3g}",
-                           " ".join(f"{row[k].num_nodes}/{row[k].num_edges}" for row, k in zip(summary.pool, p))]
-                          for p, psi in paths])]
-    return "\n".join(parts)
+            + table(header, [[number(v) for v in row] for row in body], table_id=table_id))
 
 
 def _cell_names(run: _Run, record: Mapping[str, Any]) -> list[str] | None:
@@ -243,25 +212,6 @@ def _cell_names(run: _Run, record: Mapping[str, Any]) -> list[str] | None:
     except (KeyError, ArchGraphError, OSError):  # a run of a space file no longer at hand
         return None
     return names if len(names) == len(record["architecture"]) else None
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str | None = None) -> str:
-    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
-    attributes = f' id="{table_id}" class=sortable' if table_id else ""
-    return f"<div class=scroll><table{attributes}><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>"
-
-
-def _number(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return value
-
-
-def _plain(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value)
 
 
 _PAGE = """<!DOCTYPE html>

@@ -1,4 +1,5 @@
 import itertools
+import json
 import math
 import re
 import shutil
@@ -142,3 +143,103 @@ filter.dispatchEvent(new Event('input'));
     assert [int(trial) for _, trial in rows] == [r["trial"] for r in order]
     assert [int(trial) for hidden, trial in rows if not hidden] == [worst["trial"]]
     assert dom.count("<svg") == text.count("<svg") > 0
+
+
+@pytest.fixture(scope="module")
+def bo_run(tmp_path_factory):
+    """A BO search of 3 one-epoch trials (its GP fitted after 2 random points)."""
+    from archgraph.search.session import SearchConfig, search
+
+    run = tmp_path_factory.mktemp("bo") / "run"
+    search(SearchConfig(strategy="bo", trials=3, epochs=1, space_params={"channels": 2, "kernel_size": 3},
+                        strategy_params={"draws": 1, "initial_points": 2}, training={"batch_size": 256}), run,
+           progress=False)
+    return run
+
+
+def chromium(url, *flags):
+    """Headless Chromium on ``url``: its exit status, its stderr (console messages) and stdout."""
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+                           *flags, url], capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install chromium)")
+@pytest.mark.parametrize("runs", [["fade"], ["bo"], ["fade", "bo"]])
+def test_chromium_shows_the_report_of_a_fade_run_a_bo_run_and_both(runs, fade_run, bo_run, tmp_path):
+    import matplotlib.image
+
+    folders = [{"fade": fade_run, "bo": bo_run}[name] for name in runs]
+    out = write_report(folders, tmp_path / "report.html")
+    text = out.read_text()
+    shown = chromium(out.as_uri(), "--dump-dom")
+    assert shown.returncode == 0 and "CONSOLE" not in shown.stderr, shown.stderr[-2000:]
+    assert shown.stdout.count("<svg") == text.count("<svg") and all(f"Run {f}" in shown.stdout for f in folders)
+    for index, folder in enumerate(folders):  # every trial's row, as rendered
+        rendered = shown.stdout.split(f'id="trials-{index}"')[1].split("</table>")[0]
+        assert [int(t) for t in re.findall(r"<tr><td>(\d+)</td>", rendered)] == [r["trial"] for r in read_run(folder)[1]]
+    shot = chromium(out.as_uri(), f"--screenshot={tmp_path / 'shot.png'}", "--window-size=1200,2400",
+                    "--hide-scrollbars")
+    assert shot.returncode == 0
+    pixels = matplotlib.image.imread(tmp_path / "shot.png")[..., :3]
+    coloured = ((pixels.max(axis=2) - pixels.min(axis=2)) > 0.2).mean()  # the figures' curves and points
+    assert coloured > 0.001, f"the screenshot shows almost nothing in colour ({coloured:.5f})"
+
+
+@pytest.fixture(scope="module")
+def two_objective_run(tmp_path_factory):
+    """A random search on digits for validation accuracy and few parameters."""
+    from archgraph.search.session import SearchConfig, search
+
+    run = tmp_path_factory.mktemp("pareto") / "run"
+    search(SearchConfig(strategy="random", trials=8, epochs=1, space_params={"channels": 2, "kernel_size": 3},
+                        strategy_params={"draws": 1}, training={"batch_size": 256},
+                        objectives=["val_accuracy:max", "parameters:min"]), run, progress=False)
+    return run
+
+
+def test_the_report_of_a_two_objective_search_shows_its_front_of_non_dominated_trials(two_objective_run, tmp_path):
+    text = write_report([two_objective_run], tmp_path / "report.html").read_text()
+    page = Page(text)
+    header, *rows = page.tables["trials-0"]
+    shown = [int(row[0]) for row in rows if row[header.index("front")] == "yes"]
+    complete = [r for r in read_run(two_objective_run)[1] if r["state"] == "complete"]
+    points = {r["trial"]: (r["metrics"]["val_accuracy"], r["metrics"]["parameters"]) for r in complete}
+
+    def dominated(p):  # brute force: another trial at least as accurate and as small, better in one
+        return any(q[0] >= p[0] and q[1] <= p[1] and q != p for q in points.values())
+
+    assert shown == [trial for trial, p in points.items() if not dominated(p)] and len(shown) >= 1
+    assert "<h3>val_accuracy against parameters</h3>" in text
+    assert json.loads((two_objective_run / "front.json").read_text())["trials"] == [
+        {"trial": r["trial"], **r["metrics"]} for r in complete if r["trial"] in shown]
+
+
+def test_the_report_of_a_nosh_run_draws_its_pyramid(tmp_path):
+    from archgraph.search.session import SearchConfig, search
+
+    run = tmp_path / "nosh"
+    search(SearchConfig(space="mlp", strategy="nosh", trials=6, epochs=2, strategy_params={"n_new": 4},
+                        training={"batch_size": 256}), run, progress=False)
+    records = read_run(run)[1]
+    page = Page(render_report([run]))
+    header, *rows = next(rows for rows in page.tables.values() if rows[0][:3] == ["rung", "epochs", "trials"])
+    resumed = {r["resume_from"] for r in records}
+    expected = [[str(level), str(budget), str(len(at)), str(sum(r["trial"] in resumed for r in at))]
+                for level, budget in ((0, 1), (1, 2)) for at in [[r for r in records if r["info"]["level"] == level]]]
+    assert [row[:4] for row in rows] == expected and expected[0][2:] == ["4", "2"]
+    assert page.tags.count("svg") == 2 + 3 + 2 + 1  # compared runs, best architectures, front, curves, pyramid
+
+
+def test_the_report_of_a_darts_run_draws_alpha_over_the_epochs_and_lambda_max(tmp_path):
+    run = tmp_path / "darts"
+    assert main(["darts", "--space", "nb201", "--method", "es", "--epochs", "2", "--retrain-epochs", "0", "--C", "4",
+                 "--layers", "1", "--batch-size", "256", "--no-progress", "--out", str(run)]) == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    text = render_report([run])
+    page = Page(text)
+    assert page.tags.count("svg") == 2 and "α over the epochs" in text and "λ_max" in text
+    settings = dict(page.tables["table0"][1:])
+    assert settings["method"] == "es" and settings["eigenvalue"] == json.dumps(metrics["eigenvalue"])
+    alpha = text.split("<figure>")[1]  # one panel per edge of the cell: 6 in NAS-Bench-201's
+    assert len(metrics["history"][0]["alpha"]) == 6 and ">row 6<" in alpha and ">row 7<" not in alpha
+    assert all(row["eigenvalue"] is not None for row in metrics["history"])  # DARTS-ES measures it every epoch
