@@ -17,8 +17,12 @@ up (cell by cell up to isomorphism, :meth:`~archgraph.graph.ArchGraph.canonical_
 returning its learning curve up to ``trial.budget`` epochs, as NAS-Bench-101 (Ying et al.,
 2019) and NAS-Bench-201 (Dong & Yang, 2020) tabulate theirs: per-epoch curves let
 multi-fidelity searches (successive halving, NOSH) pay only for the epochs they use.
-:meth:`TabularObjective.strategy` makes the strategies that can be restricted to the table's
-architectures draw from it (:class:`~archgraph.search.nosh.NOSH`'s finite pool).
+:meth:`TabularObjective.strategy` makes strategies draw only the table's architectures: those
+of :mod:`archgraph.search.nosh` take it as their finite pool, and random search, BO and
+evolution in FaDE's feature coordinates have each proposal moved to the nearest architecture
+of the table not proposed before (:class:`OnTable`), or BO chooses among the table's
+architectures (:class:`PoolBO`). :func:`bootstrap_interval` gives the
+percentile bootstrap intervals the benchmarks report over search seeds.
 
 Examples
 --------
@@ -37,9 +41,11 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,14 +55,19 @@ import numpy as np
 from . import spaces
 from .errors import ArchGraphError, BudgetError
 from .graph import ArchGraph
+from .search.evolution import RegularizedEvolution
+from .search.feature_search import BayesianFeatureSearch, RandomFeatureSearch, cell_feature_space
 from .search.nosh import NOSH, PredictorSearch, SuccessiveHalving, _key
-from .trial import Result, Trial
+from .trial import Result, Trial, TrialState
 
-__all__ = ["NotInTableError", "TabularObjective", "read_table", "write_table"]
+__all__ = ["NotInTableError", "OnTable", "PoolBO", "TabularObjective", "bootstrap_interval", "read_table", "write_table"]
 
 Architecture = tuple[ArchGraph, ...]
 #: strategies that :meth:`TabularObjective.strategy` restricts to a table
-TABLE_STRATEGIES = ("random", "nosh", "sh", "predictor")
+TABLE_STRATEGIES = ("random", "nosh", "sh", "predictor", "random-features", "bo", "evolution", "bo-pool")
+#: those of them that move in FaDE's feature coordinates, wrapped in :class:`OnTable`
+FEATURE_STRATEGIES = {"random-features": RandomFeatureSearch, "bo": BayesianFeatureSearch,
+                      "evolution": RegularizedEvolution}
 
 
 class NotInTableError(ArchGraphError, LookupError):
@@ -196,7 +207,11 @@ class TabularObjective:
         proposed unless ``pool_size`` says fewer); ``"random"`` draws the table's architectures in
         a random order without replacement, each trained ``epochs`` (a
         :class:`~archgraph.search.nosh.PredictorSearch` without a predictor, one per round).
-        ``params`` are the strategy's own.
+        ``"random-features"``, ``"bo"`` and ``"evolution"`` are
+        :class:`~archgraph.search.feature_search.RandomFeatureSearch`,
+        :class:`~archgraph.search.feature_search.BayesianFeatureSearch` (one architecture drawn per
+        point unless ``draws`` says more) and :class:`~archgraph.search.evolution.RegularizedEvolution`
+        wrapped in :class:`OnTable`; ``"bo-pool"`` is :class:`PoolBO`. ``params`` are the strategy's own.
         """
         epochs = epochs or self.epochs
         if epochs > self.epochs:
@@ -209,5 +224,151 @@ class TabularObjective:
             return cls(space, epochs=epochs, seed=seed, sampler=self.archs, **{"pool_size": len(self), **params})
         if name == "sh":
             return SuccessiveHalving(space, epochs=epochs, seed=seed, sampler=self.archs, **params)
+        if name in FEATURE_STRATEGIES:
+            defaults = {"draws": 1} if name != "evolution" else {}
+            return OnTable(FEATURE_STRATEGIES[name](space, epochs=epochs, seed=seed, **{**defaults, **params}), self)
+        if name == "bo-pool":
+            return PoolBO(self, epochs=epochs, seed=seed, **params)
         raise ArchGraphError(f"a table runs the strategies {', '.join(TABLE_STRATEGIES)}, not {name!r} (the others "
                              "propose architectures outside the table)")
+
+
+class OnTable:
+    """A strategy of a topology-only space (``fade``) made to propose only a table's architectures.
+
+    Random search, BO and evolution propose architectures anywhere in the space, of which a
+    table holds a few hundred: almost every proposal would miss it. Each proposal is therefore
+    replaced by the architecture of the table nearest to it (Euclidean distance between the
+    cells' FaDE feature points, :meth:`~archgraph.generate.FeatureSpace.embed`, concatenated;
+    ties to the earlier row) among those not proposed before, so that a search of ``n`` trials
+    trains ``n`` distinct architectures of the table; the wrapped strategy is told the trial
+    with the table's architecture (evolution's population holds, and mutates, table members),
+    and ``trial.info["proposed"]`` keeps what it proposed (its cells' ``to_dict``). A proposal
+    already in the table and not yet proposed is kept as it is. After every architecture of the
+    table has been proposed, ``ask`` returns ``None``.
+
+    This is a projection, and it biases a strategy towards the table's architectures that
+    stand alone in feature space (they are the nearest to more of the space); random search in
+    feature coordinates projected the same way (``"random-features"``) measures that bias
+    against uniform draws from the table (``"random"``).
+    """
+
+    def __init__(self, strategy, table: TabularObjective):
+        self.strategy, self.table = strategy, table
+        self.features = cell_feature_space(spaces.load(table.space))
+        self.points = np.stack([feature_point(self.features, a) for a in table.archs])
+        self.unseen = np.ones(len(table), dtype=bool)
+
+    def ask(self) -> Trial | None:
+        if not self.unseen.any() or (proposal := self.strategy.ask()) is None:
+            return None
+        candidates = np.flatnonzero(self.unseen)
+        distance = ((self.points[candidates] - feature_point(self.features, proposal.arch)) ** 2).sum(axis=1)
+        row = int(candidates[np.argmin(distance)])
+        self.unseen[row] = False
+        return dataclasses.replace(proposal, arch=self.table.archs[row],
+                                   info={**proposal.info, "proposed": [c.to_dict() for c in proposal.arch]})
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        self.strategy.tell(trial, result)
+
+
+def feature_point(features, arch: Sequence[ArchGraph]) -> np.ndarray:
+    """An architecture's coordinates: its cells' FaDE feature points (``features``, a
+    :class:`~archgraph.generate.FeatureSpace`) concatenated."""
+    return np.concatenate([features.embed(cell) for cell in arch])
+
+
+class PoolBO:
+    """GP-UCB Bayesian optimisation over a table's architectures (a finite pool).
+
+    FaDE's BO (§3.2) asks scikit-optimize for a point of each cell's feature space and draws an
+    architecture from its box; on a table, whose architectures are a few hundred points of that
+    space, this one scores the table's architectures not yet proposed directly: a Gaussian
+    process (scikit-learn's, a constant times an ARD Matérn-5/2 kernel plus white noise, the
+    targets normalised, hyperparameters fitted by marginal likelihood from a fixed start, length
+    scales between 0.01 and 1000) over
+    the architectures' coordinates (:func:`feature_point`) is fitted to every score told, and the
+    next architecture is the unproposed one of highest UCB, mean + κ·sd (κ = 2.5, FaDE §3.2;
+    ties to the earlier row). The first ``initial_points`` architectures are drawn uniformly.
+    Sequential: ``ask`` returns ``None`` while a trial is untold, and after the table has run out.
+
+    A failed trial is told to the GP as the worst score seen so far (0 before any), as
+    :class:`~archgraph.search.feature_search.BayesianFeatureSearch` does; a pruned one with the
+    validation accuracy it reached.
+    """
+
+    def __init__(self, table: TabularObjective, *, epochs: int, seed: int = 0, kappa: float = 2.5,
+                 initial_points: int = 5):
+        if initial_points < 1:
+            raise ArchGraphError(f"initial_points must be at least 1, got {initial_points}")
+        self.table, self.epochs, self.seed, self.kappa, self.initial_points = table, epochs, seed, kappa, initial_points
+        features = cell_feature_space(spaces.load(table.space))
+        self.points = np.stack([feature_point(features, a) for a in table.archs])
+        self.unseen = np.ones(len(table), dtype=bool)
+        self.rng = np.random.default_rng(seed)
+        self.rows: list[int] = []       # the architectures told, in order
+        self.values: list[float] = []   # their scores
+        self.outstanding = False
+
+    def ask(self) -> Trial | None:
+        if self.outstanding or not self.unseen.any():
+            return None
+        candidates = np.flatnonzero(self.unseen)
+        if len(self.values) < self.initial_points:
+            row = int(self.rng.choice(candidates))
+        else:
+            ucb = self.acquisition(candidates)
+            row = int(candidates[np.argmax(ucb)])
+        self.unseen[row] = False
+        self.outstanding = True
+        return Trial.propose(self.table.archs[row], self.epochs, info={"row": row})
+
+    def acquisition(self, rows: np.ndarray) -> np.ndarray:
+        """UCB of the architectures ``rows`` under the GP fitted to the scores told."""
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        # lengths from 0.01 (a hundredth of the coordinates' [0, 1]) to 1000 (a dimension that does not matter)
+        kernel = ConstantKernel() * Matern(np.ones(self.points.shape[1]), (1e-2, 1e3), nu=2.5) + WhiteKernel(1e-2)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)   # a length at its bound: expected, see above
+            gp = GaussianProcessRegressor(kernel, normalize_y=True).fit(self.points[self.rows], self.values)
+        mean, sd = gp.predict(self.points[rows], return_std=True)
+        return mean + self.kappa * sd
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        self.outstanding = False
+        self.rows.append(trial.info["row"])
+        self.values.append(min(self.values, default=0.0) if result.state is TrialState.FAILED else result.score)
+
+
+def bootstrap_interval(statistic, *samples, level: float = 0.95, resamples: int = 10_000, seed: int = 0):
+    """The percentile bootstrap interval (Efron & Tibshirani 1993, §13.3) of ``statistic(*samples)``.
+
+    Each sample (an array whose first axis holds independent observations, e.g. search seeds) is
+    resampled with replacement, independently of the others, ``resamples`` times; the interval's
+    ends are the ``(1 − level)/2`` and ``(1 + level)/2`` quantiles of the statistic over the
+    resamples, taken without interpolation (``inverted_cdf``), so that infinite values — e.g.
+    censored runs counted as never reaching a target — are ends like any other. A statistic
+    may return an array (one interval per element: ``low`` and ``high`` have its shape);
+    resamples where it is NaN (e.g. ∞/∞) are left out.
+
+    Returns ``(low, high)``.
+
+    >>> bootstrap_interval(np.mean, np.array([0.0, 0.0, 0.0, 1.0]))  # means of Binomial(4, 1/4)/4
+    (0.0, 0.75)
+    """
+    if not 0 < level < 1 or resamples < 1:
+        raise ArchGraphError(f"need 0 < level < 1 and resamples >= 1, got level={level}, resamples={resamples}")
+    rng = np.random.default_rng(seed)
+    arrays = [np.asarray(s, dtype=float) for s in samples]
+    if any(len(a) == 0 for a in arrays):
+        raise ArchGraphError("bootstrap_interval needs at least one observation in every sample")
+    values = np.array([statistic(*(a[rng.integers(len(a), size=len(a))] for a in arrays)) for _ in range(resamples)],
+                      dtype=float)
+    tails = [(1 - level) / 2, (1 + level) / 2]
+    with np.errstate(invalid="ignore"):
+        low, high = np.nanquantile(values, tails, axis=0, method="inverted_cdf")
+    return (float(low), float(high)) if np.ndim(low) == 0 else (low, high)

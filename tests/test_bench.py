@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 
 from archgraph import ArchGraph
-from archgraph.bench import NotInTableError, TabularObjective, read_table, write_table
+from archgraph.bench import NotInTableError, OnTable, PoolBO, TabularObjective, bootstrap_interval, read_table, write_table
 from archgraph.errors import ArchGraphError, BudgetError
 from archgraph.evaluate import InProcessEvaluator
+from archgraph.search.base import asking
 from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import Trial
@@ -99,7 +100,92 @@ def test_random_sh_and_predictor_search_draw_only_the_tables_architectures():
     predictor = TabularObjective(table())
     run(predictor, predictor.strategy("predictor", seed=0, n_new=2, epochs=2), Budget(epochs=1000))
     assert predictor.epochs_spent == 6 * 2
-    with pytest.raises(ArchGraphError, match="a table runs the strategies random, nosh, sh, predictor, not 'bo'"):
-        bench.strategy("bo")
+    with pytest.raises(ArchGraphError, match="a table runs the strategies random, nosh, sh, predictor, .*, not 'rl'"):
+        bench.strategy("rl")
     with pytest.raises(BudgetError, match="pass epochs <= 4"):
         bench.strategy("nosh", epochs=8)
+
+
+@pytest.mark.parametrize("name", ["random-features", "bo", "evolution", "bo-pool"])
+def test_feature_space_strategies_propose_each_table_architecture_once_then_stop(name):
+    bench = TabularObjective(table())
+    params = {"evolution": {"population_size": 3, "sample_size": 2}, "bo": {"initial_points": 2},
+              "bo-pool": {"initial_points": 2}}
+    strategy = bench.strategy(name, seed=3, **params.get(name, {}))
+    ask, rows = asking(strategy, seed=3), []
+    while (trial := ask()) is not None:
+        rows.append(bench.lookup(trial.arch))   # raises NotInTableError for any other architecture
+        strategy.tell(trial, bench(trial))
+    assert sorted(rows) == list(range(6)) and bench.epochs_spent == 6 * 4
+
+
+class Fixed:
+    """Proposes the given architectures in turn."""
+
+    def __init__(self, archs):
+        self.archs = list(archs)
+
+    def ask(self):
+        return Trial.propose(self.archs.pop(0), 4) if self.archs else None
+
+    def tell(self, trial, result):
+        self.told = trial
+
+
+def test_on_table_moves_a_proposal_to_the_nearest_unproposed_architecture_in_feature_coordinates():
+    bench = TabularObjective(table())
+    outside = (ArchGraph([(0, 1), (1, 2), (2, 3)]), ONE, ONE, ONE)   # a 4-vertex path: in no row
+    wrapped = OnTable(Fixed([ARCHS[1], outside, outside]), bench)
+    features = wrapped.features
+    assert wrapped.ask().arch == ARCHS[1]   # a table member not proposed before stays
+    distance = [np.sum([(features.embed(a) - features.embed(b)) ** 2 for a, b in zip(arch, outside)])
+                for arch in ARCHS]
+    order = [i for i in np.argsort(distance, kind="stable") if i != 1]
+    first, second = wrapped.ask(), wrapped.ask()
+    assert [bench.lookup(first.arch), bench.lookup(second.arch)] == order[:2]
+    assert first.info["proposed"] == [c.to_dict() for c in outside]
+
+
+def test_pool_bo_takes_the_highest_ucb_of_a_gp_fitted_to_what_it_was_told():
+    bench = TabularObjective(table())
+    bo = PoolBO(bench, epochs=4, seed=0, initial_points=3)
+    ask = asking(bo)
+    for _ in range(3):
+        trial = ask()
+        assert ask() is None   # sequential
+        bo.tell(trial, bench(trial))
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+    kernel = ConstantKernel() * Matern(np.ones(bo.points.shape[1]), (1e-2, 1e3), nu=2.5) + WhiteKernel(1e-2)
+    gp = GaussianProcessRegressor(kernel, normalize_y=True).fit(bo.points[bo.rows], bo.values)
+    rest = [i for i in range(6) if i not in bo.rows]
+    mean, sd = gp.predict(bo.points[rest], return_std=True)
+    assert bench.lookup(ask().arch) == rest[int(np.argmax(mean + 2.5 * sd))]
+    assert bo.values == [np.mean(VAL[i], axis=0)[-1] for i in bo.rows]
+
+
+def test_bootstrap_interval_matches_the_exact_bootstrap_distribution():
+    # means of resamples of [0, 0, 0, 1]: k/4 with k ~ Binomial(4, 1/4); P(k <= 2) = 0.949, P(k <= 3) = 0.996
+    assert bootstrap_interval(np.mean, [0, 0, 0, 1]) == (0.0, 0.75)
+    assert bootstrap_interval(np.mean, [0, 0, 0, 1], level=0.8) == (0.0, 0.5)   # P(k = 0) = 0.316 > 0.1
+    # a constant sample: every resample is that constant, whatever the statistic
+    low, high = bootstrap_interval(lambda c: c.mean(0), np.array([[1.0, 5.0]] * 3))
+    assert low.tolist() == high.tolist() == [1.0, 5.0]
+    # two samples resampled independently; a censored (infinite) median is an end like any other
+    assert bootstrap_interval(lambda a, b: np.median(a) / np.median(b), [np.inf] * 3, [2.0, 2.0]) == (np.inf, np.inf)
+    with pytest.raises(ArchGraphError, match="at least one observation"):
+        bootstrap_interval(np.mean, [])
+
+
+def test_evolution_mutates_only_cells_a_mutation_can_change():
+    from archgraph import spaces
+    from archgraph.errors import SpaceError
+    from archgraph.search.feature_search import FeatureDomain
+
+    domain, rng = FeatureDomain(spaces.load("fade")), np.random.default_rng(0)
+    for _ in range(20):   # ARCHS[1]: its first cell an edge, the other three single vertices
+        child = domain.mutate_architecture(ARCHS[1], rng)
+        assert child[1:] == ARCHS[1][1:] and child[0] != ARCHS[1][0]
+    with pytest.raises(SpaceError, match="every cell of .* is a single vertex"):
+        domain.mutate_architecture(ARCHS[0], rng)

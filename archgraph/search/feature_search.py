@@ -64,8 +64,8 @@ def cell_feature_space(space: Space) -> FeatureSpace:
 class FeatureDomain:
     """The coordinates of a topology-only chained space: per cell, FaDE's scaled feature
     space; a point's architectures are drawn from its boxes, a random architecture has each
-    cell drawn uniformly among the DAGs the space allows, and a mutation changes one cell by
-    :func:`archgraph.mutate.random_mutation` (an edge or a vertex added or removed)."""
+    cell drawn uniformly among the DAGs the space allows, and a mutation changes one cell of two or
+    more vertices by :func:`archgraph.mutate.random_mutation` (an edge or a vertex added or removed)."""
 
     def __init__(self, space: Space):
         self.space = space
@@ -85,7 +85,13 @@ class FeatureDomain:
         return tuple(pool[i] for i in rng.integers(len(pool), size=len(self.space.cells)))
 
     def mutate_architecture(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        row = int(rng.integers(len(arch)))
+        """``arch`` with one cell mutated, drawn among the cells of two or more vertices (a single
+        vertex has no edge to remove, no pair to join and no path to put a vertex on)."""
+        mutable = [i for i, cell in enumerate(arch) if cell.num_nodes > 1]
+        if not mutable:
+            raise SpaceError(f"every cell of {[c.to_dict() for c in arch]} is a single vertex, which no mutation "
+                             "changes; evolution needs a cell of two or more vertices to mutate")
+        row = mutable[int(rng.integers(len(mutable)))]   # every cell mutable: the draw of every cell
         child = list(arch)
         child[row] = mutate.random_mutation(arch[row], rng, max_nodes=self.space.max_vertices,
                                             kinds=("add_edge", "remove_edge", "add_vertex", "remove_vertex"))
