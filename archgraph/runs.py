@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchGraphError
+from .pareto import SEARCH_OBJECTIVE, parse_objectives, pareto_records
 from .store import STORE_FILE, SQLiteStore, StoreError
 from .trial import OBJECTIVE
 
@@ -136,6 +137,7 @@ class RunSummary:
     budget: int | None  #: the trials budget of the search's last call
     best: tuple[float, int] | None  #: the best validation accuracy and its trial
     state: str  #: finished, in progress, killed, failed: ERROR, interrupted, or unknown
+    front: list[int] | None = None  #: a run of other or several objectives (``--objective``): its Pareto front
 
 
 def summarise(run_dir: str | os.PathLike) -> RunSummary:
@@ -156,8 +158,11 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     status = read_status(run_dir)
     budget = (status or {}).get("budget", {}).get("trials", config.get("trials"))
     running = sum(r["state"] == "running" for r in recs)
+    objectives = config.get("objectives", [SEARCH_OBJECTIVE])
+    front = None if objectives == [SEARCH_OBJECTIVE] else [
+        r["trial"] for r in pareto_records(recs, parse_objectives(objectives))]
     return RunSummary(run_dir, str(config.get("strategy", "-")), str(config.get("space", "-")), len(recs) - running,
-                      running, budget, None if best is None else (best[0], -best[1]), _state(status))
+                      running, budget, None if best is None else (best[0], -best[1]), _state(status), front)
 
 
 def _state(status: dict[str, Any] | None) -> str:
@@ -199,7 +204,7 @@ def find_runs(folder: str | os.PathLike) -> list[Path]:
 def format_table(runs: Sequence[Path], root: str | os.PathLike) -> list[str]:
     """A header and one line per run folder (its path relative to ``root``): strategy, space,
     trials told (of the budget, and how many are running), the best validation accuracy and its
-    trial, the state. A folder whose store cannot be read gets a line saying why."""
+    trial (for a run of other or several objectives, the trials on their front), the state. A folder whose store cannot be read gets a line saying why."""
     rows = [("run", "strategy", "space", "trials", "best", "state")]
     for run_dir in runs:
         name = str(run_dir.relative_to(root)) if run_dir != Path(root) else str(run_dir)
@@ -211,6 +216,8 @@ def format_table(runs: Sequence[Path], root: str | os.PathLike) -> list[str]:
         trials = f"{s.told}" + (f"/{s.budget}" if s.budget is not None else "") + (
             f" (+{s.running} running)" if s.running else "")
         best = "-" if s.best is None else f"{s.best[0]:.4f} (trial {s.best[1]})"
+        if s.front is not None:
+            best = f"front: trials {', '.join(map(str, s.front))}" if s.front else "-"
         rows.append((name, s.strategy, s.space, trials, best, s.state))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return ["  ".join([*(cell.ljust(w) for cell, w in zip(row, widths)), row[-1]]) for row in rows]

@@ -15,6 +15,7 @@ from archgraph.html_report import render_report, write_report
 from archgraph.oneshot.hyper_trial import load_hyper
 from archgraph.pareto import pareto_records
 from archgraph.results import read_run
+from archgraph.runs import format_table
 from archgraph.store import STORE_FILE, SQLiteStore
 from archgraph.trial import Result, Trial
 
@@ -243,3 +244,13 @@ def test_the_report_of_a_darts_run_draws_alpha_over_the_epochs_and_lambda_max(tm
     alpha = text.split("<figure>")[1]  # one panel per edge of the cell: 6 in NAS-Bench-201's
     assert len(metrics["history"][0]["alpha"]) == 6 and ">row 6<" in alpha and ">row 7<" not in alpha
     assert all(row["eigenvalue"] is not None for row in metrics["history"])  # DARTS-ES measures it every epoch
+
+
+def test_runs_list_gives_the_front_of_a_two_objective_run(two_objective_run, tiny_run):
+    from archgraph.runs import summarise
+
+    front = json.loads((two_objective_run / "front.json").read_text())["trials"]
+    assert summarise(two_objective_run).front == [t["trial"] for t in front]
+    assert summarise(tiny_run).front is None  # a run of the validation accuracy alone has its best
+    line = format_table([two_objective_run], two_objective_run.parent)[1]
+    assert f"front: trials {', '.join(str(t['trial']) for t in front)}" in line
