@@ -1,15 +1,18 @@
-"""How many training epochs does each search need to find a near-best architecture? RANK-NOSH's
+"""How many training epochs does each search need to find a top architecture? RANK-NOSH's
 budget claim (Wang's thesis, ch. 4: > 5× less search budget than full-training predictor search
 on the DARTS space), replayed on a tabular benchmark.
 
-The table (``--table``, default ``benchmarks/data/fade_digits.json``; ``benchmarks/ground_truth.py``
-builds them) holds architectures of the ``fade`` space with their per-epoch validation accuracy
-and final test accuracy, per seed. A trial is answered by :class:`archgraph.bench.TabularObjective`:
-its architecture looked up in the table (by the canonical hash of every cell, so isomorphic
-cells match), the validation accuracy after ``trial.budget`` epochs, the mean over the table's
-seeds; every strategy draws its candidates from the table only (the table as NOSH's finite
-pool, :meth:`~archgraph.bench.TabularObjective.strategy`; the predictors rank every
-architecture of the table not yet proposed).
+The table (``--table``, default ``benchmarks/data/fade_digits_seeds.json.gz``;
+``benchmarks/ground_truth.py`` builds them) holds architectures of the ``fade`` space with their
+per-epoch validation accuracy and final test accuracy, per seed. A trial is answered by
+:class:`archgraph.bench.TabularObjective`: its architecture looked up in the table (by the
+canonical hash of every cell, so isomorphic cells match), the validation accuracy after
+``trial.budget`` epochs. What a strategy observes (``--observe``): ``mean``, the mean curve over
+the table's seeds (the default: the ground truth itself, noise averaged out), or ``trial``, one
+training's curve (the trial's seed modulo the table's seeds; a promoted candidate continues its
+own), as a search that trains sees one noisy training. Every strategy draws its candidates from
+the table only (the table as NOSH's finite pool, :meth:`~archgraph.bench.TabularObjective.strategy`;
+the predictors rank every architecture of the table not yet proposed).
 
 Methods (all over the same pyramid, ``--levels`` budgets e, 2e, …, E with E the largest
 e·2^(levels−1) ≤ the curves' length):
@@ -27,35 +30,47 @@ e·2^(levels−1) ≤ the curves' length):
 
 The budget axis: *epochs trained*, the sum over the trials told so far of their epochs, where a
 trial that resumes a checkpoint (a promotion) counts only the epochs it adds, ``budget −
-resumed trial's budget`` (the strategies' ``epochs_trained``; checked against a ledger kept
-by the objective, :attr:`~archgraph.bench.TabularObjective.epochs_spent`). After every tell, the architecture the search has *found* is its best at the top level
-by validation accuracy after E epochs (the strategy's ``best``); a run reaches the target when
-the found architecture's quality (``--metric``: ``val``, its validation accuracy after E
-epochs, the default, or ``test``, its test accuracy in the table) is within ``--tolerance``
-(0.005, half a point) of the best quality in the table. Its epochs-to-target are the epochs
-trained at that tell. A run that has not reached the target when its epochs reach ``--cap``
-(default E × the table's size: enough to train every architecture fully), or whose strategy is
-exhausted first (NOSH and successive halving need not train every architecture to E), is
-*censored*.
+resumed trial's budget`` (the strategies' ``epochs_trained``; checked against a ledger kept by
+the objective, :attr:`~archgraph.bench.TabularObjective.epochs_spent`). After every tell, the
+architecture the search has *found* is its best at the top level by the validation accuracy it
+observed after E epochs (the strategy's ``best``). The *truth* is the mean over the table's
+seeds (``--metric``: ``val``, validation accuracy after E epochs, the default, or ``test``, the
+test accuracy); a run reaches the target when the found architecture is among the ``--top-k``
+(10) best of the table by the truth (ties at the k-th included), so that several architectures
+qualify. Its epochs-to-target are the epochs trained at that tell. A run that has not reached the
+target when its epochs reach ``--cap`` (default E × the table's size: enough to train every
+architecture fully), or whose strategy is exhausted first (NOSH and successive halving need not
+train every architecture to E; with ``--observe trial`` a search may also settle on a noisy
+winner), is *censored*.
 
 Prints, per method, the runs that reached the target, the median and quartiles of
 epochs-to-target over seeds (censored runs counted as infinitely long: a quantile that falls on
 one prints as "cens."), the mean ± std over the runs that reached it, and the budget-reduction
 ratios of RANK-NOSH: median epochs of full-training predictor search / median of RANK-NOSH, and
-the same for random search. The GNN is smaller and trained for fewer epochs than the library's
-default (``--gnn-hidden 32 --gnn-epochs 50``) so that a run of all methods takes minutes on one
-CPU thread per process.
+the same for random search, each with a 95 % percentile bootstrap interval over seeds
+(:func:`archgraph.bench.bootstrap_interval`: each method's seeds resampled independently,
+censored runs kept as ∞, so a resample whose numerator median is censored gives ∞ and one whose
+denominator median is censored gives 0; ∞/∞ resamples are left out). The GNN is
+smaller and trained for fewer epochs than the library's default (``--gnn-hidden 32 --gnn-epochs
+50``) so that a run of all methods takes minutes on one CPU thread per process.
 
-    python benchmarks/nosh_budget.py [--table benchmarks/data/fade_digits.json] [--seeds 0 … 19]
+Every finished run is appended to ``--runs`` (JSON lines, keyed by its settings and the table's
+checksum), so a killed benchmark goes on where it stopped; the summary and every run go to
+``--results`` with the command and versions (``provenance.write_results``).
+
+    python benchmarks/nosh_budget.py [--table benchmarks/data/fade_digits_seeds.json.gz] [--seeds 0 … 19]
         [--methods rank-nosh nosh predictor sh random] [--levels 4] [--n-new 8] [--sh-candidates 16]
-        [--metric val] [--tolerance 0.005] [--cap EPOCHS] [--gnn-epochs 50] [--gnn-hidden 32]
-        [--jobs 1] [--threads 1]
+        [--metric val] [--top-k 10] [--observe mean] [--cap EPOCHS] [--gnn-epochs 50] [--gnn-hidden 32]
+        [--jobs 1] [--threads 1] [--results benchmarks/results/nosh_budget.json]
+        [--runs benchmarks/results/nosh_budget.runs.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import contextlib
+import hashlib
+import json
 import multiprocessing
 import time
 import warnings
@@ -63,21 +78,30 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import write_results  # benchmarks/provenance.py, next to this script
 from scipy.stats import spearmanr
 
 from archgraph import spaces
-from archgraph.bench import TabularObjective
+from archgraph.bench import TabularObjective, bootstrap_interval
+from archgraph.search.base import asking
 from archgraph.search.nosh import SuccessiveHalving
 from archgraph.trial import Result, Trial
 
 METHODS = ("rank-nosh", "nosh", "predictor", "sh", "random")
+HERE = Path(__file__).resolve().parent
 
 
-def quality(table: TabularObjective, i: int, epochs: int, metric: str) -> float:
-    """What the target is measured on: architecture ``i``'s validation accuracy after ``epochs``
-    epochs (its mean over the table's seeds), or its test accuracy."""
-    arch = table.archs[i]
-    return float(table.curve(arch)[epochs - 1]) if metric == "val" else table.test_accuracy(arch)
+def qualities(table: TabularObjective, epochs: int, metric: str) -> np.ndarray:
+    """The truth per architecture of the table: its validation accuracy after ``epochs`` epochs
+    or its test accuracy, the mean over the table's seeds."""
+    if metric == "val":
+        return np.array([table.curve(a)[epochs - 1] for a in table.archs])
+    return np.array([table.test_accuracy(a) for a in table.archs])
+
+
+def top_k(values: np.ndarray, k: int) -> float:
+    """The target: the k-th best of ``values`` (an architecture at least as good is in the top k)."""
+    return float(np.sort(values)[::-1][min(k, len(values)) - 1])
 
 
 class Brackets:
@@ -87,7 +111,7 @@ class Brackets:
     def __init__(self, table: TabularObjective, *, epochs: int, levels: int, seed: int, candidates: int):
         self.table, self.epochs, self.levels, self.seed, self.candidates = table, epochs, levels, seed, candidates
         self.used: set[int] = set()
-        self.done_epochs, self.found, self.offset, self.k = 0, None, 0, 0
+        self.done_epochs, self.found, self.k = 0, None, 0
         self.exhausted = False
         self._new_bracket()
 
@@ -106,18 +130,14 @@ class Brackets:
             trial = self.sh.ask()
             if trial is not None:
                 self.used.add(self.table.lookup(trial.arch))
-                resume = None if trial.resume_from is None else trial.resume_from + self.offset
-                return dataclasses.replace(trial, id=trial.id + self.offset, resume_from=resume)
+                return trial
             self.done_epochs += self.sh.epochs_trained
-            self.offset += self.sh.next_id
             self._consider(self.sh.best)
             self._new_bracket()
         return None
 
     def tell(self, trial: Trial, result: Result) -> None:
-        resume = None if trial.resume_from is None else trial.resume_from - self.offset
-        self.sh.tell(dataclasses.replace(trial, id=trial.id - self.offset, resume_from=resume),
-                     dataclasses.replace(result, trial_id=trial.id - self.offset))
+        self.sh.tell(trial, result)
 
     def _consider(self, best) -> None:
         if best is not None and (self.found is None or best[1] > self.found[1]):
@@ -150,19 +170,21 @@ def run(job: tuple[str, int, argparse.Namespace]) -> dict:
     """One search: ask/tell until the target, the cap or exhaustion; its epochs-to-target (or None)."""
     method, seed, args = job
     torch.set_num_threads(args.threads)
-    table = TabularObjective(args.table)   # checks each resumed trial and counts the epochs trained
-    target = max(quality(table, i, args.epochs, args.metric) for i in range(len(table))) - args.tolerance
+    table = TabularObjective(args.table, seeds=args.observe)   # checks resumed trials, counts the epochs trained
+    truth = qualities(table, args.epochs, args.metric)
+    target = top_k(truth, args.top_k)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         strategy = make(method, table, seed, args)
+        ask = asking(strategy, seed)   # the run's trial ids and seeds, as a Runner numbers them
         trials, reached = 0, None
-        while table.epochs_spent < args.cap and (trial := strategy.ask()) is not None:
+        while table.epochs_spent < args.cap and (trial := ask()) is not None:
             strategy.tell(trial, table(trial))
             trials += 1
             assert strategy.epochs_trained == table.epochs_spent, (method, strategy.epochs_trained, table.epochs_spent)
             best = strategy.best
-            if best is not None and quality(table, table.lookup(best[0]), args.epochs, args.metric) >= target:
+            if best is not None and truth[table.lookup(best[0])] >= target:
                 reached = table.epochs_spent
                 break
     fallbacks = sum("cannot be fitted" in str(w.message) for w in caught)   # random rounds of a predictor search
@@ -177,45 +199,74 @@ def quantile(values: list[float], q: float) -> float:
     return np.inf if value > 1e29 else value
 
 
-def fmt(value: float) -> str:
-    return "cens." if np.isinf(value) else f"{value:.0f}"
+def median_ratio(numerator: np.ndarray, denominator: np.ndarray) -> float:
+    """median(numerator) / median(denominator), censored runs (inf) included: ∞/∞ is NaN."""
+    a, b = quantile(numerator, 0.5), quantile(denominator, 0.5)
+    return np.nan if np.isinf(a) and np.isinf(b) else np.inf if np.isinf(a) else a / b
+
+
+def ratio_figures(numerator: list[float], denominator: list[float], resamples: int) -> dict:
+    """The ratio of medians and its 95 % bootstrap interval over seeds."""
+    a, b = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    low, high = bootstrap_interval(median_ratio, a, b, resamples=resamples)
+    return {"ratio": median_ratio(a, b), "low": low, "high": high}
+
+
+def fmt(value: float, digits: int = 0) -> str:
+    return "cens." if np.isinf(value) else "n/a" if np.isnan(value) else f"{value:.{digits}f}"
+
+
+def run_key(method: str, seed: int, args: argparse.Namespace) -> str:
+    """What identifies a finished run in ``--runs``: every setting that shapes it and the table's checksum."""
+    return json.dumps({"method": method, "seed": seed, "table": args.checksum, "levels": args.levels,
+                       "n_new": args.n_new, "sh_candidates": args.sh_candidates, "metric": args.metric,
+                       "top_k": args.top_k, "observe": args.observe, "cap": args.cap, "gnn_epochs": args.gnn_epochs,
+                       "gnn_hidden": args.gnn_hidden}, sort_keys=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=Path, default=Path(__file__).parent / "data" / "fade_digits.json")
+    parser.add_argument("--table", type=Path, default=HERE / "data" / "fade_digits_seeds.json.gz")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(20)))
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--levels", type=int, default=4, help="pyramid levels, budgets e, 2e, 4e, …, E")
     parser.add_argument("--n-new", type=int, default=8, help="candidates added per round (the thesis's K)")
     parser.add_argument("--sh-candidates", type=int, default=16, help="candidates per successive-halving bracket")
     parser.add_argument("--metric", choices=("val", "test"), default="val",
-                        help="quality the target compares: validation after E epochs, or the table's test accuracy")
-    parser.add_argument("--tolerance", type=float, default=0.005, help="target: within this of the table's best")
+                        help="the truth: seed-mean validation after E epochs, or seed-mean test accuracy")
+    parser.add_argument("--top-k", type=int, default=10, help="target: the found architecture is in the table's top k")
+    parser.add_argument("--observe", choices=("mean", "trial"), default="mean",
+                        help="what a strategy sees: the seed-mean curve, or one training's (the trial's seed)")
     parser.add_argument("--cap", type=int, default=None, help="epochs after which a run is censored "
                         "(default E × the table's architectures)")
     parser.add_argument("--gnn-epochs", type=int, default=50, help="Adam steps of each GNN fit (library: 200)")
     parser.add_argument("--gnn-hidden", type=int, default=32, help="GNN width (library: 64)")
+    parser.add_argument("--resamples", type=int, default=10_000, help="bootstrap resamples")
     parser.add_argument("--jobs", type=int, default=1, help="searches run in parallel processes")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "nosh_budget.json")
+    parser.add_argument("--runs", type=Path, default=HERE / "results" / "nosh_budget.runs.jsonl",
+                        help="finished runs, one JSON line each; a run found there is not made again")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
     table = TabularObjective(args.table)
+    args.checksum = hashlib.sha256(args.table.read_bytes()).hexdigest()[:16]
     e = table.epochs // 2 ** (args.levels - 1)
     if e < 1:
         raise SystemExit(f"curves of {table.epochs} epochs are too short for {args.levels} levels")
     args.epochs = e * 2 ** (args.levels - 1)
     args.cap = args.cap or args.epochs * len(table)
-    qualities = np.array([quality(table, i, args.epochs, args.metric) for i in range(len(table))])
-    target = qualities.max() - args.tolerance
-    near = int((qualities >= target).sum())
+    truth = qualities(table, args.epochs, args.metric)
+    target = top_k(truth, args.top_k)
+    near = int((truth >= target).sum())
     what = f"validation after {args.epochs} epochs" if args.metric == "val" else "test accuracy"
+    seen = "the mean over each architecture's seeds" if args.observe == "mean" else "one training (the trial's seed)"
     print(f"table {args.table}: {table.space}/{table.dataset}, {len(table)} distinct architectures, curves of "
-          f"{table.epochs} epochs (the mean over each architecture's seeds)")
-    print(f"budgets {[e * 2 ** i for i in range(args.levels)]} (E = {args.epochs}); target: {what} ≥ "
-          f"{qualities.max():.4f} − {args.tolerance} = {target:.4f}, met by {near} of {len(table)} architectures "
+          f"{table.epochs} epochs; strategies observe {seen}")
+    print(f"budgets {[e * 2 ** i for i in range(args.levels)]} (E = {args.epochs}); target: seed-mean {what} ≥ "
+          f"{target:.4f} (top {args.top_k}; best {truth.max():.4f}), met by {near} of {len(table)} architectures "
           f"(random search needs ≈ E·(N+1)/(k+1) = {args.epochs * (len(table) + 1) / (near + 1):.0f} epochs on "
           f"average); cap {args.cap} epochs; n_new {args.n_new}; GNN {args.gnn_hidden} wide, {args.gnn_epochs} "
           f"epochs per fit; seeds {args.seeds}")
@@ -225,40 +276,66 @@ def main() -> None:
         f"{e * 2 ** i}: {spearmanr([c[e * 2 ** i - 1] for c in curves], final).statistic:.2f}"
         for i in range(args.levels - 1)))
 
-    jobs = [(m, s, args) for m in args.methods for s in args.seeds]
-    if args.jobs > 1:
-        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
-            results = pool.map(run, jobs, chunksize=1)
-    else:
-        results = [run(job) for job in jobs]
+    done = {}
+    if args.runs.is_file():
+        for line in args.runs.read_text().splitlines():
+            if line.strip():
+                record = json.loads(line)
+                done[record["key"]] = record["run"]
+    jobs = [(m, s, args) for m in args.methods for s in args.seeds if run_key(m, s, args) not in done]
+    print(f"{len(args.methods) * len(args.seeds) - len(jobs)} runs already in {args.runs}, {len(jobs)} to make",
+          flush=True)
+    args.runs.parent.mkdir(parents=True, exist_ok=True)
+    with args.runs.open("a") as log, multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else \
+            contextlib.nullcontext() as pool:
+        for result in (pool.imap_unordered(run, jobs) if pool else map(run, jobs)):
+            done[run_key(result["method"], result["seed"], args)] = result
+            log.write(json.dumps({"key": run_key(result["method"], result["seed"], args), "run": result}) + "\n")
+            log.flush()
+    results = [done[run_key(m, s, args)] for m in args.methods for s in args.seeds]
 
-    medians = {}
+    summary, values = {}, {}
     print(f"\n{'method':<10} {'reached':>8} {'median':>7} {'Q1':>6} {'Q3':>6} {'mean ± std (reached)':>21} "
           f"{'trials':>7} {'s/run':>6}")
     for method in args.methods:
         rows = [r for r in results if r["method"] == method]
-        values = [np.inf if r["reached"] is None else r["reached"] for r in rows]
-        done = [v for v in values if np.isfinite(v)]
-        medians[method] = quantile(values, 0.5)
-        spread = f"{np.mean(done):.0f} ± {np.std(done):.0f}" if done else "–"
-        print(f"{method:<10} {len(done):>4}/{len(rows):<3} {fmt(medians[method]):>7} {fmt(quantile(values, 0.25)):>6} "
-              f"{fmt(quantile(values, 0.75)):>6} {spread:>21} {np.mean([r['trials'] for r in rows]):>7.0f} "
-              f"{np.mean([r['seconds'] for r in rows]):>6.1f}")
+        values[method] = [np.inf if r["reached"] is None else r["reached"] for r in rows]
+        reached = [v for v in values[method] if np.isfinite(v)]
+        summary[method] = {"reached": len(reached), "runs": len(rows), "median": quantile(values[method], 0.5),
+                           "q1": quantile(values[method], 0.25), "q3": quantile(values[method], 0.75)}
+        spread = f"{np.mean(reached):.0f} ± {np.std(reached):.0f}" if reached else "–"
+        print(f"{method:<10} {len(reached):>4}/{len(rows):<3} {fmt(summary[method]['median']):>7} "
+              f"{fmt(summary[method]['q1']):>6} {fmt(summary[method]['q3']):>6} {spread:>21} "
+              f"{np.mean([r['trials'] for r in rows]):>7.0f} {np.mean([r['seconds'] for r in rows]):>6.1f}")
     print("\nper seed (epochs to target; 'cens.@N': not reached, stopped after N epochs):")
     for method in args.methods:
         cells = [f"{r['reached']}" if r["reached"] is not None else f"cens.@{r['epochs']}"
                  for r in results if r["method"] == method]
         print(f"  {method:<10} " + " ".join(cells))
-    if "rank-nosh" in medians:
-        for other in ("predictor", "random"):
-            if other in medians:
-                a, b = medians[other], medians["rank-nosh"]
-                ratio = "n/a (a median is censored)" if np.isinf(a) or np.isinf(b) else f"{a / b:.2f}×"
-                print(f"budget reduction, RANK-NOSH vs {other}: median {fmt(a)} / {fmt(b)} = {ratio}")
+    ratios = {}
+    if "rank-nosh" in values:
+        for other in ("predictor", "random", "nosh", "sh"):
+            if other in values:
+                ratios[other] = r = ratio_figures(values[other], values["rank-nosh"], args.resamples)
+                print(f"budget reduction, RANK-NOSH vs {other}: median {fmt(summary[other]['median'])} / "
+                      f"{fmt(summary['rank-nosh']['median'])} = {fmt(r['ratio'], 2)}×, 95 % bootstrap interval "
+                      f"[{fmt(r['low'], 2)}, {fmt(r['high'], 2)}]")
     fallbacks = sum(r["fallbacks"] for r in results)
     if fallbacks:
         print(f"({fallbacks} rounds proposed random architectures: their predictor could not be fitted)")
-    print(f"\ntotal {time.perf_counter() - t0:.0f} s ({args.jobs} process(es), {args.threads} torch thread(s) each)")
+    seconds = time.perf_counter() - t0
+    print(f"\ntotal {seconds:.0f} s ({args.jobs} process(es), {args.threads} torch thread(s) each)")
+    write_results(args.results, table=str(args.table), table_checksum=args.checksum, architectures=len(table),
+                  epochs=args.epochs, metric=args.metric, top_k=args.top_k, target=target, qualifying=near,
+                  observe=args.observe, cap=args.cap, seeds=args.seeds,
+                  summary={m: {k: _json(v) for k, v in s.items()} for m, s in summary.items()},
+                  ratios_vs_rank_nosh={m: {k: _json(v) for k, v in r.items()} for m, r in ratios.items()},
+                  runs=results, seconds=round(seconds, 1))
+
+
+def _json(value):
+    """A figure for JSON: ∞ (censored) as the string "inf", NaN as None."""
+    return "inf" if value == np.inf else None if isinstance(value, float) and np.isnan(value) else value
 
 
 if __name__ == "__main__":
