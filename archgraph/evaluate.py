@@ -30,7 +30,12 @@ Examples
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -265,6 +270,24 @@ def _evaluate(fn: Callable[[Trial], Result], trial: Trial, threads: int | None =
         raise TrialError(trial.id, f"{type(err).__name__}: {err}", traceback.format_exc()) from err
 
 
+def _die_with(parent: int) -> None:
+    """A pool worker's initializer: end the worker as soon as ``parent`` (the search) ends, killed or
+    terminated, so that no worker outlives it writing checkpoints into its run folder. On Linux the
+    kernel sends the parent-death signal; elsewhere a thread polls the parent."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the parent died before the signal was armed
+            os._exit(1)
+        return
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.1)
+    os._exit(1)
+
+
 class Evaluator(ABC):
     """Runs ``fn(trial)`` somewhere and returns a future of its :class:`Result`.
 
@@ -318,7 +341,8 @@ class ProcessPoolEvaluator(Evaluator):
 
     Workers are started with ``spawn`` (safe with torch's threads, unlike ``fork``), and
     each trial runs with ``threads_per_worker`` torch threads so the workers do not
-    oversubscribe the cores. ``fn`` and the trials must be picklable.
+    oversubscribe the cores. ``fn`` and the trials must be picklable. The workers die with the
+    process that made the pool, however it ends (killed, terminated).
 
     Examples
     --------
@@ -334,7 +358,8 @@ class ProcessPoolEvaluator(Evaluator):
                 f"got max_workers={max_workers}, threads_per_worker={threads_per_worker}"
             )
         self._max_workers, self._threads = max_workers, threads_per_worker
-        self._pool = ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context(context))
+        self._pool = ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context(context),
+                                         initializer=_die_with, initargs=(os.getpid(),))
 
     @property
     def max_workers(self) -> int:

@@ -193,6 +193,45 @@ def same_run(run, whole, rel: float = 0.0) -> None:
                 assert row == pytest.approx(want, rel=rel, abs=0)
 
 
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder``: its modification time and size."""
+    return {str(f): (f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(folder.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["terminated", "killed"])
+def test_pool_workers_die_with_a_terminated_or_killed_search_and_write_nothing_after_it(tmp_path, how):
+    psutil = pytest.importorskip("psutil")
+    run = tmp_path / "run"
+    args = ["--strategy", "random", "--trials", "40", "--strategy-param", "draws=2", "--no-progress", *CLI_TINY,
+            "--evaluator", "process", "--workers", "2"]
+    proc = subprocess.Popen([sys.executable, "-m", "archgraph.cli", "search", *args, "--out", str(run)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not ((run / STORE_FILE).exists() and told(run / STORE_FILE) >= 1):  # the workers are training
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before it could be stopped"
+        time.sleep(0.02)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert len(children) >= 2  # the pool's workers (and multiprocessing's resource tracker)
+    os.kill(proc.pid, how)
+    proc.wait()
+    files = snapshot(run)
+
+    def running(child) -> bool:  # an exited child nobody reaps stays a zombie here
+        try:
+            return child.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    deadline = time.monotonic() + 60
+    while any(map(running, children)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = [child for child in children if running(child)]
+    for child in alive:  # clean up after a failure
+        child.kill()
+    assert not alive, f"{len(alive)} of the search's {len(children)} child processes outlived it"
+    assert snapshot(run) == files and any("checkpoints" in f for f in files)  # they wrote nothing after it
+
+
 def test_a_run_killed_in_process_and_finished_on_the_process_pool_equals_the_uninterrupted_run(tmp_path, monkeypatch):
     """Where a run executes is not what it is: killed while it trained in this process, it goes on
     in a pool of two workers (``--resume RUN --evaluator process``) and ends as if never moved."""
