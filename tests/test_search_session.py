@@ -159,9 +159,10 @@ def test_kill_and_resume_reaches_the_uninterrupted_state(tmp_path):
 
 
 CLI_RANDOM = ["--strategy", "random", "--trials", "6", "--strategy-param", "draws=2", "--no-progress", *CLI_TINY]
-#: the config the CLI makes of CLI_RANDOM (its --lr default too)
+#: the config the CLI makes of CLI_RANDOM: its --lr default too, and the pooling the fade space fits
+#: to 8×8 digits (none; Space.fitted)
 RANDOM = SearchConfig(strategy="random", trials=6, strategy_params={"draws": 2}, epochs=1,
-                      space_params=TINY["space_params"], training={"batch_size": 256, "lr": 1e-3})
+                      space_params={**TINY["space_params"], "pool": None}, training={"batch_size": 256, "lr": 1e-3})
 
 
 def evaluators_made(monkeypatch) -> list:
