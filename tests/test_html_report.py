@@ -22,16 +22,20 @@ from archgraph.trial import Result, Trial
 CHROMIUM = shutil.which("chromium")
 
 
+def small_search(tmp_path_factory, strategy, **settings):
+    """A run folder of a search of one-epoch trials of the fade space (channels=2) on digits."""
+    from archgraph.search.session import SearchConfig, search
+
+    run = tmp_path_factory.mktemp(strategy) / "run"
+    search(SearchConfig(strategy=strategy, epochs=1, space_params={"channels": 2, "kernel_size": 3},
+                        training={"batch_size": 256}, **settings), run, progress=False)
+    return run
+
+
 @pytest.fixture(scope="module")
 def fade_run(tmp_path_factory):
     """A FaDE search: a hyper-architecture trained 2 epochs, then 2 architectures drawn from it."""
-    from archgraph.search.session import SearchConfig, search
-
-    run = tmp_path_factory.mktemp("fade") / "run"
-    search(SearchConfig(strategy="fade", trials=3, epochs=1, space_params={"channels": 2, "kernel_size": 3},
-                        strategy_params={"draws": 2, "hyper_epochs": 2}, training={"batch_size": 256}), run,
-           progress=False)
-    return run
+    return small_search(tmp_path_factory, "fade", trials=3, strategy_params={"draws": 2, "hyper_epochs": 2})
 
 
 class Page(HTMLParser):
@@ -149,13 +153,7 @@ filter.dispatchEvent(new Event('input'));
 @pytest.fixture(scope="module")
 def bo_run(tmp_path_factory):
     """A BO search of 3 one-epoch trials (its GP fitted after 2 random points)."""
-    from archgraph.search.session import SearchConfig, search
-
-    run = tmp_path_factory.mktemp("bo") / "run"
-    search(SearchConfig(strategy="bo", trials=3, epochs=1, space_params={"channels": 2, "kernel_size": 3},
-                        strategy_params={"draws": 1, "initial_points": 2}, training={"batch_size": 256}), run,
-           progress=False)
-    return run
+    return small_search(tmp_path_factory, "bo", trials=3, strategy_params={"draws": 1, "initial_points": 2})
 
 
 def chromium(url, *flags):
@@ -189,13 +187,8 @@ def test_chromium_shows_the_report_of_a_fade_run_a_bo_run_and_both(runs, fade_ru
 @pytest.fixture(scope="module")
 def two_objective_run(tmp_path_factory):
     """A random search on digits for validation accuracy and few parameters."""
-    from archgraph.search.session import SearchConfig, search
-
-    run = tmp_path_factory.mktemp("pareto") / "run"
-    search(SearchConfig(strategy="random", trials=8, epochs=1, space_params={"channels": 2, "kernel_size": 3},
-                        strategy_params={"draws": 1}, training={"batch_size": 256},
-                        objectives=["val_accuracy:max", "parameters:min"]), run, progress=False)
-    return run
+    return small_search(tmp_path_factory, "random", trials=8, strategy_params={"draws": 1},
+                        objectives=["val_accuracy:max", "parameters:min"])
 
 
 def test_the_report_of_a_two_objective_search_shows_its_front_of_non_dominated_trials(two_objective_run, tmp_path):
