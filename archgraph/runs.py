@@ -158,9 +158,9 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     status = read_status(run_dir)
     budget = (status or {}).get("budget", {}).get("trials", config.get("trials"))
     running = sum(r["state"] == "running" for r in recs)
-    objectives = config.get("objectives", [SEARCH_OBJECTIVE])
-    front = None if objectives == [SEARCH_OBJECTIVE] else [
-        r["trial"] for r in pareto_records(recs, parse_objectives(objectives))]
+    objectives = parse_objectives(config.get("objectives", [SEARCH_OBJECTIVE]))
+    front = None if objectives == parse_objectives([SEARCH_OBJECTIVE]) else [
+        r["trial"] for r in pareto_records(recs, objectives)]
     return RunSummary(run_dir, str(config.get("strategy", "-")), str(config.get("space", "-")), len(recs) - running,
                       running, budget, None if best is None else (best[0], -best[1]), _state(status), front)
 

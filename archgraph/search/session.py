@@ -151,7 +151,7 @@ class SearchConfig:
     @property
     def several_objectives(self) -> bool:
         """Whether the run pursues other objectives than the validation accuracy alone."""
-        return list(self.objectives) != [SEARCH_OBJECTIVE]
+        return parse_objectives(self.objectives) != parse_objectives([SEARCH_OBJECTIVE])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
