@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import ArchGraphError, DataNotFoundError, InvalidGraphError, ShapeError, SpaceError, UnknownOpError
+from .errors import (ArchGraphError, BudgetError, DataNotFoundError, InvalidGraphError, SettingError, ShapeError, SpaceError,
+                     UnknownOpError)
 
 if TYPE_CHECKING:
     from . import mutate, ops, plot
@@ -27,8 +28,10 @@ __version__ = "0.1.0"
 __all__ = [
     "ArchGraph",
     "ArchGraphError",
+    "BudgetError",
     "DataNotFoundError",
     "InvalidGraphError",
+    "SettingError",
     "ShapeError",
     "SpaceError",
     "UnknownOpError",

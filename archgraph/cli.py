@@ -534,8 +534,8 @@ def _darts(args) -> int:
         raise ArchGraphError(message) from None
     task = data.load(args.dataset, root=args.data_root)
     arch, weight = train_val_split(task.train, val_fraction=0.5, seed=args.seed)
-    out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = args.out or Path("runs") / f"darts-{args.method}-{time.strftime('%Y%m%d-%H%M%S')}"  # made by the first
+    # write, after search_darts has checked its settings
     info = {"space": space.name, "method": args.method, "select": args.select, "dataset": task.name,
             "seed": args.seed, "epochs": args.epochs, "C": args.C, "layers": args.layers, **tuning,
             **{k: v for k, v in options.items() if v is not None}}
@@ -892,7 +892,8 @@ def _strategies(args) -> int:
 
 def _atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)``, then move the file over ``path``: a crash never leaves a
-    half-written file."""
+    half-written file. The folder is made here, so a run folder holds at least one file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)

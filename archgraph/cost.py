@@ -26,6 +26,8 @@ from contextlib import contextmanager
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from .errors import SettingError
+
 __all__ = ["count_flops", "measure_latency"]
 
 
@@ -44,7 +46,7 @@ def measure_latency(model: torch.nn.Module, input_shape: Sequence[int], *, batch
     evaluation mode without gradients, on the device of the model's parameters (waiting for a CUDA
     device to finish each pass); the model's training mode is left as it was."""
     if batch_size < 1 or warmup < 0 or repeats < 1:
-        raise ValueError(f"need batch_size >= 1, warmup >= 0 and repeats >= 1, got {batch_size}, {warmup}, {repeats}")
+        raise SettingError(f"need batch_size >= 1, warmup >= 0 and repeats >= 1, got {batch_size}, {warmup}, {repeats}")
     with _evaluating(model) as device:
         x = torch.zeros(batch_size, *input_shape, device=device)
         sync = torch.cuda.synchronize if device is not None and device.type == "cuda" else lambda: None

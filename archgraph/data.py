@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset, TensorDataset, random_split
 
-from .errors import ArchGraphError, DataNotFoundError, ShapeError
+from .errors import ArchGraphError, DataNotFoundError, SettingError, ShapeError
 
 __all__ = ["DATASETS", "TaskData", "fade_split", "from_dataset", "load", "train_val_split"]
 
@@ -264,7 +264,7 @@ def train_val_split(
     (7, 3)
     """
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
+        raise SettingError(f"val_fraction must lie strictly between 0 and 1, got {val_fraction}")
     n = len(dataset)
     n_val = round(n * val_fraction)
     if not 0 < n_val < n:

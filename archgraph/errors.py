@@ -15,6 +15,7 @@ __all__ = [
     "SpaceError",
     "DataNotFoundError",
     "BudgetError",
+    "SettingError",
 ]
 
 
@@ -47,3 +48,9 @@ class DataNotFoundError(ArchGraphError, FileNotFoundError):
 
 class BudgetError(ArchGraphError, ValueError):
     """A budget (epochs, trials, rounds) that a method cannot divide the way it needs."""
+
+
+class SettingError(ArchGraphError, ValueError):
+    """An argument a function, class or strategy cannot take: a hyperparameter out of its range,
+    a name that is not one of its choices, settings that contradict each other."""
+

@@ -52,11 +52,11 @@ from . import spaces
 from .bundle import describe
 from .cost import count_flops, measure_latency
 from .data import TaskData, load, train_val_split
-from .errors import ArchGraphError
+from .errors import ArchGraphError, SettingError
 from .report import Reporter
 from .trial import Result, TrainArchitecture, Trial, objective_of, register_objective
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
-from .train import evaluate, train
+from .train import check_settings, evaluate, train
 
 __all__ = ["Evaluator", "InProcessEvaluator", "ProcessPoolEvaluator", "RayEvaluator", "TrialError", "TrialEvaluator"]
 
@@ -164,7 +164,9 @@ class TrialEvaluator:
             if (value := getattr(self, name)) is not None:
                 object.__setattr__(self, name, str(value))
         object.__setattr__(self, "space_params", dict(self.space_params))
-        spaces.load(self.space)  # an unknown space fails here, not in every trial
+        spaces.load(self.space)  # an unknown space or a training setting out of range fails here, not in every trial
+        check_settings(batch_size=self.batch_size, optimizer=self.optimizer, lr=self.lr,
+                       weight_decay=self.weight_decay, grad_clip=self.grad_clip)
 
     def __call__(self, trial: Trial, report: Reporter | None = None) -> Result:
         return objective_of(trial.task)(self, trial, report)
@@ -353,7 +355,7 @@ class ProcessPoolEvaluator(Evaluator):
 
     def __init__(self, max_workers: int = 2, *, threads_per_worker: int = 1, context: str = "spawn"):
         if max_workers < 1 or threads_per_worker < 1:
-            raise ValueError(
+            raise SettingError(
                 f"max_workers and threads_per_worker must be at least 1, "
                 f"got max_workers={max_workers}, threads_per_worker={threads_per_worker}"
             )

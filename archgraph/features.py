@@ -25,6 +25,7 @@ import networkx as nx
 import numpy as np
 from scipy.sparse.csgraph import shortest_path
 
+from .errors import SettingError
 from .graph import ArchGraph
 
 __all__ = [
@@ -197,6 +198,6 @@ def feature_vector(graph: ArchGraph, names: Sequence[str] = FADE_FEATURES) -> np
     """
     unknown = [name for name in names if name not in FEATURES]
     if unknown:
-        raise ValueError(f"unknown features {unknown}; known features: {', '.join(FEATURES)}")
+        raise SettingError(f"unknown features {unknown}; known features: {', '.join(FEATURES)}")
     return np.array([FEATURES[name](graph) for name in names], dtype=np.float64)
 

@@ -32,6 +32,7 @@ import numpy as np
 
 from ._labelling import _canonical_key, _Key
 from .canonical import _graph_of, _key_of, canonical_form, canonical_graph
+from .errors import SettingError, ShapeError
 from .features import FADE_FEATURES, feature_vector
 from .graph import ArchGraph, Edge
 
@@ -92,7 +93,7 @@ def enumerate_dags(n: int, *, min_vertices: int | None = None, connected: bool =
     """
     lo = n if min_vertices is None else min_vertices
     if not 1 <= lo <= n:
-        raise ValueError(f"need 1 <= min_vertices <= n, got min_vertices={lo}, n={n}")
+        raise SettingError(f"need 1 <= min_vertices <= n, got min_vertices={lo}, n={n}")
     graphs = []
     for k, keys in enumerate(_keys_by_size(n), start=1):
         if k >= lo:
@@ -112,16 +113,16 @@ def random_dag(n: int, rng: np.random.Generator, *, edge_prob: float = 0.5, conn
     4
     """
     if n < 1 or not 0.0 <= edge_prob <= 1.0:
-        raise ValueError(f"need n >= 1 and 0 <= edge_prob <= 1, got n={n}, edge_prob={edge_prob}")
+        raise SettingError(f"need n >= 1 and 0 <= edge_prob <= 1, got n={n}, edge_prob={edge_prob}")
     if connected and n > 1 and edge_prob == 0.0:
-        raise ValueError(f"edge_prob=0 never gives a connected DAG on {n} vertices; raise edge_prob")
+        raise SettingError(f"edge_prob=0 never gives a connected DAG on {n} vertices; raise edge_prob")
     us, vs = np.triu_indices(n, 1)
     for _ in range(_MAX_TRIES):
         keep = rng.random(len(us)) < edge_prob
         edges = list(zip(us[keep].tolist(), vs[keep].tolist()))
         if not connected or _weakly_connected(n, edges):
             return ArchGraph(edges, num_nodes=n)
-    raise ValueError(f"no connected DAG on {n} vertices in {_MAX_TRIES} draws with edge_prob={edge_prob}; "
+    raise SettingError(f"no connected DAG on {n} vertices in {_MAX_TRIES} draws with edge_prob={edge_prob}; "
                      "raise edge_prob")
 
 
@@ -160,7 +161,7 @@ class FeatureSpace:
         for g in graphs:
             unique.setdefault(_key_of(g), g)
         if not unique:
-            raise ValueError("a FeatureSpace needs at least one graph")
+            raise SettingError("a FeatureSpace needs at least one graph")
         self.graphs: tuple[ArchGraph, ...] = tuple(unique.values())
         self.features = tuple(features)
         self.values = np.stack([feature_vector(g, self.features) for g in self.graphs])
@@ -168,7 +169,7 @@ class FeatureSpace:
         self.points = self._scale(self.values)
         counts = [bins] * len(self.features) if isinstance(bins, int) else list(bins)
         if len(counts) != len(self.features) or min(counts) < 1:
-            raise ValueError(f"bins must be a positive int or one per feature {self.features}, got {bins}")
+            raise SettingError(f"bins must be a positive int or one per feature {self.features}, got {bins}")
         self.bin_edges = tuple(_bin_edges(self.points[:, i], b) for i, b in enumerate(counts))
         self._members: dict[Box, list[int]] = {}
         for i, box in enumerate(self._boxes(self.points)):
@@ -204,7 +205,7 @@ class FeatureSpace:
         """The box holding ``point`` (scaled coordinates, clipped to ``[0, 1]``)."""
         p = np.asarray(point, dtype=np.float64)
         if p.shape != (len(self.features),) or not np.isfinite(p).all():
-            raise ValueError(f"expected a finite point with {len(self.features)} coordinates, got {point!r}")
+            raise ShapeError(f"expected a finite point with {len(self.features)} coordinates, got {point!r}")
         return tuple(self._boxes(np.clip(p, 0.0, 1.0)[None])[0].tolist())
 
     def box_bounds(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
@@ -240,7 +241,7 @@ class FeatureSpace:
 
     def _check(self, box: Box) -> None:
         if len(box) != len(self.shape) or not all(0 <= b < s for b, s in zip(box, self.shape)):
-            raise ValueError(f"box {tuple(box)} is not in the grid of shape {self.shape}; get boxes from box_of(point)")
+            raise SettingError(f"box {tuple(box)} is not in the grid of shape {self.shape}; get boxes from box_of(point)")
 
 
 def _bin_edges(x: np.ndarray, bins: int) -> np.ndarray:

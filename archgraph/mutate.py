@@ -23,7 +23,7 @@ import networkx as nx
 import numpy as np
 
 from . import ops as _ops
-from .errors import InvalidGraphError
+from .errors import InvalidGraphError, SettingError
 from .graph import ArchGraph, Edge
 
 __all__ = ["KINDS", "add_edge", "remove_edge", "add_vertex", "remove_vertex", "change_op", "random_mutation"]
@@ -211,7 +211,7 @@ def random_mutation(
     """
     unknown = sorted(set(kinds) - set(KINDS))
     if unknown:
-        raise ValueError(f"unknown mutation kinds {unknown}; known kinds: {', '.join(KINDS)}")
+        raise SettingError(f"unknown mutation kinds {unknown}; known kinds: {', '.join(KINDS)}")
     ops = tuple(str(_ops.check(op)) for op in (() if ops is None else ops))
     on_nodes = bool(graph.node_ops)
     on_edges = bool(graph.edge_ops) or not on_nodes

@@ -36,7 +36,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import UnknownOpError
+from .errors import SettingError, ShapeError, SpaceError, UnknownOpError
 
 __all__ = [
     "OpContext",
@@ -94,9 +94,9 @@ def register(name: str, factory: OpFactory | None = None, *, overwrite: bool = F
 
     def _add(f: OpFactory) -> OpFactory:
         if not name.isidentifier():
-            raise ValueError(f"op name must be an identifier, got {name!r}")
+            raise SettingError(f"op name must be an identifier, got {name!r}")
         if name in _REGISTRY and not overwrite:
-            raise ValueError(f"op {name!r} is already registered; pass overwrite=True to replace it")
+            raise SettingError(f"op {name!r} is already registered; pass overwrite=True to replace it")
         _REGISTRY[name] = f
         return f
 
@@ -117,7 +117,7 @@ def parse(spec: str) -> tuple[str, tuple]:
     try:
         node = ast.parse(f"f({arg_text})", mode="eval").body
         if node.keywords:
-            raise ValueError("write arguments positionally, e.g. conv(5), not conv(kernel_size=5)")
+            raise SettingError("write arguments positionally, e.g. conv(5), not conv(kernel_size=5)")
         args = tuple(a.id if isinstance(a, ast.Name) else ast.literal_eval(a) for a in node.args)
     except (SyntaxError, ValueError) as e:
         raise UnknownOpError(f"cannot read the arguments of op spec {spec!r}: {e}") from None
@@ -229,13 +229,13 @@ def _bn(dim: int) -> type[nn.Module]:
 
 def _dim_index(dim: int) -> int:
     if dim not in (1, 2):
-        raise ValueError(f"ops support 1-d and 2-d feature maps, got dim={dim}")
+        raise ShapeError(f"ops support 1-d and 2-d feature maps, got dim={dim}")
     return dim - 1
 
 
 def _same_channels(ctx: OpContext, name: str) -> int:
     if ctx.in_channels != ctx.out_channels:
-        raise ValueError(
+        raise SpaceError(
             f"op {name!r} keeps the channel count, but was placed from {ctx.in_channels} "
             f"to {ctx.out_channels} channels; use a convolution there"
         )
@@ -283,7 +283,7 @@ class FactorizedReduce(nn.Module):
     def __init__(self, c_in, c_out, affine=True, dim=2):
         super().__init__()
         if c_out % 2:
-            raise ValueError(f"FactorizedReduce needs an even output channel count, got {c_out}")
+            raise ShapeError(f"FactorizedReduce needs an even output channel count, got {c_out}")
         conv = _conv(dim)
         self.relu = nn.ReLU(inplace=False)
         self.conv_1 = conv(c_in, c_out // 2, 1, stride=2, bias=False)
@@ -342,7 +342,7 @@ class Dense(nn.Sequential):
 
     def __init__(self, in_features: int, width: int, activation: str = "relu"):
         if activation not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
+            raise SettingError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}")
         super().__init__(nn.Linear(in_features, width), ACTIVATIONS[activation]())
         self.out_features = width
 
@@ -386,7 +386,7 @@ def _nor_conv(k: int):
 def _conv_7x1_1x7(ctx: OpContext):
     c = _same_channels(ctx, "conv_7x1_1x7")
     if ctx.dim != 2:
-        raise ValueError("conv_7x1_1x7 needs 2-d feature maps")
+        raise ShapeError("conv_7x1_1x7 needs 2-d feature maps")
     s = ctx.stride
     return nn.Sequential(
         nn.ReLU(inplace=False),
@@ -431,7 +431,7 @@ def _dense(ctx: OpContext, width: int, activation: str = "relu"):
 def _dropout(ctx: OpContext, p: float = 0.2):
     _same_channels(ctx, "dropout")
     if ctx.stride != 1:
-        raise ValueError(f"dropout keeps the resolution; it cannot be placed with stride {ctx.stride}")
+        raise SpaceError(f"dropout keeps the resolution; it cannot be placed with stride {ctx.stride}")
     return nn.Dropout(p)
 
 

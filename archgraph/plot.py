@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 
+from .errors import SettingError, ShapeError
 from .graph import ArchGraph
 
 __all__ = ["accuracy_by_step", "best_over_time", "draw_architecture", "draw_front", "draw_graph",
@@ -251,11 +252,11 @@ def draw_row_probabilities(
     _check_format(path)
     epochs = [entry["alpha"] if isinstance(entry, Mapping) else entry for entry in history_alphas]
     if not epochs or not epochs[0]:
-        raise ValueError("nothing to draw: give one entry per epoch, each a list of the rows' probabilities")
+        raise ShapeError("nothing to draw: give one entry per epoch, each a list of the rows' probabilities")
     widths = [len(row) for row in epochs[0]]
     for e, alpha in enumerate(epochs):
         if [len(row) for row in alpha] != widths:
-            raise ValueError(
+            raise ShapeError(
                 f"epoch {e} has rows of widths {[len(row) for row in alpha]}, epoch 0 has {widths}: "
                 "every epoch must hold the same rows with the same number of candidates"
             )
@@ -279,7 +280,7 @@ def draw_trajectories(anchors: Sequence[Sequence[Sequence[float]]], path: str | 
     _check_format(path)
     values = np.asarray(anchors, dtype=float)
     if values.ndim != 3 or values.shape[0] == 0 or values.shape[2] != len(features):
-        raise ValueError(f"anchors must be (steps, rows, {len(features)} features), got shape {values.shape}")
+        raise ShapeError(f"anchors must be (steps, rows, {len(features)} features), got shape {values.shape}")
     panels = [values[:, i, :] for i in range(values.shape[1])]
     fig = _row_panels(panels, [list(features)] * len(panels), xlabel="outer step", ylabel="anchor coordinate",
                       columns=len(panels))
@@ -297,7 +298,7 @@ def accuracy_by_step(points: Sequence[tuple[int, float]], path: str | Path | Non
     """
     _check_format(path)
     if not points:
-        raise ValueError("nothing to draw: give (step, accuracy) pairs")
+        raise ShapeError("nothing to draw: give (step, accuracy) pairs")
     steps, scores = (np.asarray(v, dtype=float) for v in zip(*points))
     unique = np.unique(steps)
     fig = Figure(figsize=(6, 4))
@@ -340,11 +341,11 @@ def _candidate_labels(labels, widths: list[int]) -> list[list[str]]:
     if all(isinstance(name, str) for name in labels):
         labels = [labels] * len(widths)
     elif len(labels) != len(widths):
-        raise ValueError(f"labels: give one list of names for every row, or one list per row ({len(widths)} rows); "
+        raise ShapeError(f"labels: give one list of names for every row, or one list per row ({len(widths)} rows); "
                          f"got {len(labels)} lists")
     for i, (names, w) in enumerate(zip(labels, widths)):
         if len(names) != w:
-            raise ValueError(f"labels: row {i + 1} has {w} candidates, got {len(names)} names {list(names)}")
+            raise ShapeError(f"labels: row {i + 1} has {w} candidates, got {len(names)} names {list(names)}")
     return [[str(name) for name in names] for names in labels]
 
 
@@ -434,7 +435,7 @@ def _area(box: Bbox | None) -> float:
 
 def _check_format(path: str | Path | None) -> None:
     if path is not None and Path(path).suffix.lower() not in _FORMATS:
-        raise ValueError(f"cannot save a figure as {str(path)!r}: expected a path ending in {' or '.join(_FORMATS)}")
+        raise SettingError(f"cannot save a figure as {str(path)!r}: expected a path ending in {' or '.join(_FORMATS)}")
 
 
 def _save(fig: Figure, path: str | Path | None) -> Figure:

@@ -35,6 +35,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .errors import SettingError, ShapeError, SpaceError
+
 __all__ = ["log_ranks", "path_rank", "top_paths"]
 
 AlphaLike = torch.Tensor | np.ndarray | Sequence[Sequence[float]] | Sequence[torch.Tensor]
@@ -89,7 +91,7 @@ def top_paths(alpha: AlphaLike, k: int = 10) -> list[tuple[tuple[int, ...], floa
     4
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"k is the number of paths to return, a positive int; got {k!r}")
+        raise SettingError(f"k is the number of paths to return, a positive int; got {k!r}")
     logs = _as_matrix(alpha).cpu().log().numpy()
     d, w = logs.shape
     paths = np.arange(w).reshape(w, 1)  # the best prefixes so far, one per line ...
@@ -119,10 +121,10 @@ def path_rank(alpha: AlphaLike, path: Sequence[int]) -> float:
     d, w = logs.shape
     path = tuple(path)
     if len(path) != d:
-        raise ValueError(f"a path picks one candidate in each of the {d} rows; got {len(path)} indices: {path}")
+        raise SpaceError(f"a path picks one candidate in each of the {d} rows; got {len(path)} indices: {path}")
     for i, c in enumerate(path):
         if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or not 0 <= c < w:
-            raise ValueError(f"path {path}: row {i} has candidates 0 .. {w - 1}, got {c!r}")
+            raise SpaceError(f"path {path}: row {i} has candidates 0 .. {w - 1}, got {c!r}")
     score = 0.0
     for i, c in enumerate(path):
         score = score + logs[i, int(c)].item()
@@ -152,13 +154,13 @@ def _as_matrix(alpha: AlphaLike) -> torch.Tensor:
         rows = list(alpha)
         lengths = [len(row) for row in rows]
         if len(set(lengths)) > 1:
-            raise ValueError(
+            raise ShapeError(
                 f"FaDE-ranks need a (d, w) matrix, one row of w probabilities per Choice; got rows of "
                 f"lengths {lengths}: give every row the same number of candidates"
             )
         matrix = torch.stack([_row(r) for r in rows]) if rows else torch.empty(0, 0)
     if matrix.dim() != 2 or 0 in matrix.shape:
-        raise ValueError(
+        raise ShapeError(
             f"FaDE-ranks need a (d, w) matrix with d, w >= 1, one row of probabilities per Choice; "
             f"got shape {tuple(matrix.shape)}"
         )
@@ -166,7 +168,7 @@ def _as_matrix(alpha: AlphaLike) -> torch.Tensor:
     bad = ~((matrix >= 0) & (matrix <= 1))  # also catches NaN
     if bad.any():
         i, c = (int(j) for j in bad.nonzero()[0])
-        raise ValueError(
+        raise SettingError(
             f"FaDE-ranks multiply probabilities, entries in [0, 1]; alpha[{i}, {c}] = {matrix[i, c].item()}: "
             "pass Choice.probabilities(), not the raw architecture parameters"
         )

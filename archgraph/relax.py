@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import SettingError, ShapeError
 from .ops import Zero
 
 __all__ = [
@@ -119,9 +120,9 @@ class Gumbel(Relaxation):
 
     def __init__(self, tau: float = 1.0, hard: bool = False, estimator: str = "sampled"):
         if not tau > 0:
-            raise ValueError(f"the Gumbel temperature tau must be positive, got {tau}")
+            raise SettingError(f"the Gumbel temperature tau must be positive, got {tau}")
         if estimator not in self.ESTIMATORS:
-            raise ValueError(f"estimator is 'sampled' (GDAS: only the drawn candidate runs) or 'all' "
+            raise SettingError(f"estimator is 'sampled' (GDAS: only the drawn candidate runs) or 'all' "
                              f"(straight-through over every candidate); got {estimator!r}")
         self.tau = float(tau)
         self.hard = bool(hard)
@@ -192,7 +193,7 @@ def as_relaxation(spec: str | Relaxation, **kwargs) -> Relaxation:
     if isinstance(spec, Relaxation):
         return spec
     if spec not in RELAXATIONS:
-        raise ValueError(f"unknown relaxation {spec!r}; known: {', '.join(RELAXATIONS)}")
+        raise SettingError(f"unknown relaxation {spec!r}; known: {', '.join(RELAXATIONS)}")
     return RELAXATIONS[spec](**kwargs)
 
 
@@ -222,12 +223,12 @@ class Choice(nn.Module):
         self.candidates = nn.ModuleList(candidates)
         k = len(self.candidates)
         if k == 0:
-            raise ValueError("a Choice needs at least one candidate")
+            raise SettingError("a Choice needs at least one candidate")
         if alpha is None:
             on = generator.device if generator is not None else None
             alpha = nn.Parameter(torch.randn(k, generator=generator, device=on).cpu() * init_std)
         elif alpha.shape != (k,):
-            raise ValueError(f"alpha must have one entry per candidate: expected shape ({k},), got {tuple(alpha.shape)}")
+            raise ShapeError(f"alpha must have one entry per candidate: expected shape ({k},), got {tuple(alpha.shape)}")
         self.alpha = alpha
         self.relaxation = as_relaxation(relaxation)
         self.generator = generator
@@ -268,7 +269,7 @@ class Choice(nn.Module):
         (tensor([0.7616]), tensor([0., 1.]))
         """
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(self)):
-            raise ValueError(f"fix takes a candidate index in [0, {len(self) - 1}] or None; got {k!r}")
+            raise SettingError(f"fix takes a candidate index in [0, {len(self) - 1}] or None; got {k!r}")
         self.fixed = k
 
     @contextmanager
@@ -288,7 +289,7 @@ class Choice(nn.Module):
         """
         mask = [float(m) for m in mask]
         if len(mask) != len(self):
-            raise ValueError(f"mask has {len(mask)} entries, the Choice {len(self)} candidates; give one per candidate")
+            raise ShapeError(f"mask has {len(mask)} entries, the Choice {len(self)} candidates; give one per candidate")
         previous, self._mask = self._mask, mask
         try:
             yield self

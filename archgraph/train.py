@@ -39,9 +39,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from .errors import ShapeError
+from .errors import SettingError, ShapeError
 
-__all__ = ["PAPER_DEFAULTS", "TASK_DEFAULTS", "TrainResult", "evaluate", "task_defaults", "train"]
+__all__ = ["PAPER_DEFAULTS", "TASK_DEFAULTS", "TrainResult", "check_settings", "evaluate", "task_defaults", "train"]
 
 #: FaDE §3's training (Adam, batch 128, lr 1e-3), the defaults of a task :data:`TASK_DEFAULTS` lacks
 #: (CIFAR-10, the paper's task, and your own data); 10 epochs to train, 3 per search trial.
@@ -210,7 +210,7 @@ def train(
     ShapeError
         When the model cannot take the data's samples, or its output does not fit the
         labels (wrong shape or fewer classes than the labels need).
-    ValueError
+    SettingError
         For an unknown ``optimizer``, ``schedule`` or ``monitor``, or out-of-range settings.
 
     Examples
@@ -225,12 +225,14 @@ def train(
     >>> result.final["val_accuracy"] > 0.9, result.history[0]["lr"]
     (True, 0.1)
     """
-    _check_settings(epochs, batch_size, optimizer, schedule, monitor, early_stop, grad_clip, val_data)
+    check_settings(epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr, weight_decay=weight_decay,
+                   schedule=schedule, monitor=monitor, early_stop=early_stop, grad_clip=grad_clip,
+                   val_data=val_data)
     device = _device(model, device)
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
-        raise ValueError("the model has no trainable parameters; nothing to train")
+        raise SettingError("the model has no trainable parameters; nothing to train")
     opt = _OPTIMIZERS[optimizer](params, lr, weight_decay, momentum)
     if optimizer_state is not None:  # a copy: loading keeps the given tensors, which training then updates
         opt.load_state_dict(copy.deepcopy(optimizer_state))
@@ -321,21 +323,29 @@ def evaluate(
         model.train(was_training)
 
 
-def _check_settings(epochs, batch_size, optimizer, schedule, monitor, early_stop, grad_clip, val_data) -> None:
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be at least 1, got epochs={epochs}, batch_size={batch_size}")
+def check_settings(*, epochs: int = 1, batch_size: int = 1, optimizer: str = "adam", lr: float = 1e-3,
+                   weight_decay: float = 0.0, schedule: str | None = None, monitor: str = "val_accuracy",
+                   early_stop: int | None = None, grad_clip: float | None = None, val_data: Dataset | None = None) -> None:
+    """Raise a :class:`~archgraph.errors.SettingError` for the first of :func:`train`'s settings it
+    cannot run with (a search checks its trials' settings with it before the run begins)."""
+    if epochs < 1:
+        raise SettingError(f"epochs must be at least 1, got {epochs}")
+    if batch_size < 1:
+        raise SettingError(f"batch_size must be at least 1, got {batch_size}")
+    if not (lr >= 0 and weight_decay >= 0):  # lr 0 keeps the weights (a check of what else training does)
+        raise SettingError(f"need lr >= 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
     if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r}; known: {', '.join(_OPTIMIZERS)}")
+        raise SettingError(f"unknown optimizer {optimizer!r}; known: {', '.join(_OPTIMIZERS)}")
     if schedule not in _SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; use None (constant lr) or 'cosine'")
+        raise SettingError(f"unknown schedule {schedule!r}; use None (constant lr) or 'cosine'")
     if monitor not in _MONITORS:
-        raise ValueError(f"unknown monitor {monitor!r}; known: {', '.join(_MONITORS)}")
+        raise SettingError(f"unknown monitor {monitor!r}; known: {', '.join(_MONITORS)}")
     if early_stop is not None and early_stop < 1:
-        raise ValueError(f"early_stop is a patience of at least 1 epoch (or None), got {early_stop}")
+        raise SettingError(f"early_stop is a patience of at least 1 epoch (or None), got {early_stop}")
     if early_stop is not None and val_data is None:
-        raise ValueError("early_stop watches validation metrics and needs val_data; pass val_data or drop early_stop")
+        raise SettingError("early_stop watches validation metrics and needs val_data; pass val_data or drop early_stop")
     if grad_clip is not None and grad_clip <= 0:
-        raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}")
+        raise SettingError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}")
 
 
 def _device(model: nn.Module, device: torch.device | str | None) -> torch.device:

@@ -23,6 +23,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..errors import SettingError
+
 __all__ = ["CellFactory", "DartsSkeleton", "reduction_layers"]
 
 #: ``make_cell(C_prev_prev, C_prev, C, *, reduction, reduction_prev) -> cell``
@@ -81,7 +83,7 @@ class DartsSkeleton(nn.Module):
                  stem_multiplier: int = 3, auxiliary: bool = False, drop_path_prob: float = 0.0):
         super().__init__()
         if layers < 1:
-            raise ValueError(f"a DARTS network needs at least one cell, got layers={layers}")
+            raise SettingError(f"a DARTS network needs at least one cell, got layers={layers}")
         c_stem = stem_multiplier * C
         self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
         reductions = reduction_layers(layers)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..errors import InvalidGraphError
+from ..errors import InvalidGraphError, SettingError
 from ..graph import ArchGraph
 from ._seeded import seeded_init
 
@@ -71,7 +71,7 @@ class MLPNetwork(nn.Module):
     def __init__(self, graph: ArchGraph, *, input_shape: Sequence[int], num_classes: int):
         super().__init__()
         if num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+            raise SettingError(f"num_classes must be at least 2, got {num_classes}")
         features = math.prod(int(s) for s in input_shape)
         layers: list[nn.Module] = [nn.Flatten()]
         for spec in mlp_layers(graph):

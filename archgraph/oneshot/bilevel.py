@@ -42,7 +42,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..errors import ShapeError
+from ..errors import SettingError, ShapeError
 from ..relax import Choice, Gumbel, arch_parameters, choices, weight_parameters
 from ..train import _device, _loader, _run, _seeded_rng, _step, evaluate
 from .dscd import DSCD
@@ -270,7 +270,7 @@ def train_bilevel(
 
     Raises
     ------
-    ValueError
+    SettingError, ShapeError
         For a model without Choices or without weights, an empty dataset (a
         :class:`~archgraph.errors.ShapeError`), or out-of-range settings.
 
@@ -303,7 +303,7 @@ def train_bilevel(
                     arch_optimizer=arch_optimizer)
     end_epoch = epochs if end_epoch is None else end_epoch
     if not _is_int(end_epoch) or not start_epoch < end_epoch <= epochs:
-        raise ValueError(f"end_epoch is the epoch to stop before, an int in [start_epoch + 1, epochs] = "
+        raise SettingError(f"end_epoch is the epoch to stop before, an int in [start_epoch + 1, epochs] = "
                          f"[{start_epoch + 1}, {epochs}] (or None for epochs); got {end_epoch!r}")
     device = _device(model, device)
     model.to(device)
@@ -311,9 +311,9 @@ def train_bilevel(
     alphas = [p for p in arch_parameters(model) if p.requires_grad]
     weights = [p for p in weight_parameters(model) if p.requires_grad]
     if not alphas:
-        raise ValueError("every architecture parameter of the model has requires_grad=False; nothing for α to learn")
+        raise SettingError("every architecture parameter of the model has requires_grad=False; nothing for α to learn")
     if not weights:
-        raise ValueError(
+        raise SettingError(
             "the model has no trainable weights besides its architecture parameters; bi-level training "
             "alternates α and weight steps, so give the candidates some weights (or train α alone by other means)"
         )
@@ -448,29 +448,29 @@ def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimi
                     grad_clip, order, regularizer, temperature, arch_warmup, drop_path_prob, cutout,
                     start_epoch, arch_optimizer) -> None:
     if not callable(arch_optimizer) and arch_optimizer not in ARCH_OPTIMIZERS:
-        raise ValueError(f"unknown arch_optimizer {arch_optimizer!r}; use 'adam' (DARTS, FaDE), 'dscd' (Adam with "
+        raise SettingError(f"unknown arch_optimizer {arch_optimizer!r}; use 'adam' (DARTS, FaDE), 'dscd' (Adam with "
                          "DSCD's global steps, Bodin et al.) or a factory (alphas, total_steps) -> optimiser")
     if not _is_int(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be an int of at least 1, got {epochs!r}")
+        raise SettingError(f"epochs must be an int of at least 1, got {epochs!r}")
     for name, value, meaning in (("start_epoch", start_epoch, "the absolute epoch to resume at"),
                                  ("arch_warmup", arch_warmup, "the number of weight-only epochs before α learns")):
         if not _is_int(value) or not 0 <= value < epochs:
-            raise ValueError(f"{name} is {meaning}, an int in [0, epochs - 1] = [0, {epochs - 1}]; got {value!r}")
+            raise SettingError(f"{name} is {meaning}, an int in [0, epochs - 1] = [0, {epochs - 1}]; got {value!r}")
     if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        raise SettingError(f"batch_size must be at least 1, got {batch_size}")
     if optimizer not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {optimizer!r} for the weights; use 'adam' (FaDE) or 'sgd' (DARTS)")
+        raise SettingError(f"unknown optimizer {optimizer!r} for the weights; use 'adam' (FaDE) or 'sgd' (DARTS)")
     if schedule not in _SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; use None (constant lr, FaDE) or 'cosine' (DARTS)")
+        raise SettingError(f"unknown schedule {schedule!r}; use None (constant lr, FaDE) or 'cosine' (DARTS)")
     if not 0 <= min_lr <= lr:
-        raise ValueError(f"need 0 <= min_lr <= lr (the cosine schedule anneals lr to min_lr); got lr={lr!r}, "
+        raise SettingError(f"need 0 <= min_lr <= lr (the cosine schedule anneals lr to min_lr); got lr={lr!r}, "
                          f"min_lr={min_lr!r}")
     if order not in (1, 2) or isinstance(order, bool):
-        raise ValueError(f"order is 1 (first-order α gradient) or 2 (DARTS' second order, eq. 7); got {order!r}")
+        raise SettingError(f"order is 1 (first-order α gradient) or 2 (DARTS' second order, eq. 7); got {order!r}")
     if not 0.0 <= drop_path_prob <= 1.0:
-        raise ValueError(f"drop_path_prob is the largest drop-path probability, in [0, 1]; got {drop_path_prob!r}")
+        raise SettingError(f"drop_path_prob is the largest drop-path probability, in [0, 1]; got {drop_path_prob!r}")
     if drop_path_prob > 0 and not hasattr(model, "drop_path_prob"):
-        raise ValueError(
+        raise SettingError(
             f"drop_path_prob={drop_path_prob} schedules model.drop_path_prob, but {type(model).__name__} has no "
             "such attribute; use a model whose forward applies drop-path with it (a DARTS supernet) or leave "
             "drop_path_prob=0"
@@ -478,7 +478,7 @@ def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimi
     if cutout is not None and not isinstance(cutout, Cutout):
         raise TypeError(f"cutout must be an archgraph.oneshot.regularize.Cutout or None, got {type(cutout).__name__}")
     if not choices(model):
-        raise ValueError(
+        raise SettingError(
             f"the model ({type(model).__name__}) contains no archgraph.relax.Choice, so it has no architecture "
             "parameters to search; build it from Choices (e.g. a hyper-architecture), or train a fixed "
             "architecture with archgraph.train.train"
@@ -488,14 +488,14 @@ def _check_settings(model, weight_data, arch_data, *, epochs, batch_size, optimi
             raise ShapeError(f"{name} is empty; give it at least one (x, y) sample (archgraph.data.fade_split "
                              "makes both parts from one dataset)")
     if grad_clip is not None and grad_clip <= 0:
-        raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}")
+        raise SettingError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}")
     if regularizer is not None and not callable(regularizer):
         raise TypeError(f"regularizer must be a callable (model, epoch) -> Tensor, got {type(regularizer).__name__}")
     if temperature is not None:
         if not isinstance(temperature, (tuple, list)) or len(temperature) != 2 or not all(t > 0 for t in temperature):
-            raise ValueError(f"temperature is (start, end), two positive Gumbel temperatures; got {temperature!r}")
+            raise SettingError(f"temperature is (start, end), two positive Gumbel temperatures; got {temperature!r}")
         if not any(isinstance(c.relaxation, Gumbel) for c in choices(model)):
-            raise ValueError(
+            raise SettingError(
                 "temperature anneals Gumbel relaxations, but none of the model's Choices uses one; "
                 "build the Choices with Gumbel(...) or leave temperature=None"
             )

@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import SettingError, ShapeError
+
 __all__ = ["DSCD", "beta_parameters", "cosine_concentration", "propose"]
 
 _PHASES = ("local", "global")
@@ -52,9 +54,9 @@ def cosine_concentration(step: int, total_steps: int) -> float:
     [0.0, 0.146, 0.5, 1.0, 1.0]
     """
     if total_steps < 1:
-        raise ValueError(f"total_steps must be at least 1, got {total_steps}")
+        raise SettingError(f"total_steps must be at least 1, got {total_steps}")
     if step < 0:
-        raise ValueError(f"step counts the steps taken so far, so it cannot be negative; got {step}")
+        raise SettingError(f"step counts the steps taken so far, so it cannot be negative; got {step}")
     return (1.0 - math.cos(math.pi * min(step, total_steps) / total_steps)) / 2.0
 
 
@@ -86,9 +88,9 @@ def beta_parameters(v: float | np.ndarray, phi: float) -> tuple[Any, Any]:
     """
     v = np.asarray(v, dtype=float)
     if not 0.0 <= phi < 1.0:
-        raise ValueError(f"phi must lie in [0, 1) for a proper Beta distribution, got {phi}")
+        raise SettingError(f"phi must lie in [0, 1) for a proper Beta distribution, got {phi}")
     if np.any((v < 0.0) | (v > 1.0)):
-        raise ValueError(f"v is a unit position, so it must lie in [0, 1]; got {v}")
+        raise SettingError(f"v is a unit position, so it must lie in [0, 1]; got {v}")
     mu = phi * v + (1.0 - phi) * 0.5
     sigma = (1.0 - phi) / math.sqrt(12.0)
     c1 = mu / (1.0 - mu)
@@ -201,9 +203,9 @@ class DSCD:
         self.local = torch.optim.Adam(self.params) if local is None else _check_local(local, self.params)
         for name, value in (("total_steps", total_steps), ("T", T), ("K", K)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
+                raise SettingError(f"{name} must be an int of at least 1, got {value!r}")
         if not tol >= 0:
-            raise ValueError(f"tol is a relative improvement, at least 0; got {tol!r}")
+            raise SettingError(f"tol is a relative improvement, at least 0; got {tol!r}")
         self.total_steps, self.T, self.K, self.tol = total_steps, T, K, float(tol)
         self.bounds = _check_bounds(bounds)
         self._rng = _numpy_generator(generator)
@@ -288,7 +290,7 @@ class DSCD:
         with torch.enable_grad():
             loss = _checked_loss(closure())
             if not loss.requires_grad:
-                raise ValueError("the closure's loss does not depend on the parameters (it has no grad_fn), so a "
+                raise SettingError("the closure's loss does not depend on the parameters (it has no grad_fn), so a "
                                  "local step cannot take its gradient; compute the loss from the parameters given "
                                  "to DSCD, outside torch.no_grad()")
             loss.backward()
@@ -335,7 +337,7 @@ class DSCD:
         """
         missing = {"step", "phase", "streak", "window", "rng", "local"} - set(state)
         if missing or state["phase"] not in _PHASES:
-            raise ValueError(f"not a DSCD state_dict (missing {sorted(missing)} or an unknown phase); pass what "
+            raise SettingError(f"not a DSCD state_dict (missing {sorted(missing)} or an unknown phase); pass what "
                              f"DSCD.state_dict() returned")
         self._t, self._phase, self._streak = int(state["step"]), state["phase"], int(state["streak"])
         self._window = deque((int(t), float(loss)) for t, loss in state["window"])
@@ -347,9 +349,9 @@ def _check_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
     try:
         lo, hi = (float(b) for b in bounds)
     except (TypeError, ValueError):
-        raise ValueError(f"bounds must be a pair (lo, hi) of numbers, got {bounds!r}") from None
+        raise SettingError(f"bounds must be a pair (lo, hi) of numbers, got {bounds!r}") from None
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}; e.g. bounds=(-3.0, 3.0)")
+        raise SettingError(f"bounds must be finite with lo < hi, got {bounds!r}; e.g. bounds=(-3.0, 3.0)")
     return lo, hi
 
 
@@ -358,13 +360,13 @@ def _check_params(params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
         raise TypeError("params must be an iterable of tensors, e.g. [x] or model.parameters(), not one tensor")
     params = list(params)
     if not params:
-        raise ValueError("DSCD got no parameters to optimise")
+        raise SettingError("DSCD got no parameters to optimise")
     for k, p in enumerate(params):
         if not isinstance(p, torch.Tensor) or not p.is_floating_point() or not p.is_leaf or not p.requires_grad:
             raise TypeError(f"params[{k}] must be a leaf floating-point tensor with requires_grad=True "
                             f"(an nn.Parameter), got {type(p).__name__}")
         if p.numel() == 0:
-            raise ValueError(f"params[{k}] is empty (shape {tuple(p.shape)}); leave it out")
+            raise ShapeError(f"params[{k}] is empty (shape {tuple(p.shape)}); leave it out")
     return params
 
 
@@ -374,7 +376,7 @@ def _check_local(local: torch.optim.Optimizer, params: list[torch.Tensor]) -> to
     updated = {id(p) for group in local.param_groups for p in group["params"]}
     for k, p in enumerate(params):
         if id(p) not in updated:
-            raise ValueError(f"the local optimiser does not update params[{k}] (shape {tuple(p.shape)}); build it "
+            raise SettingError(f"the local optimiser does not update params[{k}] (shape {tuple(p.shape)}); build it "
                              f"on the same tensors, e.g. params = list(...); DSCD(params, torch.optim.Adam(params))")
     return local
 
@@ -382,7 +384,7 @@ def _check_local(local: torch.optim.Optimizer, params: list[torch.Tensor]) -> to
 def _checked_loss(loss: object) -> torch.Tensor:
     if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
         got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"the closure must return the scalar loss as a tensor, got {got}; reduce it "
+        raise ShapeError(f"the closure must return the scalar loss as a tensor, got {got}; reduce it "
                          f"(e.g. loss.mean()) and return it")
     return loss if loss.ndim == 0 else loss.reshape(())
 

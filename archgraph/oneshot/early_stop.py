@@ -30,6 +30,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, default_collate
 
+from ..errors import SettingError
 from ..relax import arch_parameters
 from .bilevel import BilevelResult, train_bilevel
 from .hessian import arch_eigenvalue
@@ -112,9 +113,9 @@ class EigenvalueTracker:
     def __init__(self, val_data: Dataset, *, every: int = 1, batch_size: int = 64, seed: int = 0,
                  weight_decay: float = 0.0):
         if len(val_data) == 0:
-            raise ValueError("val_data is empty; give it the (x, y) samples α learns from")
+            raise SettingError("val_data is empty; give it the (x, y) samples α learns from")
         if every < 1 or batch_size < 1:
-            raise ValueError(f"every and batch_size must be at least 1, got every={every}, batch_size={batch_size}")
+            raise SettingError(f"every and batch_size must be at least 1, got every={every}, batch_size={batch_size}")
         self.val_data, self.every, self.batch_size, self.weight_decay = val_data, every, batch_size, weight_decay
         self.generator = torch.Generator().manual_seed(seed)
         #: ``(epoch, λ_max)`` of every evaluation, in order
@@ -189,7 +190,7 @@ class DartsES:
             raise TypeError(f"tracker must be an on_epoch callback with a list `values` of (epoch, λ_max), such "
                             f"as EigenvalueTracker; got {type(tracker).__name__}")
         if window < 1 or not ratio > 0:
-            raise ValueError(f"window must be at least 1 and ratio positive (the paper: 5 and 0.75), got "
+            raise SettingError(f"window must be at least 1 and ratio positive (the paper: 5 and 0.75), got "
                              f"window={window}, ratio={ratio}")
         self.tracker, self.window, self.ratio = tracker, window, ratio
         self.min_epochs = 2 * window if min_epochs is None else min_epochs
@@ -244,7 +245,7 @@ class DartsES:
     def _epoch(self, epoch: int | None, snapshots: dict) -> int:
         if epoch is None:
             if self.stop_epoch is None:
-                raise ValueError("DARTS-ES has not stopped the search, so there is no stop epoch to return to; "
+                raise SettingError("DARTS-ES has not stopped the search, so there is no stop epoch to return to; "
                                  "pass an epoch, or use the model as it is (the last epoch)")
             epoch = self.stop_epoch
         if epoch not in snapshots:
@@ -324,7 +325,7 @@ def darts_ada(model: nn.Module, weight_data: Dataset, arch_data: Dataset, *, epo
     ([0, 0], 0.03, [0, 1, 1, 1, 2, 3])
     """
     if not (weight_decay > 0 and eta > 1 and max_weight_decay >= weight_decay):
-        raise ValueError(f"DARTS-ADA needs 0 < weight_decay <= max_weight_decay and eta > 1 (the paper: 3e-4, 3e-2, "
+        raise SettingError(f"DARTS-ADA needs 0 < weight_decay <= max_weight_decay and eta > 1 (the paper: 3e-4, 3e-2, "
                          f"10); got weight_decay={weight_decay}, max_weight_decay={max_weight_decay}, eta={eta}")
     stopper = early_stop if early_stop is not None else DartsES(EigenvalueTracker(arch_data))
     history: list[dict] = []
@@ -495,18 +496,18 @@ def check_sweep(name: str, values: Iterable[float], what: str, default: str,
     >>> check_sweep("drop_path_probs", [0.2, 1.5], "a probability", "DROP_PATH_PROBS", lambda v: 0 <= v < 1)
     Traceback (most recent call last):
     ...
-    ValueError: drop_path_probs[1] is 1.5; each must be a probability (default: DROP_PATH_PROBS)
+    archgraph.errors.SettingError: drop_path_probs[1] is 1.5; each must be a probability (default: DROP_PATH_PROBS)
     """
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise TypeError(f"{name} must be a list of numbers, got {values!r} (default: {default})")
     values = tuple(values)
     if not values:
-        raise ValueError(f"{name} is empty; give at least one value (default: {default})")
+        raise SettingError(f"{name} is empty; give at least one value (default: {default})")
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, numbers.Real) or not valid(float(v)):
-            raise ValueError(f"{name}[{i}] is {v!r}; each must be {what} (default: {default})")
+            raise SettingError(f"{name}[{i}] is {v!r}; each must be {what} (default: {default})")
     if len(set(values)) < len(values):
-        raise ValueError(f"{name} repeats a value ({', '.join(map(str, values))}); each search needs its own")
+        raise SettingError(f"{name} repeats a value ({', '.join(map(str, values))}); each search needs its own")
     return tuple(float(v) for v in values)
 
 

@@ -26,6 +26,7 @@ import torch
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh
 from torch import nn
 
+from ..errors import SettingError, ShapeError
 from ..relax import arch_parameters, choices
 from ..train import _device, _forward, _kept_buffers, _loss
 
@@ -152,11 +153,11 @@ def arch_eigenvalue(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], 
     (True, True)
     """
     if not choices(model):
-        raise ValueError(f"the model ({type(model).__name__}) contains no archgraph.relax.Choice, so it has no "
+        raise SettingError(f"the model ({type(model).__name__}) contains no archgraph.relax.Choice, so it has no "
                          "architecture parameters to take the Hessian over; build it from Choices")
     alphas = [a for a in arch_parameters(model) if a.requires_grad]
     if not alphas:
-        raise ValueError("every architecture parameter of the model has requires_grad=False; "
+        raise SettingError("every architecture parameter of the model has requires_grad=False; "
                          "set requires_grad=True on the Choices' alpha to take the Hessian over them")
     device = _device(model, device)
     model.to(device)
@@ -177,12 +178,12 @@ def arch_eigenvalue(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], 
 def _check(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     params = list(params)
     if not params:
-        raise ValueError("params is empty; pass the tensors to take the Hessian over")
+        raise SettingError("params is empty; pass the tensors to take the Hessian over")
     if loss.numel() != 1:
-        raise ValueError(f"the Hessian needs a scalar loss, got a tensor of shape {tuple(loss.shape)}; "
+        raise ShapeError(f"the Hessian needs a scalar loss, got a tensor of shape {tuple(loss.shape)}; "
                          "reduce it first (e.g. .mean())")
     if not loss.requires_grad or not all(p.requires_grad for p in params):
-        raise ValueError("the loss must be built from params with requires_grad=True and gradients enabled "
+        raise SettingError("the loss must be built from params with requires_grad=True and gradients enabled "
                          "(not under torch.no_grad())")
     return params
 

@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
-from ..errors import SpaceError
+from ..errors import SettingError, SpaceError
 from ..graph import ArchGraph
 from ..relax import Gumbel
 from ..spaces import Space, load
@@ -232,7 +232,7 @@ def search_darts(
 
     Raises
     ------
-    ValueError
+    SettingError
         For an unknown method, selection or α optimiser, an ``es_window``, ``l2_factors`` or
         ``drop_path_probs`` that is out of range or given to a method that does not use it,
         or (``drnas-progressive``) a ``C`` that is not a multiple of 12.
@@ -353,14 +353,14 @@ def check_options(method: str, *, select: str = "magnitude", arch_optimizer: str
     >>> check_options("darts", l2_factors=[3e-4])
     Traceback (most recent call last):
     ...
-    ValueError: l2_factors are the L2 factors of R-DARTS(L2)'s searches; they apply to method 'rdarts' only, not 'darts'
+    archgraph.errors.SettingError: l2_factors are the L2 factors of R-DARTS(L2)'s searches; they apply to method 'rdarts' only, not 'darts'
     """
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+        raise SettingError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     if select not in SELECTIONS:
-        raise ValueError(f"unknown select {select!r}; choose 'magnitude' (DARTS §2.4) or 'pt' (DARTS-PT)")
+        raise SettingError(f"unknown select {select!r}; choose 'magnitude' (DARTS §2.4) or 'pt' (DARTS-PT)")
     if arch_optimizer not in ARCH_OPTIMIZERS:
-        raise ValueError(f"unknown arch_optimizer {arch_optimizer!r}; choose 'adam' (DARTS) or 'dscd' (Adam with DSCD's "
+        raise SettingError(f"unknown arch_optimizer {arch_optimizer!r}; choose 'adam' (DARTS) or 'dscd' (Adam with DSCD's "
                          "global steps, Bodin et al.)")
     for name, value, owner, what in (
             ("es_window", es_window, ("es", "ada"), "is DARTS-ES' window k"),
@@ -369,10 +369,10 @@ def check_options(method: str, *, select: str = "magnitude", arch_optimizer: str
              "are the drop-path probabilities of R-DARTS(DP)'s searches")):
         if value is not None and method not in owner:
             methods = " and ".join(repr(m) for m in owner)
-            raise ValueError(f"{name} {what}; {'they apply' if name != 'es_window' else 'it applies'} to method "
+            raise SettingError(f"{name} {what}; {'they apply' if name != 'es_window' else 'it applies'} to method "
                              f"{methods} only, not {method!r}")
     if es_window is not None and (isinstance(es_window, bool) or not isinstance(es_window, int) or es_window < 1):
-        raise ValueError(f"es_window is DARTS-ES' k, the epochs λ_max is averaged over, an int of at least 1 (the paper: "
+        raise SettingError(f"es_window is DARTS-ES' k, the epochs λ_max is averaged over, an int of at least 1 (the paper: "
                          f"{ES_WINDOW}); got {es_window!r}")
     if l2_factors is not None:
         check_sweep("l2_factors", l2_factors, "an L2 factor, a finite number >= 0", "L2_FACTORS",
@@ -383,7 +383,7 @@ def check_options(method: str, *, select: str = "magnitude", arch_optimizer: str
     if method == "drnas-progressive" and C is not None:
         ks = DRNAS_STAGES["partial_channels"]
         if isinstance(C, int) and any(C % k for k in ks):
-            raise ValueError(f"drnas-progressive runs the edges on partial channels, K = {' then '.join(map(str, ks))} "
+            raise SettingError(f"drnas-progressive runs the edges on partial channels, K = {' then '.join(map(str, ks))} "
                              f"(DrNAS' reference), so C must be a multiple of 12; got C={C} (try 12, 24 or 36)")
 
 

@@ -60,6 +60,7 @@ from .. import ops
 from ..embody._plan import image_shape
 from ..embody._seeded import seeded_init
 from ..embody.nb201 import EDGES, NB201_OPS, NB201Skeleton
+from ..errors import SpaceError
 from ..graph import ArchGraph
 from ..relax import Relaxation, as_relaxation
 from .supernet import MixedOp, _Draws
@@ -257,7 +258,7 @@ class NB201Supernet(NB201Skeleton):
         self._check(cell_type)
         edge = tuple(edge)
         if edge not in EDGES:
-            raise ValueError(f"{edge} is not an edge of a NAS-Bench-201 cell; its edges: {', '.join(map(str, EDGES))}")
+            raise SpaceError(f"{edge} is not an edge of a NAS-Bench-201 cell; its edges: {', '.join(map(str, EDGES))}")
         j = EDGES.index(edge)
         return [cell.mixed[j] for cell in self._search_cells()]
 
@@ -266,7 +267,7 @@ class NB201Supernet(NB201Skeleton):
 
     def _check(self, cell_type: str) -> None:
         if cell_type != CELL:
-            raise ValueError(f"unknown cell type {cell_type!r}; a NAS-Bench-201 supernet has the one type {CELL!r}")
+            raise SpaceError(f"unknown cell type {cell_type!r}; a NAS-Bench-201 supernet has the one type {CELL!r}")
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(C={self.C}, N={self.N}, relaxation={self.relaxation!r}, fused={self.fused}, "

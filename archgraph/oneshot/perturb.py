@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..errors import SettingError, SpaceError
 from ..graph import ArchGraph
 from ..train import _device, _kept_buffers, _loader, _run
 from .bilevel import train_bilevel
@@ -127,12 +128,12 @@ def perturbation_select(
     2
     """
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k is the number of input edges kept per node, a positive int; got {k!r}")
+        raise SettingError(f"k is the number of input edges kept per node, a positive int; got {k!r}")
     if isinstance(tune_epochs, bool) or not isinstance(tune_epochs, int) or tune_epochs < 0:
-        raise ValueError(f"tune_epochs is a non-negative int (0: no tuning between projections); got {tune_epochs!r}")
+        raise SettingError(f"tune_epochs is a non-negative int (0: no tuning between projections); got {tune_epochs!r}")
     if tune_rounds is not None and (isinstance(tune_rounds, bool) or not isinstance(tune_rounds, int)
                                     or tune_rounds < 0):
-        raise ValueError(f"tune_rounds is a non-negative int (0: no tuning) or None (after every round); "
+        raise SettingError(f"tune_rounds is a non-negative int (0: no tuning) or None (after every round); "
                          f"got {tune_rounds!r}")
     device = _device(supernet, device)
     supernet.to(device)
@@ -208,7 +209,7 @@ def _project_op(supernet: nn.Module, cell_type: str, edge: tuple[int, int], meas
             accuracies[op] = measure()
     measured = {op: a for op, a in accuracies.items() if a is not None}
     if not measured:
-        raise ValueError(f"{cell_type} edge {edge} offers only {NONE!r}; DARTS-PT needs an op to keep")
+        raise SpaceError(f"{cell_type} edge {edge} offers only {NONE!r}; DARTS-PT needs an op to keep")
     kept = min(measured, key=measured.get)
     for choice in shared:
         choice.fix(ops.index(kept))

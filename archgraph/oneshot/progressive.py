@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..errors import BudgetError, SettingError, ShapeError
 from ..ops import FactorizedReduce
 from .bilevel import train_bilevel
 from .supernet import MixedOp, SearchCell, Supernet, _candidate
@@ -130,14 +131,14 @@ def partial_channels(supernet: Supernet, k: int) -> None:
 
     Raises
     ------
-    ValueError
+    SettingError, ShapeError
         If ``k`` is not a positive int dividing every cell's channel count, or an edge is
         already partial (use :func:`widen`).
     """
     _check_k(supernet, k)
     for cell, j, mixed, C, stride in _edges(supernet):
         if isinstance(mixed, PartialMixedOp):
-            raise ValueError(f"the supernet's edges already run on partial channels (K = {mixed.k}); use "  # noqa: TRY004
+            raise SettingError(f"the supernet's edges already run on partial channels (K = {mixed.k}); use "  # noqa: TRY004
                              "widen() to change K")
         candidates = [_candidate(name, C // k, stride).to(mixed.alpha.device) for name in mixed.names]
         cell.edge_ops[j] = PartialMixedOp(mixed, candidates, C=C, stride=stride, k=k)
@@ -150,14 +151,14 @@ def widen(supernet: Supernet, k: int, *, generator: torch.Generator | None = Non
 
     Raises
     ------
-    ValueError
+    SettingError, ShapeError
         If an edge is not partial, or ``k`` does not lower its ``K`` or divide its channels.
     """
     _check_k(supernet, k)
     for cell, j, mixed, C, stride in _edges(supernet):
         if not isinstance(mixed, PartialMixedOp) or k >= mixed.k:
             now = mixed.k if isinstance(mixed, PartialMixedOp) else "none (all channels)"
-            raise ValueError(f"widen lowers the partial-channel K of partial edges; this edge's K is {now}, asked "
+            raise SettingError(f"widen lowers the partial-channel K of partial edges; this edge's K is {now}, asked "
                              f"for {k}: make the edges partial first with partial_channels(), and widen to a smaller K")
         candidates = []
         for name, old in zip(mixed.names, mixed.candidates):
@@ -174,12 +175,12 @@ def prune(supernet: Supernet, keep: int) -> None:
 
     Raises
     ------
-    ValueError
+    SettingError
         If ``keep`` is not a positive int.
     """
     _check_supernet(supernet)
     if isinstance(keep, bool) or not isinstance(keep, int) or keep < 1:
-        raise ValueError(f"keep is the number of ops each edge keeps, an int of at least 1; got {keep!r}")
+        raise SettingError(f"keep is the number of ops each edge keeps, an int of at least 1; got {keep!r}")
     for cell_type in supernet.cell_types:
         for edge in supernet.edges(cell_type):
             mixed_ops = supernet.edge_choices(cell_type, edge)
@@ -192,7 +193,7 @@ def prune(supernet: Supernet, keep: int) -> None:
             new_alpha = nn.Parameter(alpha.detach()[kept].clone(), requires_grad=alpha.requires_grad)
             for mixed in mixed_ops:
                 if mixed.fixed is not None:
-                    raise ValueError("prune removes candidates; release the fixed edges first (fix(None))")
+                    raise SettingError("prune removes candidates; release the fixed edges first (fix(None))")
                 mixed.candidates = nn.ModuleList([mixed.candidates[i] for i in kept])
                 mixed.names = tuple(mixed.names[i] for i in kept)
                 mixed.alpha = new_alpha
@@ -270,30 +271,30 @@ def train_progressive(supernet: Supernet, weight_data: Dataset, arch_data: Datas
         if name in train_kwargs:
             raise TypeError(f"train_progressive sets {name} per stage; give warmup=... (per stage) instead")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int of at least 1, got {epochs!r}")
+        raise SettingError(f"epochs must be an int of at least 1, got {epochs!r}")
     ks, keeps = tuple(partial_channels), tuple(keep)
     n = len(ks)
     if n == 0 or len(keeps) != n:
-        raise ValueError(f"partial_channels and keep give one entry per stage, and at least one stage; got {n} and "
+        raise SettingError(f"partial_channels and keep give one entry per stage, and at least one stage; got {n} and "
                          f"{len(keeps)} (DrNAS: (6, 4) and (None, 4))")
     if any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in ks) or any(
             b <= a for a, b in zip(ks[1:], ks)):
-        raise ValueError(f"partial_channels are the stages' K, ints >= 1 that decrease (the edges widen); got {ks}")
+        raise SettingError(f"partial_channels are the stages' K, ints >= 1 that decrease (the edges widen); got {ks}")
     for k in ks:
         _check_k(supernet, k)
     if any(kept is not None and (isinstance(kept, bool) or not isinstance(kept, int) or kept < 1) for kept in keeps):
-        raise ValueError(f"keep gives each stage the ops every edge keeps, an int >= 1 or None (all); got {keeps}")
+        raise SettingError(f"keep gives each stage the ops every edge keeps, an int >= 1 or None (all); got {keeps}")
     if stage_epochs is None:
         stage_epochs = tuple(epochs // n + (1 if i < epochs % n else 0) for i in range(n))
     stage_epochs = tuple(stage_epochs)
     if (len(stage_epochs) != n or any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in stage_epochs)
             or sum(stage_epochs) != epochs):
-        raise ValueError(f"stage_epochs gives each of the {n} stages at least one epoch and sums to epochs={epochs}; "
+        raise BudgetError(f"stage_epochs gives each of the {n} stages at least one epoch and sums to epochs={epochs}; "
                          f"got {stage_epochs}")
     warmup = tuple(round(0.4 * e) for e in stage_epochs) if warmup is None else tuple(warmup)
     if len(warmup) != n or any(isinstance(w, bool) or not isinstance(w, int) or not 0 <= w < e
                                for w, e in zip(warmup, stage_epochs)):
-        raise ValueError(f"warmup gives each stage its α warm-up epochs, an int in [0, stage epochs - 1]; got {warmup} "
+        raise SettingError(f"warmup gives each stage its α warm-up epochs, an int in [0, stage epochs - 1]; got {warmup} "
                          f"for stage_epochs {stage_epochs}")
     result = ProgressiveResult()
     start = 0
@@ -344,11 +345,11 @@ def _cell_channels(cell: SearchCell) -> int:
 def _check_k(supernet: Supernet, k: int) -> None:
     _check_supernet(supernet)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"the partial-channel K is an int of at least 1, got {k!r}")
+        raise SettingError(f"the partial-channel K is an int of at least 1, got {k!r}")
     channels = sorted({_cell_channels(cell) for cell in supernet.cells})
     bad = [c for c in channels if c % k]
     if bad:
-        raise ValueError(f"partial channels with K = {k} split each cell's channels into K groups, but the supernet's "
+        raise ShapeError(f"partial channels with K = {k} split each cell's channels into K groups, but the supernet's "
                          f"cells have {', '.join(map(str, channels))} channels ({', '.join(map(str, bad))} not divisible "
                          f"by {k}); build it with C a multiple of every K (DrNAS' K = 6 then 4: C = 12, 24, 36, ...)")
 

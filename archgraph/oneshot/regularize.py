@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import ShapeError
+from ..errors import SettingError, ShapeError
 from ..relax import Choice, Dirichlet, Relaxation, Sigmoid, choices, concentration
 
 __all__ = ["Cutout", "DirichletKL", "MaxNorm", "ZeroOneLoss"]
@@ -85,9 +85,9 @@ class MaxNorm:
     def __init__(self, epochs: int, *, start: float = 1.0, end: float = -1.0, cell_dependent: bool = False,
                  rows: int | None = None):
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"epochs is the length of the schedule, an int of at least 1; got {epochs!r}")
+            raise SettingError(f"epochs is the length of the schedule, an int of at least 1; got {epochs!r}")
         if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows < 1):
-            raise ValueError(f"rows is the number of Choices, an int of at least 1 (or None); got {rows!r}")
+            raise SettingError(f"rows is the number of Choices, an int of at least 1 (or None); got {rows!r}")
         self.epochs = epochs
         self.start = float(start)
         self.end = float(end)
@@ -104,11 +104,11 @@ class MaxNorm:
         """
         rows = self.rows if rows is None else rows
         if rows is None:
-            raise ValueError("MaxNorm.coefficients needs the number of rows: pass rows=... here or to MaxNorm(...)")
+            raise SettingError("MaxNorm.coefficients needs the number of rows: pass rows=... here or to MaxNorm(...)")
         if self.rows is not None and rows != self.rows:
-            raise ValueError(f"this MaxNorm was made for {self.rows} rows, asked for {rows}")
+            raise SettingError(f"this MaxNorm was made for {self.rows} rows, asked for {rows}")
         if epoch < 0:
-            raise ValueError(f"epochs count from 0, got epoch={epoch}")
+            raise SettingError(f"epochs count from 0, got epoch={epoch}")
         last = self.epochs - 1
         ends = [last * (i + 1) / rows if self.cell_dependent else last for i in range(rows)]
         fractions = [min(1.0, epoch / t) if t > 0 else 0.0 for t in ends]
@@ -118,7 +118,7 @@ class MaxNorm:
         """``Σ_i r_i(epoch) · max(α_i)``, differentiable in the architecture parameters."""
         rows = _rows(model)
         if not rows:
-            raise ValueError("MaxNorm regularises the rows of a model with Choices; this model has none")
+            raise SettingError("MaxNorm regularises the rows of a model with Choices; this model has none")
         r = self.coefficients(epoch, rows=len(rows))
         return sum(r_i * choice.probabilities().max() for r_i, choice in zip(r, rows))
 
@@ -181,7 +181,7 @@ class DirichletKL:
 
     def __init__(self, prior: float = 1.0, weight: float = 1e-3):
         if not prior > 0:
-            raise ValueError(f"prior is the concentration β̂ of the anchor Dir(β̂ · 1), a positive number; got {prior!r}")
+            raise SettingError(f"prior is the concentration β̂ of the anchor Dir(β̂ · 1), a positive number; got {prior!r}")
         self.prior = float(prior)
         self.weight = float(weight)
 
@@ -239,9 +239,9 @@ class Cutout:
 
     def __init__(self, length: int = 16, prob: float = 1.0):
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-            raise ValueError(f"length is the side of the cut-out square in pixels, an int of at least 1; got {length!r}")
+            raise SettingError(f"length is the side of the cut-out square in pixels, an int of at least 1; got {length!r}")
         if not 0.0 <= prob <= 1.0:
-            raise ValueError(f"prob is the largest probability of cutting out a square, in [0, 1]; got {prob!r}")
+            raise SettingError(f"prob is the largest probability of cutting out a square, in [0, 1]; got {prob!r}")
         self.length = length
         self.prob = float(prob)
 
@@ -289,7 +289,7 @@ def _relaxed_rows(model: nn.Module, relaxation: type[Relaxation], regularizer) -
     """The rows of ``model``, refused unless there are some and all use ``relaxation``."""
     rows = _rows(model)
     if not rows:
-        raise ValueError(f"{regularizer!r} regularises the Choices of a model; {type(model).__name__} has none")
+        raise SettingError(f"{regularizer!r} regularises the Choices of a model; {type(model).__name__} has none")
     for choice in rows:
         if not isinstance(choice.relaxation, relaxation):
             raise TypeError(f"{regularizer!r} is made for the {relaxation.__name__} relaxation, but a Choice of the "

@@ -25,6 +25,7 @@ from torch import nn
 from torch.utils.data import Dataset, Subset
 from tqdm.auto import tqdm
 
+from ..errors import SettingError
 from ..graph import ArchGraph
 from ..relax import weight_parameters
 from ..train import _device, _loader, _run, _seeded_rng, _step
@@ -104,7 +105,7 @@ def random_search_ws(
     """
     for name, value in (("epochs", epochs), ("samples", samples), ("top", top), ("k", k)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+            raise SettingError(f"{name} must be a positive int, got {value!r}")
     device = _device(supernet, device)
     supernet.to(device)
     rng = np.random.default_rng(seed)

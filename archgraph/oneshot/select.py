@@ -28,7 +28,7 @@ Examples
 from __future__ import annotations
 
 from .. import ops
-from ..errors import SpaceError
+from ..errors import SettingError, SpaceError
 from ..graph import ArchGraph
 from .supernet import Edge, Supernet
 
@@ -44,7 +44,7 @@ def magnitude(supernet: Supernet, *, k: int = 2) -> tuple[ArchGraph, ArchGraph]:
 
     Raises
     ------
-    ValueError
+    SettingError
         If ``k`` is below 1 or above the most inputs a node of the supernet has.
     SpaceError
         If some node has no input edge offering an op other than ``none``.
@@ -59,7 +59,7 @@ def magnitude(supernet: Supernet, *, k: int = 2) -> tuple[ArchGraph, ArchGraph]:
     >>> magnitude(net, k=3)
     Traceback (most recent call last):
     ...
-    ValueError: k=3, but a node of this supernet has at most 2 input edges; pass 1 <= k <= 2
+    archgraph.errors.SettingError: k=3, but a node of this supernet has at most 2 input edges; pass 1 <= k <= 2
     """
     return tuple(_discretise(supernet, cell_type, k, None) for cell_type in _cell_types(supernet, k))
 
@@ -75,7 +75,7 @@ def threshold(supernet: Supernet, *, k: int = 2, threshold: float = 0.85) -> tup
 
     Raises
     ------
-    ValueError
+    SettingError
         If ``k`` is out of range (see :func:`magnitude`) or ``threshold`` is not in [0, 1].
 
     Examples
@@ -92,7 +92,7 @@ def threshold(supernet: Supernet, *, k: int = 2, threshold: float = 0.85) -> tup
     mappingproxy({(0, 2): 'sep_conv_3x3'})
     """
     if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold is a weight in [0, 1] (FairDARTS: 0.85), got {threshold}")
+        raise SettingError(f"threshold is a weight in [0, 1] (FairDARTS: 0.85), got {threshold}")
     return tuple(_discretise(supernet, cell_type, k, threshold) for cell_type in _cell_types(supernet, k))
 
 
@@ -102,7 +102,7 @@ def _cell_types(supernet: Supernet, k: int) -> tuple[str, ...]:
                         f"got {type(supernet).__name__}")
     most = max(v for cell_type in supernet.cell_types for _, v in supernet.edges(cell_type))
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= most:
-        raise ValueError(f"k={k!r}, but a node of this supernet has at most {most} input edges; pass 1 <= k <= {most}")
+        raise SettingError(f"k={k!r}, but a node of this supernet has at most {most} input edges; pass 1 <= k <= {most}")
     return supernet.cell_types
 
 

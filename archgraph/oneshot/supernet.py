@@ -52,7 +52,7 @@ from .. import ops
 from ..embody._plan import PlannedCell, image_shape
 from ..embody._seeded import seeded_init
 from ..embody.darts_skeleton import DartsSkeleton
-from ..errors import SpaceError
+from ..errors import SettingError, SpaceError
 from ..relax import Choice, Relaxation, as_relaxation
 from ..spaces import Space, load
 
@@ -133,7 +133,7 @@ class SearchCell(PlannedCell):
                  generator: torch.Generator | None = None, draws: _Draws | None = None):
         edges = tuple(cell_edges(nodes))
         if len(edge_ops) != len(edges):
-            raise ValueError(f"a cell with {nodes} intermediate nodes has {len(edges)} edges, "
+            raise SpaceError(f"a cell with {nodes} intermediate nodes has {len(edges)} edges, "
                              f"got ops for {len(edge_ops)}")
         cell_type = CELL_TYPES[reduction]
         draws = draws if draws is not None else _Draws()
@@ -205,7 +205,7 @@ class Supernet(DartsSkeleton):
                  relaxation: str | Relaxation = "softmax", init_std: float = 1e-3,
                  generator: torch.Generator | None = None, space: str = "darts"):
         if layers < 3:
-            raise ValueError(f"a DARTS supernet needs at least 3 cells so that it has normal and reduction "
+            raise SettingError(f"a DARTS supernet needs at least 3 cells so that it has normal and reduction "
                              f"cells, got layers={layers}")
         relaxation = as_relaxation(relaxation)
         draws, alphas = _Draws(), {}
@@ -252,14 +252,14 @@ class Supernet(DartsSkeleton):
         cells = self._cells_of(cell_type)
         edge = tuple(edge)
         if edge not in cells[0].edges:
-            raise ValueError(f"{edge} is not an edge of the {cell_type} cell; its edges: "
+            raise SpaceError(f"{edge} is not an edge of the {cell_type} cell; its edges: "
                              f"{', '.join(map(str, cells[0].edges))}")
         j = cells[0].edges.index(edge)
         return [cell.edge_ops[j] for cell in cells]
 
     def _cells_of(self, cell_type: str) -> list[SearchCell]:
         if cell_type not in CELL_TYPES:
-            raise ValueError(f"unknown cell type {cell_type!r}; a DARTS supernet has {', '.join(CELL_TYPES)}")
+            raise SpaceError(f"unknown cell type {cell_type!r}; a DARTS supernet has {', '.join(CELL_TYPES)}")
         return [cell for cell in self.cells if CELL_TYPES[cell.reduction] == cell_type]
 
     def __repr__(self) -> str:
@@ -297,7 +297,7 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
     ------
     SpaceError
         If the space is unknown, not a ``darts`` space, or offers no ops for an edge.
-    ValueError
+    SettingError
         If ``nodes`` or ``layers`` is below what a DARTS supernet needs (1 and 3).
     ShapeError
         If ``input_shape`` is not ``(C, H, W)`` or H and W do not halve twice exactly.
@@ -333,7 +333,7 @@ def _nodes(space: Space, nodes: int | None) -> int:
     if nodes is None:
         return space.max_vertices - 2 if space.max_vertices is not None else 4
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
-        raise ValueError(f"a DARTS cell needs at least one intermediate node, got nodes={nodes!r}")
+        raise SettingError(f"a DARTS cell needs at least one intermediate node, got nodes={nodes!r}")
     return nodes
 
 

@@ -52,6 +52,7 @@ from collections.abc import Iterable, Sequence
 import torch
 
 from .. import ops as _ops
+from ..errors import SettingError
 from ..graph import ArchGraph
 from ..spaces import Space
 
@@ -94,7 +95,7 @@ class Featurizer:
         self.ops = tuple(ops if ops is not None else space.ops or ())
         self._column = {_ops.parse(op): i for i, op in enumerate(self.ops)}
         if len(self._column) != len(self.ops):
-            raise ValueError(f"the op vocabulary names an op twice: {list(self.ops)}")
+            raise SettingError(f"the op vocabulary names an op twice: {list(self.ops)}")
 
     @property
     def num_features(self) -> int:

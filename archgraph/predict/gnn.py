@@ -62,7 +62,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ShapeError, SpaceError
+from ..errors import SettingError, ShapeError, SpaceError
 from ..graph import ArchGraph
 from ..spaces import Space
 from .featurize import Featurizer, ops_present
@@ -168,14 +168,14 @@ class RankingPredictor:
                  margin: float = 0.1, epochs: int = 200, lr: float = 1e-3, seed: int = 0,
                  device: torch.device | str | None = None, extra_features: int = 0):
         if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+            raise SettingError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         for name, value in (("hidden", hidden), ("layers", layers), ("epochs", epochs)):
             if not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise SettingError(f"{name} must be a positive integer, got {value!r}")
         if not (isinstance(extra_features, int) and extra_features >= 0):
-            raise ValueError(f"extra_features must be an integer >= 0, got {extra_features!r}")
+            raise SettingError(f"extra_features must be an integer >= 0, got {extra_features!r}")
         if margin < 0 or lr <= 0:
-            raise ValueError(f"need margin >= 0 and lr > 0, got margin={margin!r}, lr={lr!r}")
+            raise SettingError(f"need margin >= 0 and lr > 0, got margin={margin!r}, lr={lr!r}")
         self.space = space
         self.settings = dict(hidden=hidden, layers=layers, loss=loss, margin=float(margin), epochs=epochs,
                              lr=float(lr), seed=seed, extra_features=extra_features)
@@ -196,7 +196,7 @@ class RankingPredictor:
 
         Raises
         ------
-        ValueError
+        SettingError
             If there are no observations, or no pair among them to learn from.
         SpaceError
             If an architecture is not one of the space.
@@ -206,11 +206,11 @@ class RankingPredictor:
         observations = list(observations)
         archs, _, _, extra = _unpack(observations, self.settings["extra_features"])
         if not archs:
-            raise ValueError("fit needs observations (arch, epochs, accuracy); got none")
+            raise SettingError("fit needs observations (arch, epochs, accuracy); got none")
         archs = [self.space.validate(a) for a in archs]  # before any state changes
         order = pairs(observations)
         if not order:
-            raise ValueError(f"the {len(archs)} observations give no pair to learn from: need two different "
+            raise SettingError(f"the {len(archs)} observations give no pair to learn from: need two different "
                              "architectures with different accuracies, the better one trained for no more epochs")
         ops = self.space.ops if self.space.ops is not None else ops_present(archs)
         self.featurizer = Featurizer(self.space, ops)
@@ -283,7 +283,7 @@ class RankingPredictor:
         """Read a predictor written by :meth:`save`, for architectures of ``space``."""
         state = torch.load(Path(path), map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
-            raise ValueError(f"{path} is not a file written by RankingPredictor.save")
+            raise SettingError(f"{path} is not a file written by RankingPredictor.save")
         if state["space"] != space.name:
             raise SpaceError(f"{path} holds a predictor for space {state['space']!r}, not {space.name!r}; "
                              f"load it with spaces.load({state['space']!r})")
@@ -311,11 +311,11 @@ def _unpack(observations: Iterable[Sequence], extra_features: int | None = None)
     archs, epochs, accuracy, extra = [], [], [], []
     for k, o in enumerate(observations):
         if isinstance(o, (str, ArchGraph)) or len(o) not in (3, 4):
-            raise ValueError(f"observation {k} must be (arch, epochs, accuracy) or (arch, epochs, accuracy, "
+            raise ShapeError(f"observation {k} must be (arch, epochs, accuracy) or (arch, epochs, accuracy, "
                              f"extra), got {o!r}")
         arch, e, a = o[:3]
         if not math.isfinite(float(a)):
-            raise ValueError(f"observation {k} has accuracy {a!r}; drop observations without a finite accuracy")
+            raise SettingError(f"observation {k} has accuracy {a!r}; drop observations without a finite accuracy")
         archs.append((arch,) if isinstance(arch, ArchGraph) else tuple(arch))
         epochs.append(e)
         accuracy.append(float(a))

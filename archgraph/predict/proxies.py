@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..errors import ShapeError
+from ..errors import SettingError, ShapeError
 
 __all__ = ["PROXIES", "SCORED_LAYERS", "fisher", "grad_norm", "grasp", "jacob_cov", "naswot", "score", "snip", "synflow"]
 
@@ -272,7 +272,7 @@ def naswot(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, *, 
         with _BinaryCodes(len(x)) as codes:
             _forward(net, x)
         if codes.kernel is None:
-            raise ValueError(f"naswot reads the binary codes of ReLU activations, but {type(model).__name__} "
+            raise SettingError(f"naswot reads the binary codes of ReLU activations, but {type(model).__name__} "
                              "called no ReLU on the batch; use a ReLU network, or another proxy")
         return torch.linalg.slogdet(codes.kernel).logabsdet.item()
 
@@ -301,12 +301,12 @@ def score(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None, proxies: st
     >>> score(net, x, y, "zen")
     Traceback (most recent call last):
     ...
-    ValueError: unknown proxy 'zen'; known: grad_norm, snip, grasp, fisher, synflow, jacob_cov, naswot
+    archgraph.errors.SettingError: unknown proxy 'zen'; known: grad_norm, snip, grasp, fisher, synflow, jacob_cov, naswot
     """
     names = list(PROXIES) if proxies is None else [proxies] if isinstance(proxies, str) else list(proxies)
     for name in names:
         if name not in PROXIES:
-            raise ValueError(f"unknown proxy {name!r}; known: {', '.join(PROXIES)}")
+            raise SettingError(f"unknown proxy {name!r}; known: {', '.join(PROXIES)}")
     return {name: PROXIES[name](model, x, y, seed=seed, **({"loss_fn": loss_fn} if name in _LOSS_BASED else {}))
             for name in names}
 
@@ -338,7 +338,7 @@ def _layers(net: nn.Module) -> list[nn.Module]:
     """The scored layers of ``net``, their weights set to require gradients."""
     layers = [m for m in net.modules() if isinstance(m, SCORED_LAYERS)]
     if not layers:
-        raise ValueError(f"{type(net).__name__} has no Conv1d/Conv2d/Conv3d or Linear layer, whose weights "
+        raise SettingError(f"{type(net).__name__} has no Conv1d/Conv2d/Conv3d or Linear layer, whose weights "
                          "zero-cost proxies score; use jacob_cov or naswot, which need none")
     for layer in layers:
         layer.weight.requires_grad_(True)

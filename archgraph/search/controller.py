@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..embody import mlp_graph, mlp_layers
-from ..errors import SpaceError
+from ..errors import SettingError, SpaceError
 from ..spaces import Space
 from ..trial import Result, TrainArchitecture, Trial
 from .shared_weights import SharedWeights
@@ -70,7 +70,7 @@ class LSTMController(nn.Module):
                  generator: torch.Generator):
         super().__init__()
         if not 1 <= min_layers <= max_layers:
-            raise ValueError(f"need 1 <= min_layers <= max_layers, got {min_layers} and {max_layers}")
+            raise SettingError(f"need 1 <= min_layers <= max_layers, got {min_layers} and {max_layers}")
         self.num_tokens, self.min_layers, self.max_layers = num_tokens, min_layers, max_layers
         self.embed = nn.Embedding(num_tokens + 1, hidden, _weight=torch.empty(num_tokens + 1, hidden))
         with torch.device("meta"):  # shapes only: the weights are drawn from `generator` below
@@ -210,12 +210,12 @@ class ControllerSearch:
         limit = space.max_vertices or 10
         max_layers = limit if max_layers is None else max_layers
         if not space.min_vertices <= max_layers <= limit:
-            raise ValueError(f"max_layers must lie in {space.min_vertices}..{limit} (the space's), got {max_layers}")
+            raise SettingError(f"max_layers must lie in {space.min_vertices}..{limit} (the space's), got {max_layers}")
         if batch < 1 or controller_steps < 0 or max_resamples < 0:
-            raise ValueError(f"need batch >= 1, controller_steps >= 0, max_resamples >= 0, "
+            raise SettingError(f"need batch >= 1, controller_steps >= 0, max_resamples >= 0, "
                              f"got {batch}, {controller_steps}, {max_resamples}")
         if not (baseline == "mean" or isinstance(baseline, (int, float))):
-            raise ValueError(f"baseline is an accuracy or 'mean', got {baseline!r}")
+            raise SettingError(f"baseline is an accuracy or 'mean', got {baseline!r}")
         self.space, self.epochs, self.seed = space, epochs, seed
         self.batch, self.baseline, self.discount = batch, baseline, discount
         self.controller_steps, self.use_predictor, self.skip_below = controller_steps, predictor, skip_below

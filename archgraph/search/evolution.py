@@ -37,6 +37,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..errors import SettingError
 from ..pareto import SEARCH_OBJECTIVE, ParetoFront, crowded_order, objective_values, parse_objectives
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
@@ -72,7 +73,7 @@ class RegularizedEvolution:
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, population_size: int = 10,
                  sample_size: int = 3, objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
         if not 1 <= sample_size <= population_size:
-            raise ValueError(f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}")
+            raise SettingError(f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}")
         self.space = space
         self.epochs = epochs
         self.seed = seed

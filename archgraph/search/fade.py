@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import SettingError
 from ..features import FADE_FEATURES
 from ..generate import BucketGenerator
 from ..graph import ArchGraph
@@ -116,10 +117,10 @@ class FadeSearch:
                  cell_dependent: bool = False, tau: float = 10.0, estimator: str = "all", max_norm: float = 1.0,
                  init_std: float = 0.5, arch_lr: float = 1e-3):
         if hyper_epochs < 1 or draws < 0 or not gamma > 0 or not step > 0:
-            raise ValueError(f"need hyper_epochs >= 1, draws >= 0, gamma > 0 and step > 0; got hyper_epochs="
+            raise SettingError(f"need hyper_epochs >= 1, draws >= 0, gamma > 0 and step > 0; got hyper_epochs="
                              f"{hyper_epochs}, draws={draws}, gamma={gamma}, step={step}")
         if not max_norm >= 0 or not init_std >= 0 or not arch_lr > 0:
-            raise ValueError(f"need max_norm >= 0, init_std >= 0 and arch_lr > 0; got max_norm={max_norm}, "
+            raise SettingError(f"need max_norm >= 0, init_std >= 0 and arch_lr > 0; got max_norm={max_norm}, "
                              f"init_std={init_std}, arch_lr={arch_lr}")
         self.space = space
         self.epochs = epochs

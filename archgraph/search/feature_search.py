@@ -33,7 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .. import mutate
-from ..errors import SpaceError
+from ..errors import SettingError, SpaceError
 from ..generate import BucketGenerator, FeatureSpace
 from ..pareto import SEARCH_OBJECTIVE, ParetoFront, objective_values, parse_objectives
 from ..spaces import Architecture, Space
@@ -139,7 +139,7 @@ class _PointSearch(ABC):
         self.domain = search_domain(space)
         draws = (5 if isinstance(self.domain, FeatureDomain) else 1) if draws is None else draws
         if draws < 1:
-            raise ValueError(f"draws must be at least 1, got {draws}")
+            raise SettingError(f"draws must be at least 1, got {draws}")
         self.space = space
         self.epochs = epochs
         self.seed = seed

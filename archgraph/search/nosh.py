@@ -59,7 +59,7 @@ import numpy as np
 import torch
 
 from ..embody import mlp_graph
-from ..errors import BudgetError, SpaceError
+from ..errors import BudgetError, SettingError, ShapeError, SpaceError
 from ..graph import ArchGraph
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
@@ -89,11 +89,11 @@ must be e·2^k with e = 1: 1, 2, 4, 8, …; the nearest are 2 and 4 (choose epoc
 / levels)
     """
     if eta < 2 or epochs < 1:
-        raise ValueError(f"need eta >= 2 and epochs >= 1, got eta={eta}, epochs={epochs}")
+        raise SettingError(f"need eta >= 2 and epochs >= 1, got eta={eta}, epochs={epochs}")
     if levels is not None and min_epochs is not None:
-        raise ValueError(f"give levels or min_epochs, not both (got levels={levels}, min_epochs={min_epochs})")
+        raise SettingError(f"give levels or min_epochs, not both (got levels={levels}, min_epochs={min_epochs})")
     if levels is not None and levels < 1:
-        raise ValueError(f"levels must be at least 1, got {levels}")
+        raise SettingError(f"levels must be at least 1, got {levels}")
     given = levels
     if levels is None:
         levels = round(math.log(epochs / (min_epochs or 1), eta)) + 1 if epochs >= (min_epochs or 1) else 0
@@ -187,7 +187,7 @@ class NOSH:
                  predictor: Any = None, predictor_params: dict[str, Any] | None = None,
                  candidates: int | None = None, sampler: Sampler | None = None):
         if n_new < 1 or pool_size < 1 or (candidates is not None and candidates < 1):
-            raise ValueError(f"need n_new >= 1, pool_size >= 1 and candidates >= 1 (or None); got n_new={n_new}, "
+            raise SettingError(f"need n_new >= 1, pool_size >= 1 and candidates >= 1 (or None); got n_new={n_new}, "
                              f"pool_size={pool_size}, candidates={candidates}")
         self.space = space
         self.seed = seed
@@ -293,7 +293,7 @@ class NOSH:
             else:
                 scores = np.asarray(self.predictor.score(pool), dtype=float)
         if scores.shape != (len(pool),):
-            raise ValueError(f"the predictor scored {len(pool)} architectures with an array of shape {scores.shape}; "
+            raise ShapeError(f"the predictor scored {len(pool)} architectures with an array of shape {scores.shape}; "
                              f"expected ({len(pool)},)")
         top = [pool[i] for i in np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:n]]
         self._seen.update(map(_key, top))
@@ -389,7 +389,7 @@ def _predictor(predictor: Any, space: Space, params: dict[str, Any], seed: int):
         return RankingPredictor(space, **{"seed": seed, **params})
     if callable(predictor):
         return predictor(space, **params)
-    raise ValueError(f"predictor must be None, 'gnn', an object with fit() and score(), or a factory; got {predictor!r}")
+    raise SettingError(f"predictor must be None, 'gnn', an object with fit() and score(), or a factory; got {predictor!r}")
 
 
 def _sampler(space: Space) -> Callable[[np.random.Generator], Architecture]:

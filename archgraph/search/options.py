@@ -22,7 +22,7 @@ from typing import Any
 
 import docstring_parser
 
-from ..errors import ArchGraphError
+from ..errors import ArchGraphError, SettingError
 from ..spaces import Space
 
 __all__ = ["StrategyOption", "describe_strategy", "make_strategy", "strategy_options"]
@@ -66,7 +66,7 @@ def describe_strategy(name: str, cls: type) -> str:
 def make_strategy(name: str, cls: type, space: Space, *, epochs: int, seed: int, params: Mapping[str, Any],
                   objectives: Sequence[str] | None = None):
     """``cls(space, epochs=, seed=, **params)``, and ``objectives=`` unless ``None``; a parameter it
-    does not take, or a value it refuses, raises an :class:`~archgraph.errors.ArchGraphError` that
+    does not take, or a value it refuses, raises a :class:`~archgraph.errors.SettingError` that
     lists its parameters.
 
     >>> from archgraph import spaces
@@ -75,7 +75,7 @@ def make_strategy(name: str, cls: type, space: Space, *, epochs: int, seed: int,
     ...               params={"population": 4})
     Traceback (most recent call last):
     ...
-    archgraph.errors.ArchGraphError: strategy 'evolution' has no parameter 'population'; its parameters: \
+    archgraph.errors.SettingError: strategy 'evolution' has no parameter 'population'; its parameters: \
 population_size=10, sample_size=3 (see `archgraph strategies evolution`)
     """
     options = strategy_options(cls)
@@ -83,14 +83,14 @@ population_size=10, sample_size=3 (see `archgraph strategies evolution`)
     where = f"its parameters: {valid} (see `archgraph strategies {name}`)"
     unknown = sorted(set(params) - {o.name for o in options})
     if unknown:
-        raise ArchGraphError(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; {where}")
+        raise SettingError(f"strategy {name!r} has no parameter {', '.join(map(repr, unknown))}; {where}")
     given = {} if objectives is None else {"objectives": objectives}
     try:
         return cls(space, epochs=epochs, seed=seed, **params, **given)
-    except ArchGraphError:
-        raise
     except (TypeError, ValueError) as err:  # a value of the wrong type or out of range
-        raise ArchGraphError(f"strategy {name!r} refuses {_settings(params)}: {err}; {where}") from None
+        if isinstance(err, ArchGraphError) and not isinstance(err, SettingError):
+            raise  # e.g. a space the strategy cannot search: its own line says what to do
+        raise SettingError(f"strategy {name!r} refuses {_settings(params)}: {err}; {where}") from None
 
 
 def _settings(params: Mapping[str, Any]) -> str:

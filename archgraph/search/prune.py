@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import SettingError
 from ..trial import OBJECTIVE
 
 __all__ = ["MedianPruner", "PRUNERS"]
@@ -55,7 +56,7 @@ class MedianPruner:
 
     def __post_init__(self):
         if self.warmup_epochs < 0 or self.min_trials < 1:
-            raise ValueError(f"MedianPruner needs warmup_epochs >= 0 and min_trials >= 1, got "
+            raise SettingError(f"MedianPruner needs warmup_epochs >= 0 and min_trials >= 1, got "
                              f"warmup_epochs={self.warmup_epochs}, min_trials={self.min_trials}")
 
     def prune(self, epoch: int, best: float, reference: Sequence[Sequence[float]]) -> bool:

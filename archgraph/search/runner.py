@@ -46,7 +46,7 @@ from dataclasses import dataclass
 
 from tqdm import tqdm
 
-from ..errors import ArchGraphError
+from ..errors import ArchGraphError, BudgetError, SettingError
 from ..evaluate import TrialError
 from ..report import Pruner, Reported, Reporter, non_finite_loss, takes_report
 from ..tracking import Callback, RunStart, running, trial_told
@@ -86,7 +86,11 @@ class Budget:
 
     def __post_init__(self):
         if self.trials is None and self.epochs is None and self.seconds is None:
-            raise ValueError("a budget needs at least one of trials, epochs or seconds")
+            raise BudgetError("a budget needs at least one of trials, epochs or seconds")
+        given = {"trials": self.trials, "epochs": self.epochs, "seconds": self.seconds}
+        if any(value is not None and not value > 0 for value in given.values()):
+            raise BudgetError("a budget's trials, epochs and seconds are positive (or None: no limit), got "
+                              + ", ".join(f"{k}={v}" for k, v in given.items() if v is not None))
 
 
 class Runner:
@@ -134,7 +138,7 @@ class Runner:
                  budget: Budget, seed: int = 0, progress: bool = True, pruner: Pruner | None = None,
                  max_failures: int | None = 5, retry_failed: bool = False, callbacks: Sequence[Callback] = ()):
         if max_failures is not None and max_failures < 1:
-            raise ValueError(f"max_failures must be at least 1 (or None: never stop), got {max_failures}")
+            raise SettingError(f"max_failures must be at least 1 (or None: never stop), got {max_failures}")
         self.strategy = strategy
         self.objective = objective
         self.store = store

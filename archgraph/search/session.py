@@ -226,16 +226,17 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
     objective = TrialEvaluator(config.space, config.dataset, str(run_dir), data_root=config.data_root,
                                space_params=config.space_params, split_seed=config.seed, device=execution.device,
                                **config.training)
-    run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy and objective accepted their settings
     budget = Budget(trials=config.trials, epochs=config.max_epochs, seconds=config.seconds)
+    space_record = _space_record(space, config)  # refuses space parameters the space cannot compile
+    run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy, objective, budget and space accepted their settings
     stopped = None
     with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config first: a run that fails later
         # (an evaluator that cannot start, a killed process) can be resumed
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
-            _check_same_space(store.config().get(_SPACE_KEY), _space_record(space, config), run_dir)
+            _check_same_space(store.config().get(_SPACE_KEY), space_record, run_dir)
         else:
-            store.set_config({**config.to_dict(), _SPACE_KEY: _space_record(space, config)})
+            store.set_config({**config.to_dict(), _SPACE_KEY: space_record})
         with (run_status(run_dir, budget=dataclasses.asdict(budget), execution=dataclasses.asdict(execution)),
               _evaluator(execution) as evaluator):
             try:
