@@ -7,6 +7,9 @@ what was expected, what was got, and what to do.
 
 from __future__ import annotations
 
+import errno
+import sqlite3
+
 __all__ = [
     "ArchGraphError",
     "InvalidGraphError",
@@ -16,6 +19,8 @@ __all__ = [
     "DataNotFoundError",
     "BudgetError",
     "SettingError",
+    "DiskFullError",
+    "disk_full",
 ]
 
 
@@ -54,3 +59,16 @@ class SettingError(ArchGraphError, ValueError):
     """An argument a function, class or strategy cannot take: a hyperparameter out of its range,
     a name that is not one of its choices, settings that contradict each other."""
 
+
+class DiskFullError(ArchGraphError, OSError):
+    """A write failed because the disk (or the user's quota) is full."""
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` says the disk is full: an ``OSError`` with ``ENOSPC`` or ``EDQUOT``, SQLite's
+    ``SQLITE_FULL``, or a :class:`DiskFullError` (from a worker)."""
+    if isinstance(err, DiskFullError):
+        return True
+    if isinstance(err, OSError):
+        return err.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(err, sqlite3.OperationalError) and "disk is full" in str(err)

@@ -52,7 +52,7 @@ from . import spaces
 from .bundle import describe
 from .cost import count_flops, measure_latency
 from .data import TaskData, load, train_val_split
-from .errors import ArchGraphError, SettingError
+from .errors import ArchGraphError, DiskFullError, SettingError, disk_full
 from .report import Reporter
 from .trial import Result, TrainArchitecture, Trial, objective_of, register_objective
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
@@ -263,12 +263,15 @@ def _split_task(
 
 
 def _evaluate(fn: Callable[[Trial], Result], trial: Trial, threads: int | None = None) -> Result:
-    """``fn(trial)``, with any error turned into a :class:`TrialError` naming the trial, with its traceback."""
+    """``fn(trial)``, with any error turned into a :class:`TrialError` naming the trial, with its traceback
+    (a full disk into a :class:`~archgraph.errors.DiskFullError`, which stops the search)."""
     if threads is not None:  # one worker's share of the machine: no oversubscription
         torch.set_num_threads(threads)
     try:
         return fn(trial)
     except Exception as err:
+        if disk_full(err):  # not the trial's fault: the search stops, to be resumed when there is space
+            raise DiskFullError(f"trial {trial.id}: {type(err).__name__}: {err}") from err
         raise TrialError(trial.id, f"{type(err).__name__}: {err}", traceback.format_exc()) from err
 
 

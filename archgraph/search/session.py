@@ -36,17 +36,18 @@ Every trial recorded is logged in one line (:class:`~archgraph.tracking.TrialLog
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import inspect
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import spaces
 from ..bundle import resolved_params
-from ..errors import ArchGraphError
+from ..errors import ArchGraphError, DiskFullError, disk_full
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..pareto import SEARCH_OBJECTIVE, objective_values, parse_objectives, pareto_front
 from ..plot import best_over_time
@@ -230,8 +231,8 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
     space_record = _space_record(space, config)  # refuses space parameters the space cannot compile
     run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy, objective, budget and space accepted their settings
     stopped = None
-    with run_lock(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config first: a run that fails later
-        # (an evaluator that cannot start, a killed process) can be resumed
+    with run_lock(run_dir), _stop_on_full_disk(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config
+        # first: a run that fails later (an evaluator that cannot start, a killed process, a full disk) can be resumed
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
             _check_same_space(store.config().get(_SPACE_KEY), space_record, run_dir)
@@ -331,6 +332,19 @@ def _check_same_space(recorded: dict[str, Any] | None, given: dict[str, Any], ru
             changed.append(f"{key}: {was!r} → {now!r}")
     raise ArchGraphError(f"{run_dir} was run with its space file as it was then, which now differs ({'; '.join(changed)}); "
                          "restore the file as it was to continue the run, or start a new run with --out")
+
+
+@contextlib.contextmanager
+def _stop_on_full_disk(run_dir: Path) -> Iterator[None]:
+    """Turn a write that found the disk full (the store, a checkpoint, an output) into one line
+    that says how to go on: the store's transactions and the atomic writes keep the run resumable."""
+    try:
+        yield
+    except Exception as err:
+        if not disk_full(err):
+            raise
+        raise DiskFullError(f"the disk of {run_dir} is full ({str(err).splitlines()[0]}); the run is kept as far as "
+                            f"it got: free space, then continue it with `archgraph search --resume {run_dir}`") from None
 
 
 def _pruner(config: SearchConfig):
