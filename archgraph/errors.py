@@ -20,6 +20,7 @@ __all__ = [
     "BudgetError",
     "SettingError",
     "DiskFullError",
+    "EvaluatorError",
     "disk_full",
 ]
 
@@ -62,6 +63,10 @@ class SettingError(ArchGraphError, ValueError):
 
 class DiskFullError(ArchGraphError, OSError):
     """A write failed because the disk (or the user's quota) is full."""
+
+
+class EvaluatorError(ArchGraphError, ConnectionError):
+    """Where trials were to train cannot be reached: a Ray cluster that does not answer."""
 
 
 def disk_full(err: BaseException) -> bool:

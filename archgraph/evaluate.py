@@ -34,6 +34,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -52,7 +53,7 @@ from . import spaces
 from .bundle import describe
 from .cost import count_flops, measure_latency
 from .data import TaskData, load, train_val_split
-from .errors import ArchGraphError, DiskFullError, SettingError, disk_full
+from .errors import ArchGraphError, DiskFullError, EvaluatorError, SettingError, disk_full
 from .report import Reporter
 from .trial import Result, TrainArchitecture, Trial, objective_of, register_objective
 from .store import checkpoint_path, load_checkpoint, save_checkpoint
@@ -415,6 +416,8 @@ class RayEvaluator(Evaluator):
         self._ray = ray
         self._started_ray = not ray.is_initialized()
         if self._started_ray:
+            if address is not None:
+                _probe(address)
             ray.init(address=address, num_cpus=num_cpus, **init_kwargs)
         self._per_trial = {"CPU": cpus_per_trial, "GPU": gpus_per_trial}
         self._task = ray.remote(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial)(_evaluate)
@@ -435,3 +438,16 @@ class RayEvaluator(Evaluator):
 
     def __repr__(self) -> str:
         return f"RayEvaluator(cpus_per_trial={self._per_trial['CPU']}, gpus_per_trial={self._per_trial['GPU']})"
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """Refuse within ``timeout`` seconds a Ray address ``host:port`` (or ``ray://host:port``) where
+    nothing listens: :func:`ray.init` retries such an address for minutes."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local": Ray looks for the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise EvaluatorError(f"no Ray cluster answers at {address} ({err.strerror or err}); start one there "
+                             "(`ray start --head`) or give the address `ray status` prints") from None

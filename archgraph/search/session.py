@@ -47,7 +47,7 @@ from typing import Any
 
 from .. import spaces
 from ..bundle import resolved_params
-from ..errors import ArchGraphError, DiskFullError, disk_full
+from ..errors import ArchGraphError, DiskFullError, EvaluatorError, disk_full
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
 from ..pareto import SEARCH_OBJECTIVE, objective_values, parse_objectives, pareto_front
 from ..plot import best_over_time
@@ -231,7 +231,7 @@ def search(config: SearchConfig, run_dir: str | Path, *, execution: Execution = 
     space_record = _space_record(space, config)  # refuses space parameters the space cannot compile
     run_dir.mkdir(parents=True, exist_ok=True)  # after the strategy, objective, budget and space accepted their settings
     stopped = None
-    with run_lock(run_dir), _stop_on_full_disk(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config
+    with run_lock(run_dir), _resumable(run_dir), SQLiteStore(run_dir / STORE_FILE) as store:  # the config
         # first: a run that fails later (an evaluator that cannot start, a killed process, a full disk) can be resumed
         if exists:
             _check_same_run(store.config(), config.to_dict(), run_dir)
@@ -335,11 +335,15 @@ def _check_same_space(recorded: dict[str, Any] | None, given: dict[str, Any], ru
 
 
 @contextlib.contextmanager
-def _stop_on_full_disk(run_dir: Path) -> Iterator[None]:
-    """Turn a write that found the disk full (the store, a checkpoint, an output) into one line
-    that says how to go on: the store's transactions and the atomic writes keep the run resumable."""
+def _resumable(run_dir: Path) -> Iterator[None]:
+    """Turn a write that found the disk full (the store, a checkpoint, an output), or an evaluator
+    that cannot be reached, into one line that says how to go on: the store's transactions and the
+    atomic writes keep the run resumable."""
     try:
         yield
+    except EvaluatorError as err:
+        raise EvaluatorError(f"{err}; the run is kept: continue it with `archgraph search --resume {run_dir} "
+                             "--evaluator process` (or another --ray-address)") from None
     except Exception as err:
         if not disk_full(err):
             raise
