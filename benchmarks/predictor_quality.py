@@ -1,10 +1,13 @@
 """How well do performance predictors rank unseen architectures? GNN vs random forest vs zero-cost proxies.
 
 Reads the tabular ground truth written by ``benchmarks/ground_truth.py`` (``fade`` architectures
-trained on digits). Per seed, the architectures are shuffled; the first ``max(--sizes)`` form the
-training pool (a training set of size n is its first n) and all the others are held out. On the
-held-out architectures, ranked by their **test accuracy** (the final validation accuracy is what a
-search sees, so predictors train on it and are judged on the test accuracy), it measures:
+trained on digits, one or more seeds each; read by :class:`archgraph.bench.TabularObjective`, which
+also keeps one of isomorphic duplicates). Per seed, the architectures are shuffled; the first
+``max(--sizes)`` form the training pool (a training set of size n is its first n) and all the
+others are held out. Predictors train on the final validation accuracy (what a search sees), the
+mean over the table's seeds, and are judged on the held-out architectures ranked by their **test
+accuracy**, the mean over the table's seeds (with 2 seeds its split-half ceiling is ≈ 0.5: no
+predictor can rank much better than one seed ranks the other). It measures:
 
 - ``gnn``: ``archgraph.predict.RankingPredictor`` (GIN, pairwise hinge loss) fitted on
   ``(arch, epochs, final validation accuracy)`` of the training set;
@@ -20,29 +23,34 @@ Prints Kendall τ, Spearman ρ and top-10 precision (``--top``: the share of the
 that are among the true ten best) as mean ± std over seeds, per method and training-set size, and the
 wall time. Runs on ``--threads`` torch threads (default 1).
 
-    python benchmarks/predictor_quality.py [--table benchmarks/data/fade_digits.json] [--sizes 25 50 100]
-        [--seeds 0 1 2] [--gnn-epochs 200] [--trees 200] [--top 10] [--threads 1]
+Everything goes to ``--results`` with the command and versions (``provenance.write_results``).
+
+    python benchmarks/predictor_quality.py [--table benchmarks/data/fade_digits_seeds.json.gz]
+        [--sizes 25 50 100 200] [--seeds 0 1 2 3 4] [--gnn-epochs 200] [--trees 200] [--top 10] [--threads 1]
+        [--results benchmarks/results/predictor_quality.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import write_results  # benchmarks/provenance.py, next to this script
 from scipy.stats import kendalltau, spearmanr
 from sklearn.ensemble import RandomForestRegressor
 
-from archgraph import ArchGraph, spaces
+from archgraph import spaces
+from archgraph.bench import TabularObjective, read_table
 from archgraph.data import load
 from archgraph.features import FEATURES, feature_vector
 from archgraph.predict import proxies
 from archgraph.predict.gnn import RankingPredictor
 
-DEFAULT_TABLE = Path(__file__).parent / "data" / "fade_digits.json"
+HERE = Path(__file__).resolve().parent
+DEFAULT_TABLE = HERE / "data" / "fade_digits_seeds.json.gz"
 
 def metrics(pred: np.ndarray, true: np.ndarray, top: int) -> tuple[float, float, float]:
     """Kendall τ, Spearman ρ and top-``top`` precision of ``pred`` against ``true``."""
@@ -76,28 +84,29 @@ def features(arch) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, default=DEFAULT_TABLE)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[25, 50, 100, 200])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--gnn-epochs", type=int, default=200)
     parser.add_argument("--trees", type=int, default=200)
     parser.add_argument("--top", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "predictor_quality.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
-    table = json.loads(args.table.read_text())
-    space = spaces.load(table["space"])
-    rows = table["architectures"]
-    archs = [tuple(ArchGraph.from_dict(c) for c in r["cells"]) for r in rows]
-    val = np.array([r["val_accuracy"][-1] for r in rows])
-    test = np.array([r["test_accuracy"] for r in rows])
-    epochs = len(rows[0]["val_accuracy"])
+    table = read_table(args.table)
+    bench = TabularObjective(table)
+    space = spaces.load(bench.space)
+    archs = bench.archs
+    epochs = bench.epochs
+    val = np.array([bench.curve(a)[epochs - 1] for a in archs])
+    test = np.array([bench.test_accuracy(a) for a in archs])
     pool = max(args.sizes)
-    if len(rows) - pool < args.top:
-        raise SystemExit(f"{args.table} holds {len(rows)} architectures; training sets up to {pool} need at least "
+    if len(archs) - pool < args.top:
+        raise SystemExit(f"{args.table} holds {len(archs)} architectures; training sets up to {pool} need at least "
                          f"{pool + args.top} (held-out ones to rank); build more or pass smaller --sizes")
-    print(f"{args.table}: {len(rows)} architectures, {len(rows) - pool} held out per seed; "
+    print(f"{args.table}: {len(archs)} architectures, {len(archs) - pool} held out per seed; "
           f"test accuracy {test.min():.3f} .. {test.max():.3f}")
 
     t0 = time.perf_counter()
@@ -108,7 +117,7 @@ def main() -> None:
     results: dict[tuple[str, str], list[tuple[float, float, float]]] = {}
     timing = {"gnn": 0.0, "forest": 0.0}
     for seed in args.seeds:
-        order = np.random.default_rng(seed).permutation(len(rows))
+        order = np.random.default_rng(seed).permutation(len(archs))
         held = order[pool:]
         for name, values in zc.items():
             results.setdefault((name, "-"), []).append(metrics(values[held], test[held], args.top))
@@ -124,7 +133,7 @@ def main() -> None:
             timing["gnn"] += t1 - t0
             timing["forest"] += time.perf_counter() - t1
 
-    held_out = len(rows) - pool
+    held_out = len(archs) - pool
     print(f"\nheld-out ranking ({held_out} architectures) by test accuracy, mean ± std over seeds {args.seeds}; "
           f"chance top-{args.top} precision {args.top / held_out:.2f}")
     print(f"{'method':<10} {'train':>5} {'kendall tau':>15} {'spearman rho':>15} {f'top-{args.top} prec':>15}")
@@ -134,6 +143,11 @@ def main() -> None:
         print(f"{name:<10} {n:>5} {cells[0]:>15} {cells[1]:>15} {cells[2]:>15}")
     print(f"\nfitting: gnn {timing['gnn']:.1f} s, forest {timing['forest']:.1f} s (all seeds and sizes)")
     print(f"wall time {time.perf_counter() - start:.1f} s")
+    write_results(args.results, table=str(args.table), architectures=len(archs), held_out=held_out, seeds=args.seeds,
+                  top=args.top, gnn_epochs=args.gnn_epochs, trees=args.trees,
+                  metrics={f"{name} {n}": dict(zip(("kendall_tau", "spearman_rho", f"top{args.top}_precision"),
+                                                   np.array(values).T.tolist())) for (name, n), values in results.items()},
+                  seconds=round(time.perf_counter() - start, 1))
 
 
 if __name__ == "__main__":
