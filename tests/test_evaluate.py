@@ -40,8 +40,10 @@ def tiny_evaluator(run_dir, **kwargs):
 
 
 def without_time(result):
+    """A result but its timings (the seconds of each epoch, the latency): what a rerun repeats."""
     curve = [{k: v for k, v in row.items() if k != "seconds"} for row in result.curve]
-    return result.trial_id, dict(result.metrics), curve, result.checkpoint
+    metrics = {k: v for k, v in result.metrics.items() if k != "latency"}
+    return result.trial_id, metrics, curve, result.checkpoint
 
 
 def run_all(evaluator, fn):
@@ -69,7 +71,8 @@ def test_a_trial_is_trained_measured_and_checkpointed(tmp_path):
     assert torch.equal(torch.get_rng_state(), rng)  # the caller's RNG is left alone
     assert isinstance(result, Result) and result.trial_id == 1 and result.seconds > 0
     assert set(result.metrics) == {"val_accuracy", "val_loss", "test_accuracy", "test_loss", "parameters", "flops",
-                                   "epochs"}
+                                   "latency", "epochs"}
+    assert result.metrics["latency"] > 0
     assert result.metrics["epochs"] == 1 and len(result.curve) == 1
     assert result.metrics["val_accuracy"] == result.curve[-1]["val_accuracy"]
     assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
