@@ -108,10 +108,12 @@ def test_the_two_commands_at_the_top_install_what_ci_installs():
 
 def test_every_command_line_of_the_readme_runs_with_a_small_budget(tmp_path, monkeypatch, capsys):
     """The first command's search, then every line of "The command line" in order (later lines
-    read the run folders of earlier ones), in a folder where examples/ is the repository's."""
+    read the run folders of earlier ones) and of "What the defaults reach", in a folder where
+    examples/ is the repository's."""
     (tmp_path / "examples").symlink_to(README.parent / "examples", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    lines = [section_lines("Two commands")[0].split(" && ")[-1], *section_lines("The command line")]
+    lines = [section_lines("Two commands")[0].split(" && ")[-1], *section_lines("The command line"),
+             *section_lines("What the defaults reach")]
     lines += section_lines("How to look at, compare and ship results")  # reads the runs of the lines before
     for line in lines:
         try:
