@@ -177,16 +177,11 @@ def write(tmp_path, cells, space="fade"):
 @pytest.mark.parametrize("cells, space, dataset, expected", [
     ([{"num_nodes": 3, "edges": [[0, 1], [1, 2], [2, 0]]}] * 4, "fade", "digits", "closes a cycle 0→1→2→0"),
     ([{"num_nodes": 2, "edges": [[0, 1, "conv_9x9"]]}] * 4, "fade", "digits", "unknown op 'conv_9x9'; known ops: "),
-    (None, "darts", "mnist1d", "the darts space takes images (C, H, W), got shape (1, 40); use the fade or mlp space"),
+    (None, "darts", "wine", "the darts space takes images (C, H, W) or signals (C, L), got shape (13,)"),
     ([{"num_nodes": 2, "edges": [[0, 1]]}] * 3, "fade", "digits", "space 'fade' takes 4 ArchGraph cells"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, capsys, monkeypatch, cells, space, dataset, expected):
     monkeypatch.setenv("ARCHGRAPH_DATA", str(tmp_path))
-    if dataset == "mnist1d":  # the shape error comes before any data is generated
-        import archgraph.data as data
-        from archgraph.data import TaskData
-        monkeypatch.setattr(data, "load", lambda name, root=None: TaskData(
-            train=None, test=None, input_shape=(1, 40), num_classes=10, name="mnist1d"))
     arch = str(ROOT / "examples" / "darts_v2.json") if cells is None else write(tmp_path, cells, space)
     code = main(["train", "--space", space, "--arch", arch, "--dataset", dataset, "--epochs", "1",
                  "--out", str(tmp_path / "run"), "--no-progress"])

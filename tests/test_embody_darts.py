@@ -378,13 +378,28 @@ def test_cells_breaking_the_convention_are_refused(graph, match):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(input_shape=(40,)), r"takes images \(C, H, W\), got shape \(40,\); use the fade or mlp space"),
+    (dict(input_shape=(40,)), r"takes images \(C, H, W\) or signals \(C, L\), got shape \(40,\)"),
+    (dict(input_shape=(1, 42)), "halves the length 2 times, so L must be a multiple of 4; got 42"),
+    (dict(input_shape=(1, 40), auxiliary=True), "auxiliary head reads 2-d maps; pass auxiliary=False"),
     (dict(input_shape=(3, 30, 30)), "multiples of 4; got 30×30"),
     (dict(input_shape=(1, 8, 8), auxiliary=True), "8×8 maps .* gives 2×2; pass auxiliary=False"),
 ])
 def test_build_darts_refuses_inputs_it_cannot_take(kwargs, match):
     with pytest.raises(ShapeError, match=match):
         build_darts(V2, num_classes=10, **kwargs)
+
+
+@pytest.mark.parametrize("name", ["DARTS_V2", "NASNET"])
+def test_on_signals_the_network_has_the_image_networks_parameters_less_one_kernel_axis(name):
+    cells = genotype_to_graphs(GENOTYPES[name])
+    flat, square = (build_darts(cells, input_shape=shape, num_classes=10, C=4, layers=5, seed=0)
+                    for shape in ((2, 40), (2, 8, 8)))
+    one, two = dict(flat.named_parameters()), dict(square.named_parameters())
+    assert one.keys() == two.keys()
+    for key, p in two.items():
+        assert one[key].shape == (p.shape[:-1] if p.dim() == 4 else p.shape), key
+    assert flat.eval()(torch.randn(3, 2, 40)).shape == (3, 10)
+    assert not any("2d" in type(m).__name__ for m in flat.modules())
 
 
 def test_build_darts_needs_a_pair_of_graphs():

@@ -2,7 +2,7 @@ import functools
 
 import pytest
 import torch
-from torch.utils.data import Subset
+from torch.utils.data import Subset, TensorDataset
 
 from archgraph import SpaceError, spaces
 from archgraph.data import fade_split, load
@@ -137,6 +137,18 @@ def test_rdarts_dp_searches_once_per_drop_path_probability(digits, spy):
     scores = result.details["scores"]
     best = max(scores, key=scores.get)
     assert [row["drop_path_prob"] for row in result.history] == ([0.0, 0.3, 0.6] if best == 0.6 else [None] * 3)
+
+
+def test_rdarts_dp_on_signals_cuts_out_half_of_each_signal_and_retrains_a_1d_network(spy):
+    generator = torch.Generator().manual_seed(0)
+    data = TensorDataset(torch.randn(96, 1, 40, generator=generator), torch.randint(0, 10, (96,), generator=generator))
+    weight, arch = Subset(data, range(64)), Subset(data, range(64, 96))
+    result = run((weight, arch), method="rdarts-dp", epochs=2, retrain_epochs=1, drop_path_probs=[0.4],
+                 input_shape=(1, 40))
+    cutout = spy[0][1]["cutout"]
+    assert (cutout.length, cutout.dim) == (20, 1) and list(result.details["scores"]) == [0.4]
+    net = spaces.load("s5").compile(list(result.cells), input_shape=(1, 40), num_classes=10, C=4, layers=3)
+    assert net.stem[0].kernel_size == (3,) and net(torch.randn(2, 1, 40)).shape == (2, 10)
 
 
 def test_es_window_l2_factors_and_drop_path_probs_reach_their_methods(digits, spy, monkeypatch):

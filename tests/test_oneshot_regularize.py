@@ -243,3 +243,19 @@ def test_cutout_probability_schedule_seed_and_errors():
         Cutout(prob=1.5)
     with pytest.raises(ShapeError, match=r"got shape \(4, 3\)"):
         cutout(torch.ones(4, 3))
+
+
+def test_cutout_of_signals_zeroes_one_clipped_segment_in_every_channel():
+    x = torch.rand(2000, 3, 20) + 1.0
+    cut = Cutout(length=6, prob=0.5, dim=1)(x, generator=torch.Generator().manual_seed(0))
+    zero = cut == 0
+    assert cut.shape == x.shape and torch.equal(zero[:, 0], zero[:, 2]) and torch.equal(cut[~zero], x[~zero])
+    hit = zero[:, 0].any(dim=1)
+    assert abs(hit.float().mean().item() - 0.5) < 0.04  # binomial(2000, 0.5): sd 0.011
+    lengths = [len(runs(segment)) for segment in zero[hit, 0]]
+    assert max(lengths) == 6 and all(0 < n <= 6 for n in lengths)
+    clipped = [s for s, n in zip(zero[hit, 0], lengths) if n < 6]
+    assert all(s[0] or s[-1] for s in clipped)  # shorter only at the border
+    assert repr(Cutout(length=6, dim=1)) == "Cutout(length=6, prob=1.0, dim=1)"
+    with pytest.raises(ValueError, match="dim is 2 .* or 1"):
+        Cutout(dim=3)

@@ -166,8 +166,10 @@ def test_clear_errors():
         tiny("nope")
     with pytest.raises(SpaceError, match="darts embodiment.*'fade'"):
         tiny("fade")
-    with pytest.raises(ShapeError, match="takes images \\(C, H, W\\), got shape \\(1, 40\\)"):
-        build_supernet("darts", input_shape=(1, 40), num_classes=10)
+    with pytest.raises(ShapeError, match="takes images \\(C, H, W\\) or signals \\(C, L\\), got shape \\(40,\\)"):
+        build_supernet("darts", input_shape=(40,), num_classes=10)
+    with pytest.raises(ShapeError, match="so L must be a multiple of 4; got 42"):
+        build_supernet("darts", input_shape=(1, 42), num_classes=10)
     with pytest.raises(ShapeError, match="multiples of 4; got 6×6"):
         build_supernet("darts", input_shape=(1, 6, 6), num_classes=10)
     with pytest.raises(ValueError, match="at least 3 cells"):
@@ -198,3 +200,18 @@ def test_seed_draws_weights_and_alpha_without_touching_the_global_generator():
     assert torch.equal(torch.get_rng_state(), before)
     assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
     assert not all(torch.equal(a, b) for a, b in zip(first, other, strict=True))
+
+
+@pytest.mark.parametrize("name", ["s1", "s3", "s4"])
+def test_on_signals_every_op_is_its_1d_counterpart_with_the_2d_parameters_less_one_kernel_axis(name):
+    flat, square = (build_supernet(name, input_shape=shape, num_classes=10, C=4, layers=3, seed=0)
+                    for shape in ((1, 40), (1, 8, 8)))
+    assert flat(torch.randn(3, 1, 40)).shape == (3, 10)
+    one, two = dict(flat.named_parameters()), dict(square.named_parameters())
+    assert one.keys() == two.keys()
+    for key, p in two.items():  # a k×k kernel becomes k long; everything else is the same
+        assert one[key].shape == (p.shape[:-1] if p.dim() == 4 else p.shape), key
+    layers = {type(m).__name__ for m in flat.modules()}
+    assert {"Conv1d", "BatchNorm1d", "AdaptiveAvgPool1d"} <= layers and not any("2d" in n for n in layers)
+    pools = [m for m in flat.modules() if isinstance(m, (nn.MaxPool1d, nn.AvgPool1d))]
+    assert all(p.kernel_size in (3, (3,)) for p in pools) and bool(pools) == (name == "s1")

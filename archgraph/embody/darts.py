@@ -52,9 +52,9 @@ import torch
 from .. import ops
 from ..errors import ShapeError, SpaceError
 from ..graph import ArchGraph
-from ._plan import PlannedCell, drop_path, image_shape, node_plan
+from ._plan import PlannedCell, drop_path, node_plan
 from ._seeded import seeded_init
-from .darts_skeleton import DartsSkeleton, reduction_layers
+from .darts_skeleton import DartsSkeleton, darts_input, reduction_layers
 
 __all__ = [
     "Genotype",
@@ -329,7 +329,8 @@ class DartsCell(PlannedCell):
     for ``s0`` when the previous cell was a reduction, else a 1×1
     :class:`~archgraph.ops.ReLUConvBN`); each edge's op (each part of a parallel op) is built
     by :func:`archgraph.ops.build` from ``C`` to ``C`` channels, with stride 2 on edges
-    leaving the inputs of a reduction cell. ``forward(s0, s1, drop_prob=0.0)`` applies
+    leaving the inputs of a reduction cell; with ``dim=1`` every op is its 1-d counterpart
+    (:class:`~archgraph.ops.OpContext`). ``forward(s0, s1, drop_prob=0.0)`` applies
     drop-path to every non-identity op while training; the output concatenates the nodes
     :attr:`concat` (:func:`darts_concat`) and has ``multiplier * C`` channels.
 
@@ -346,11 +347,11 @@ class DartsCell(PlannedCell):
     """
 
     def __init__(self, graph: ArchGraph, C_prev_prev: int, C_prev: int, C: int, *,
-                 reduction: bool = False, reduction_prev: bool = False):
+                 reduction: bool = False, reduction_prev: bool = False, dim: int = 2):
         nodes = check_darts_cell(graph)
         plan = node_plan(graph, 2, 2 + nodes)
         super().__init__(
-            (ops.build(op, ops.OpContext(C, C, stride=2 if reduction and u < 2 else 1)) for u, _, op in plan),
+            (ops.build(op, ops.OpContext(C, C, stride=2 if reduction and u < 2 else 1, dim=dim)) for u, _, op in plan),
             [(u, v) for u, v, _ in plan],
         )
         self.reduction = reduction
@@ -358,10 +359,10 @@ class DartsCell(PlannedCell):
         self.concat: list[int] = list(darts_concat(graph))
         self.multiplier = len(self.concat)
         if reduction_prev:
-            self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C)
+            self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C, dim=dim)
         else:
-            self.preprocess0 = ops.ReLUConvBN(C_prev_prev, C, 1, 1, 0)
-        self.preprocess1 = ops.ReLUConvBN(C_prev, C, 1, 1, 0)
+            self.preprocess0 = ops.ReLUConvBN(C_prev_prev, C, 1, 1, 0, dim=dim)
+        self.preprocess1 = ops.ReLUConvBN(C_prev, C, 1, 1, 0, dim=dim)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = self.walk([self.preprocess0(s0), self.preprocess1(s1)], drop_prob)
@@ -387,6 +388,7 @@ class DartsNetwork(DartsSkeleton):
     ``aux_logits`` is ``None`` unless the network is training and has the auxiliary head:
     train with ``loss = ce(logits) + 0.4 * ce(aux_logits)`` as DARTS does. Set the attribute
     ``drop_path_prob`` to schedule drop-path (DARTS raises it linearly to 0.2 over training).
+    ``dim=1`` builds it for 1-d signals (see :mod:`~archgraph.embody.darts_skeleton`).
 
     Examples
     --------
@@ -399,27 +401,28 @@ class DartsNetwork(DartsSkeleton):
 
     def __init__(self, normal: ArchGraph, reduce: ArchGraph, *, C: int = 36, num_classes: int = 10,
                  layers: int = 20, auxiliary: bool = False, input_channels: int = 3,
-                 drop_path_prob: float = 0.0):
+                 drop_path_prob: float = 0.0, dim: int = 2):
         def make_cell(*channels: int, reduction: bool, reduction_prev: bool) -> DartsCell:
             return DartsCell(reduce if reduction else normal, *channels, reduction=reduction,
-                             reduction_prev=reduction_prev)
+                             reduction_prev=reduction_prev, dim=dim)
 
         super().__init__(make_cell, C=C, layers=layers, num_classes=num_classes, in_channels=input_channels,
-                         auxiliary=auxiliary, drop_path_prob=drop_path_prob)
+                         auxiliary=auxiliary, drop_path_prob=drop_path_prob, dim=dim)
 
 
 def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_classes: int, C: int = 36,
                 layers: int = 20, auxiliary: bool = False, drop_path_prob: float = 0.0,
                 seed: int | None = None) -> DartsNetwork:
     """Compile a ``(normal, reduce)`` pair of DARTS cells into a :class:`DartsNetwork` for
-    images of ``input_shape = (C, H, W)``. The defaults are the CIFAR-10 evaluation
+    images of ``input_shape = (C, H, W)`` or 1-d signals ``(C, L)`` (MNIST-1D: each op its
+    1-d counterpart, :mod:`~archgraph.embody.darts_skeleton`). The defaults are the CIFAR-10 evaluation
     setting of DARTS §3.2 (36 channels, 20 cells). ``seed`` as for
     :func:`~archgraph.embody.build_fade`.
 
     Raises
     ------
     ShapeError
-        If ``input_shape`` is not ``(C, H, W)``, H or W does not halve exactly at every
+        If ``input_shape`` is not ``(C, H, W)`` or ``(C, L)``, a side does not halve exactly at every
         reduction, or the auxiliary head would not see 8×8 maps.
     SpaceError
         If ``arch`` is not a pair of valid DARTS cells.
@@ -433,17 +436,20 @@ def build_darts(arch: Sequence[ArchGraph], *, input_shape: Sequence[int], num_cl
     >>> build_darts(genotype_to_graphs(DARTS_V1), input_shape=(40,), num_classes=10)
     Traceback (most recent call last):
     ...
-    archgraph.errors.ShapeError: the darts space takes images (C, H, W), got shape (40,); ...
+    archgraph.errors.ShapeError: the darts space takes images (C, H, W) or signals (C, L), got shape (40,)
+    >>> build_darts(genotype_to_graphs(DARTS_V1), input_shape=(1, 40), num_classes=10, C=2, layers=3).stem[0]
+    Conv1d(1, 6, kernel_size=(3,), stride=(1,), padding=(1,), bias=False)
     """
     cells = (arch,) if isinstance(arch, ArchGraph) else tuple(arch)
     if len(cells) != 2 or not all(isinstance(c, ArchGraph) for c in cells):
         raise SpaceError(f"the darts space takes a (normal, reduce) pair of ArchGraphs, got {len(cells)} item(s) "
                          f"of type {', '.join(sorted({type(c).__name__ for c in cells}))}")
     halvings = len(reduction_layers(layers)) if layers >= 1 else 0
-    channels, h, w = image_shape(input_shape, space="darts", halvings=halvings)
-    if auxiliary and (h >> halvings, w >> halvings) != (8, 8):
+    channels, dim = darts_input(input_shape, space="darts", halvings=halvings)
+    if auxiliary and dim == 2 and tuple(s >> halvings for s in input_shape[1:]) != (8, 8):
+        h, w = input_shape[1:]
         raise ShapeError(f"the DARTS auxiliary head reads 8×8 maps after the last reduction (32×32 inputs), "
                          f"but input {h}×{w} gives {h >> halvings}×{w >> halvings}; pass auxiliary=False")
     with seeded_init(seed):
         return DartsNetwork(*cells, C=C, num_classes=num_classes, layers=layers, auxiliary=auxiliary,
-                            input_channels=channels, drop_path_prob=drop_path_prob)
+                            input_channels=channels, drop_path_prob=drop_path_prob, dim=dim)

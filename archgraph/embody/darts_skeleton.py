@@ -7,6 +7,11 @@ and two thirds of the depth *reduction* cells that halve the resolution and doub
 global average pooling and a linear classifier; an optional auxiliary head reads the output of
 the last reduction cell.
 
+With ``dim=1`` the skeleton takes 1-d signals ``(C, L)`` such as MNIST-1D: the stem is a
+kernel-3 ``Conv1d`` + ``BatchNorm1d``, the pooling ``AdaptiveAvgPool1d``, and the cells are
+built with the 1-d counterparts of their ops (:class:`~archgraph.ops.OpContext` ``dim=1``);
+a reduction then halves the length. The auxiliary head is 2-d only.
+
 The skeleton does not know what a cell is: it takes a *cell factory*,
 ``make_cell(C_prev_prev, C_prev, C, *, reduction, reduction_prev)``, returning a module called
 as ``cell(s0, s1, drop_prob)`` whose output has ``cell.multiplier * C`` channels. The compiled
@@ -17,15 +22,17 @@ different cells.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Optional
 
 import torch
 from torch import nn
 
-from ..errors import SettingError
+from .. import ops
+from ..errors import SettingError, ShapeError
+from ._plan import image_shape
 
-__all__ = ["CellFactory", "DartsSkeleton", "reduction_layers"]
+__all__ = ["CellFactory", "DartsSkeleton", "darts_input", "reduction_layers"]
 
 #: ``make_cell(C_prev_prev, C_prev, C, *, reduction, reduction_prev) -> cell``
 CellFactory = Callable[..., nn.Module]
@@ -38,6 +45,28 @@ def reduction_layers(layers: int) -> list[int]:
     ([6, 13], [0, 1])
     """
     return sorted({layers // 3, 2 * layers // 3})
+
+
+def darts_input(input_shape: Sequence[int], *, space: str, halvings: int) -> tuple[int, int]:
+    """``(channels, dim)`` of an image ``(C, H, W)`` (``dim`` 2) or a signal ``(C, L)``
+    (``dim`` 1), checked to survive ``halvings`` halvings exactly.
+
+    >>> darts_input((1, 40), space="s2", halvings=2), darts_input((3, 32, 32), space="s2", halvings=2)
+    ((1, 1), (3, 2))
+    >>> darts_input((1, 42), space="s2", halvings=2)
+    Traceback (most recent call last):
+    ...
+    archgraph.errors.ShapeError: the s2 network halves the length 2 times, so L must be a multiple of 4; got 42: pad or crop the signals
+    """
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 3:
+        return image_shape(shape, space=space, halvings=halvings)[0], 2
+    if len(shape) != 2:
+        raise ShapeError(f"the {space} space takes images (C, H, W) or signals (C, L), got shape {shape}")
+    if shape[1] % 2**halvings:
+        raise ShapeError(f"the {space} network halves the length {halvings} times, so L must be a multiple of "
+                         f"{2**halvings}; got {shape[1]}: pad or crop the signals")
+    return shape[0], 1
 
 
 class _AuxiliaryHead(nn.Module):
@@ -80,12 +109,14 @@ class DartsSkeleton(nn.Module):
     """
 
     def __init__(self, make_cell: CellFactory, *, C: int, layers: int, num_classes: int = 10, in_channels: int = 3,
-                 stem_multiplier: int = 3, auxiliary: bool = False, drop_path_prob: float = 0.0):
+                 stem_multiplier: int = 3, auxiliary: bool = False, drop_path_prob: float = 0.0, dim: int = 2):
         super().__init__()
         if layers < 1:
             raise SettingError(f"a DARTS network needs at least one cell, got layers={layers}")
+        if auxiliary and dim != 2:
+            raise ShapeError("the DARTS auxiliary head reads 2-d maps; pass auxiliary=False for 1-d signals")
         c_stem = stem_multiplier * C
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+        self.stem = ops.build("conv_bn", ops.OpContext(in_channels, c_stem, dim=dim))  # 3×3 conv, no bias + BN
         reductions = reduction_layers(layers)
         self.aux_index = reductions[-1]
         c_prev_prev, c_prev, c_cell = c_stem, c_stem, C
@@ -101,7 +132,7 @@ class DartsSkeleton(nn.Module):
                 c_aux = c_prev
         self.cells = nn.ModuleList(cells)
         self.auxiliary_head = _AuxiliaryHead(c_aux, num_classes) if auxiliary else None
-        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.global_pooling = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dim - 1](1)
         self.classifier = nn.Linear(c_prev, num_classes)
         self.drop_path_prob = float(drop_path_prob)
 

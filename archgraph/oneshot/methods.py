@@ -222,7 +222,8 @@ def search_darts(
         (``None``: the paper's 0, 0.2, 0.4, 0.6,
         :data:`~archgraph.oneshot.early_stop.DROP_PATH_PROBS`). The searches with a positive
         probability also cut out the weight batches (RobustDARTS' DP runs: a 16-pixel square on
-        32 × 32 images; here half the image side, unless ``cutout`` is given).
+        32 × 32 images; here half the image side, or half the length of a 1-d signal, unless
+        ``cutout`` is given).
     samples:
         RS-ws: architectures scored with the shared weights (Li & Talwalkar: 1,000).
     seed, device, progress, on_epoch:
@@ -308,7 +309,8 @@ def search_darts(
                                **settings)
                 details["scores"] = {c.weight_decay: c.score for c in found.candidates}
             else:
-                cutout = settings.pop("cutout", Cutout(length=max(1, input_shape[-1] // 2), prob=1.0))
+                cutout = settings.pop("cutout", Cutout(length=max(1, input_shape[-1] // 2), prob=1.0,
+                                                           dim=len(input_shape) - 1))
                 settings.pop("drop_path_prob", None)
                 found = rdarts_dp(fresh_supernet, weight_data, arch_data, select=discretise, retrain=score,
                                   epochs=epochs, on_epoch=on_epoch, cutout=cutout,

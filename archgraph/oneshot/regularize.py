@@ -218,6 +218,9 @@ class Cutout:
         The side of the square in pixels (RobustDARTS: 16 on 32 × 32 images).
     prob:
         The largest probability, reached in the last epoch.
+    dim:
+        2 for images; 1 for signals ``(batch, ..., length)``, where a ``length``-long
+        segment, the same in every channel, is zeroed instead of a square.
 
     Examples
     --------
@@ -237,13 +240,16 @@ class Cutout:
     True
     """
 
-    def __init__(self, length: int = 16, prob: float = 1.0):
+    def __init__(self, length: int = 16, prob: float = 1.0, dim: int = 2):
         if isinstance(length, bool) or not isinstance(length, int) or length < 1:
             raise SettingError(f"length is the side of the cut-out square in pixels, an int of at least 1; got {length!r}")
         if not 0.0 <= prob <= 1.0:
             raise SettingError(f"prob is the largest probability of cutting out a square, in [0, 1]; got {prob!r}")
+        if dim not in (1, 2):
+            raise SettingError(f"dim is 2 (cut squares out of images) or 1 (segments out of signals); got {dim!r}")
         self.length = length
         self.prob = float(prob)
+        self.dim = dim
 
     def probability(self, epoch: int, epochs: int) -> float:
         """``prob · epoch / (epochs − 1)``: 0 in the first epoch, ``prob`` in the last (0 when ``epochs = 1``)."""
@@ -256,13 +262,16 @@ class Cutout:
         Random numbers come from ``generator`` when given (drawn on its device), else from
         torch's default generator on ``x``'s device; ``x`` itself is not changed.
         """
-        if x.dim() < 3:
-            raise ShapeError(f"Cutout masks squares of images, a batch of shape (batch, ..., height, width); "
-                             f"got shape {tuple(x.shape)}: train without cutout on data that are not images")
+        if x.dim() < 1 + self.dim:
+            raise ShapeError(f"Cutout(dim={self.dim}) masks a batch of shape (batch, ..., "
+                             f"{'height, width' if self.dim == 2 else 'length'}); got shape {tuple(x.shape)}: train "
+                             "without cutout on data that are neither images nor signals")
         prob = self.prob if prob is None else prob
-        n, height, width = len(x), x.shape[-2], x.shape[-1]
+        n, height, width = len(x), x.shape[-2] if self.dim == 2 else 1, x.shape[-1]
         on = generator.device if generator is not None else x.device
         hit = torch.rand(n, generator=generator, device=on) < prob
+        if self.dim == 1:  # one row of height 1: the segment
+            x = x.unsqueeze(-2)
         top = torch.randint(height, (n,), generator=generator, device=on) - self.length // 2
         left = torch.randint(width, (n,), generator=generator, device=on) - self.length // 2
         hit, top, left = hit.to(x.device), top.to(x.device), left.to(x.device)
@@ -271,10 +280,11 @@ class Cutout:
         in_rows = (rows >= top[:, None]) & (rows < top[:, None] + self.length)
         in_cols = (cols >= left[:, None]) & (cols < left[:, None] + self.length)
         cut = hit[:, None, None] & in_rows[:, :, None] & in_cols[:, None, :]
-        return x * (~cut).to(x.dtype).reshape(n, *[1] * (x.dim() - 3), height, width)
+        out = x * (~cut).to(x.dtype).reshape(n, *[1] * (x.dim() - 3), height, width)
+        return out.squeeze(-2) if self.dim == 1 else out
 
     def __repr__(self) -> str:
-        return f"Cutout(length={self.length}, prob={self.prob})"
+        return f"Cutout(length={self.length}, prob={self.prob}{', dim=1' if self.dim == 1 else ''})"
 
 
 def _rows(module: nn.Module) -> list[Choice]:

@@ -49,9 +49,9 @@ import torch
 from torch import nn
 
 from .. import ops
-from ..embody._plan import PlannedCell, image_shape
+from ..embody._plan import PlannedCell
 from ..embody._seeded import seeded_init
-from ..embody.darts_skeleton import DartsSkeleton
+from ..embody.darts_skeleton import DartsSkeleton, darts_input
 from ..errors import SettingError, SpaceError
 from ..relax import Choice, Relaxation, as_relaxation
 from ..spaces import Space, load
@@ -110,11 +110,11 @@ class MixedOp(Choice):
         return f"{', '.join(self.names)}; {super().extra_repr()}"
 
 
-def _candidate(name: str, C: int, stride: int) -> nn.Module:
+def _candidate(name: str, C: int, stride: int, dim: int) -> nn.Module:
     """One candidate op of a search cell: non-affine batch norm, pooling followed by one."""
-    op = ops.build(name, ops.OpContext(C, C, stride=stride, affine=False))
+    op = ops.build(name, ops.OpContext(C, C, stride=stride, affine=False, dim=dim))
     if "pool" in ops.parse(name)[0]:
-        return nn.Sequential(op, nn.BatchNorm2d(C, affine=False))
+        return nn.Sequential(op, (nn.BatchNorm1d, nn.BatchNorm2d)[dim - 1](C, affine=False))
     return op
 
 
@@ -125,12 +125,13 @@ class SearchCell(PlannedCell):
     ``alphas`` are the shared architecture parameters of the cell type, one per edge (``None``
     draws fresh ones). The inputs are preprocessed as in :class:`~archgraph.embody.DartsCell`,
     without affine batch norm; ``forward(s0, s1, drop_prob)`` returns ``nodes * C`` channels.
+    ``dim`` is 2 for images, 1 for signals (every op its 1-d counterpart).
     """
 
     def __init__(self, edge_ops: Sequence[Sequence[str]], nodes: int, C_prev_prev: int, C_prev: int, C: int, *,
                  reduction: bool, reduction_prev: bool, relaxation: Relaxation,
                  alphas: Sequence[nn.Parameter] | None = None, init_std: float = 1e-3,
-                 generator: torch.Generator | None = None, draws: _Draws | None = None):
+                 generator: torch.Generator | None = None, draws: _Draws | None = None, dim: int = 2):
         edges = tuple(cell_edges(nodes))
         if len(edge_ops) != len(edges):
             raise SpaceError(f"a cell with {nodes} intermediate nodes has {len(edges)} edges, "
@@ -140,7 +141,7 @@ class SearchCell(PlannedCell):
         mixed = []
         for j, ((u, _), names) in enumerate(zip(edges, edge_ops)):
             stride = 2 if reduction and u < 2 else 1
-            mixed.append(MixedOp([_candidate(name, C, stride) for name in names], names, relaxation,
+            mixed.append(MixedOp([_candidate(name, C, stride, dim) for name in names], names, relaxation,
                                  alpha=None if alphas is None else alphas[j], init_std=init_std,
                                  generator=generator, draws=draws, key=(cell_type, j)))
         super().__init__(mixed, edges)
@@ -148,10 +149,10 @@ class SearchCell(PlannedCell):
         self.reduction = reduction
         self.nodes = self.multiplier = nodes
         if reduction_prev:
-            self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C, affine=False)
+            self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C, affine=False, dim=dim)
         else:
-            self.preprocess0 = ops.ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False)
-        self.preprocess1 = ops.ReLUConvBN(C_prev, C, 1, 1, 0, affine=False)
+            self.preprocess0 = ops.ReLUConvBN(C_prev_prev, C, 1, 1, 0, affine=False, dim=dim)
+        self.preprocess1 = ops.ReLUConvBN(C_prev, C, 1, 1, 0, affine=False, dim=dim)
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         states = self.walk([self.preprocess0(s0), self.preprocess1(s1)], drop_prob)
@@ -183,8 +184,8 @@ class Supernet(DartsSkeleton):
         the order of :func:`cell_edges`.
     nodes:
         Intermediate nodes per cell.
-    in_channels, num_classes:
-        Image channels and classes.
+    in_channels, num_classes, dim:
+        Input channels, classes, and the spatial dimension: 2 for images, 1 for signals.
     C, layers, stem_multiplier:
         Initial channels, cells, and the stem's width as a multiple of ``C``.
     relaxation, init_std, generator:
@@ -203,7 +204,7 @@ class Supernet(DartsSkeleton):
     def __init__(self, edge_ops: Mapping[str, Sequence[Sequence[str]]], *, nodes: int, in_channels: int,
                  num_classes: int, C: int = 16, layers: int = 8, stem_multiplier: int = 3,
                  relaxation: str | Relaxation = "softmax", init_std: float = 1e-3,
-                 generator: torch.Generator | None = None, space: str = "darts"):
+                 generator: torch.Generator | None = None, space: str = "darts", dim: int = 2):
         if layers < 3:
             raise SettingError(f"a DARTS supernet needs at least 3 cells so that it has normal and reduction "
                              f"cells, got layers={layers}")
@@ -214,12 +215,12 @@ class Supernet(DartsSkeleton):
             cell_type = CELL_TYPES[reduction]
             cell = SearchCell(edge_ops[cell_type], nodes, *channels, reduction=reduction,
                               reduction_prev=reduction_prev, relaxation=relaxation, alphas=alphas.get(cell_type),
-                              init_std=init_std, generator=generator, draws=draws)
+                              init_std=init_std, generator=generator, draws=draws, dim=dim)
             alphas.setdefault(cell_type, [m.alpha for m in cell.edge_ops])  # one α per edge and cell type
             return cell
 
         super().__init__(make_cell, C=C, layers=layers, num_classes=num_classes, in_channels=in_channels,
-                         stem_multiplier=stem_multiplier)
+                         stem_multiplier=stem_multiplier, dim=dim)
         self.space, self.C, self.nodes, self.relaxation = space, C, nodes, relaxation
         self._draws = draws
 
@@ -274,7 +275,12 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
                    init_std: float = 1e-3, generator: torch.Generator | None = None,
                    stem_multiplier: int = 3, seed: int | None = None) -> Supernet:
     """The DARTS search supernet over the ops of a space with the ``darts`` embodiment, for
-    images of ``input_shape = (C, H, W)``. The defaults are the DARTS search setting (§3.1.1:
+    images of ``input_shape = (C, H, W)`` or 1-d signals ``(C, L)`` such as MNIST-1D. On
+    signals every op is its 1-d counterpart (:class:`~archgraph.ops.OpContext` ``dim=1``):
+    ``sep_conv_KxK`` two depthwise-separable ``Conv1d`` of kernel K, ``dil_conv_KxK`` one of
+    kernel K and dilation 2, ``max_pool_3x3``/``avg_pool_3x3`` ``MaxPool1d``/``AvgPool1d`` of
+    kernel 3, ``skip_connect`` the identity (a 1-d ``FactorizedReduce`` at stride 2),
+    ``none`` and ``noise`` unchanged, batch norms ``BatchNorm1d``. The defaults are the DARTS search setting (§3.1.1:
     8 cells, 16 initial channels, α ~ N(0, 1e-3²)).
 
     Parameters
@@ -300,7 +306,7 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
     SettingError
         If ``nodes`` or ``layers`` is below what a DARTS supernet needs (1 and 3).
     ShapeError
-        If ``input_shape`` is not ``(C, H, W)`` or H and W do not halve twice exactly.
+        If ``input_shape`` is not ``(C, H, W)`` or ``(C, L)``, or a side does not halve twice exactly.
 
     Examples
     --------
@@ -312,7 +318,9 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
     >>> build_supernet("s2", input_shape=(40,), num_classes=10)
     Traceback (most recent call last):
     ...
-    archgraph.errors.ShapeError: the s2 space takes images (C, H, W), got shape (40,); ...
+    archgraph.errors.ShapeError: the s2 space takes images (C, H, W) or signals (C, L), got shape (40,)
+    >>> build_supernet("s2", input_shape=(1, 40), num_classes=10, C=4, layers=3)(torch.randn(2, 1, 40)).shape
+    torch.Size([2, 10])
     """
     space = space if isinstance(space, Space) else load(space)
     if space.embodiment != "darts" or len(space.cells) != 2:
@@ -320,13 +328,13 @@ def build_supernet(space: str | Space = "darts", *, input_shape: Sequence[int], 
                          f"cell; space {space.name!r} has embodiment {space.embodiment!r} and cells "
                          f"{', '.join(space.cells)}")
     nodes = _nodes(space, nodes)
-    in_channels, _, _ = image_shape(input_shape, space=space.name, halvings=2)
+    in_channels, dim = darts_input(input_shape, space=space.name, halvings=2)
     edge_ops = {cell_type: [_edge_ops(space, cell, edge) for edge in cell_edges(nodes)]
                 for cell_type, cell in zip(CELL_TYPES, space.cells)}
     with seeded_init(seed):
         return Supernet(edge_ops, nodes=nodes, in_channels=in_channels, num_classes=num_classes, C=C,
                         layers=layers, stem_multiplier=stem_multiplier, relaxation=relaxation, init_std=init_std,
-                        generator=generator, space=space.name)
+                        generator=generator, space=space.name, dim=dim)
 
 
 def _nodes(space: Space, nodes: int | None) -> int:
