@@ -68,7 +68,10 @@ def test_strategies_takes_names_and_refuses_an_unknown_one(capsys):
     assert capsys.readouterr().out == (
         "evolution: Ask/tell regularised evolution on a topology-only chained space or an nb201 or darts space.\n"
         "  population_size=10  Architectures the population holds (Real et al.'s P).\n"
-        "  sample_size=3       Members drawn to choose a parent, the best of them (Real et al.'s S).\n")
+        "  sample_size=3       Members drawn to choose a parent, the best of them (Real et al.'s S).\n"
+        "  lag=None            Ask k waits for the first k − lag results and sees no later one, so any number of "
+        "workers asks the same trials (w − 1 keeps w workers busy); None: it sees all told so far, which depend on "
+        "the number of workers.\n")
     assert main(["strategies", "evolutoin"]) == 2
     assert capsys.readouterr().err == ("archgraph: error: unknown strategy 'evolutoin'; known: "
                                        f"{', '.join(STRATEGIES)}\n")
@@ -84,11 +87,14 @@ def test_a_parameter_documented_once_for_several_names_documents_each():
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["--strategy", "evolution", "--strategy-param", "population=4"],
-     "strategy 'evolution' has no parameter 'population'; its parameters: population_size=10, sample_size=3 "
-     "(see `archgraph strategies evolution`)"),
+     "strategy 'evolution' has no parameter 'population'; its parameters: population_size=10, sample_size=3, "
+     "lag=None (see `archgraph strategies evolution`)"),
     (["--strategy", "evolution", "--strategy-param", "sample_size=20"],
      "strategy 'evolution' refuses sample_size=20: need 1 <= sample_size <= population_size, got 20 and 10; its "
-     "parameters: population_size=10, sample_size=3 (see `archgraph strategies evolution`)"),
+     "parameters: population_size=10, sample_size=3, lag=None (see `archgraph strategies evolution`)"),
+    (["--strategy", "evolution", "--strategy-param", "lag=-1"],
+     "strategy 'evolution' refuses lag=-1: lag is a whole number >= 0 (or None: asynchronous), got -1; its "
+     "parameters: population_size=10, sample_size=3, lag=None (see `archgraph strategies evolution`)"),
     (["--strategy", "random", "--strategy-param", "draws=0"],
      "strategy 'random' refuses draws=0: draws must be at least 1, got 0; its parameters: draws=None (see "),
 ])

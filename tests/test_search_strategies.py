@@ -136,7 +136,7 @@ def test_evolution_discards_failures_and_refills_its_initial_population():
     assert replacement.id == 3 and replacement.info["parent"] is None  # a random member in the failure's place
     search.tell(initial[2], pruned(initial[2], 0.2))
     search.tell(replacement, told(replacement, 0.4))
-    assert [(t.id, score) for t, score in search.population] == [(0, 0.5), (2, 0.2), (3, 0.4)]
+    assert [(t.id, values) for t, values in search.population] == [(0, (0.5,)), (2, (0.2,)), (3, (0.4,))]
     child = ask()
     assert child.info["parent"] == 0
     search.tell(child, failed(child))

@@ -6,7 +6,10 @@
 * **failures**: trials that raise, report a NaN loss or are pruned do not stop it asking, nothing
   builds on a failed trial's weights, and it does with them what its docstring says;
 * **resume**: a run killed at any event and resumed (as ``--resume`` does: a fresh strategy built
-  from the same settings, the store replayed) ends as the uninterrupted run, in the same state.
+  from the same settings, the store replayed) ends as the uninterrupted run, in the same state;
+* **workers**: a run asks the same trials with one worker or three; a strategy whose asks depend on
+  what it has been told so far does with a ``lag`` (:class:`~archgraph.search.base.Lagged`), and
+  replays and resumes with one too.
 
 The objective is a cheap, deterministic fake; a third of the trials fail or are pruned by id.
 """
@@ -27,7 +30,7 @@ from archgraph import spaces
 from archgraph.errors import SpaceError
 from archgraph.evaluate import InProcessEvaluator
 from archgraph.oneshot.hyper_trial import TrainHyperArchitecture
-from archgraph.search.base import asking
+from archgraph.search.base import Lagged, asking
 from archgraph.search.options import make_strategy
 from archgraph.search.runner import Budget, Runner
 from archgraph.search.session import STRATEGIES
@@ -44,9 +47,10 @@ PARAMS = {"random": {"draws": 2}, "bo": {"draws": 2, "initial_points": 2, "per_c
           "predictor": {"n_new": 3, "pool_size": 10}, "controller": {"batch": 3, "hidden": 8, "controller_steps": 2}}
 
 
-def make(name: str, space: str):
-    """The strategy as a search (and its resume) builds it."""
-    return make_strategy(name, STRATEGIES[name], spaces.load(space), epochs=EPOCHS, seed=3, params=PARAMS[name])
+def make(name: str, space: str, lag: int | None = None):
+    """The strategy as a search (and its resume) builds it, with ``lag`` if one is given."""
+    params = PARAMS[name] if lag is None else {**PARAMS[name], "lag": lag}
+    return make_strategy(name, STRATEGIES[name], spaces.load(space), epochs=EPOCHS, seed=3, params=params)
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -63,6 +67,10 @@ def _cases() -> list[tuple[str, str]]:
 
 
 CASES = _cases()
+#: the cases whose strategy takes a lag: its asks depend on what it has been told when it asks
+LAGGED = [(name, space) for name, space in CASES if issubclass(STRATEGIES[name], Lagged)]
+#: the cases replayed and resumed: every strategy as it is by default, and those that take one with a lag of 2
+RUNS = [(name, space, None) for name, space in CASES] + [(name, space, 2) for name, space in LAGGED]
 
 
 def objective(trial: Trial, failing: bool = True) -> Result:
@@ -100,9 +108,9 @@ def run(strategy, store, fn=objective, evaluator=None) -> None:
 
 
 @functools.cache
-def reference(name: str, space: str):
-    """The uninterrupted run of a case: its strategy after the run and its store."""
-    strategy, store = make(name, space), MemoryStore()
+def reference(name: str, space: str, lag: int | None = None):
+    """The uninterrupted run of a case (three in flight): its strategy after the run and its store."""
+    strategy, store = make(name, space, lag), MemoryStore()
     run(strategy, store)
     return strategy, store
 
@@ -145,14 +153,14 @@ def test_every_strategy_says_what_it_does_with_a_failed_and_a_pruned_trial(name)
     assert "fail" in text and "prune" in text
 
 
-@pytest.mark.parametrize("name, space", CASES)
-def test_replaying_the_recorded_asks_and_tells_reproduces_the_asks(name, space):
-    _, store = reference(name, space)
-    again = make(name, space)  # the same run again: same seed, same asks
+@pytest.mark.parametrize("name, space, lag", RUNS)
+def test_replaying_the_recorded_asks_and_tells_reproduces_the_asks(name, space, lag):
+    _, store = reference(name, space, lag)
+    again = make(name, space, lag)  # the same run again: same seed, same asks
     run(again, rerun := MemoryStore())
     assert records(rerun) == records(store)
     trials, results = {t.id: t for t in store.trials()}, store.results()
-    strategy = make(name, space)
+    strategy = make(name, space, lag)
     ask = asking(strategy, seed=3)
     for kind, trial_id in store.events():
         if kind == "ask":
@@ -162,9 +170,9 @@ def test_replaying_the_recorded_asks_and_tells_reproduces_the_asks(name, space):
     _same_next_asks(again, strategy, trials.values())
 
 
-@pytest.mark.parametrize("name, space", CASES)
-def test_a_resumed_run_ends_as_the_uninterrupted_one_wherever_it_was_killed(name, space):
-    _, whole = reference(name, space)
+@pytest.mark.parametrize("name, space, lag", RUNS)
+def test_a_resumed_run_ends_as_the_uninterrupted_one_wherever_it_was_killed(name, space, lag):
+    _, whole = reference(name, space, lag)
     events, trials, results = whole.events(), {t.id: t for t in whole.trials()}, whole.results()
     cuts = (1, len(events) // 3, 2 * len(events) // 3 + 1)
     pending = []
@@ -173,7 +181,7 @@ def test_a_resumed_run_ends_as_the_uninterrupted_one_wherever_it_was_killed(name
         for kind, trial_id in events[:cut]:
             killed.record_ask(trials[trial_id]) if kind == "ask" else killed.record_tell(results[trial_id])
         pending.append(len(killed.pending()))
-        run(make(name, space), killed)
+        run(make(name, space, lag), killed)
         assert records(killed) == records(whole), f"killed after event {cut}"
     assert any(pending), "no cut leaves a trial in flight"
 
@@ -263,16 +271,55 @@ def _trial(store, trial_id: int) -> Trial:
     return next(t for t in store.trials() if t.id == trial_id)
 
 
-#: strategies whose asks depend on what has been told when they ask, so on how many trials are in flight
-ASYNCHRONOUS = {"evolution": "a child's parent is drawn among the members told so far",
-                "controller": "a new MLP shares the weights of the trials told so far"}
+def in_flight(store) -> int:
+    """The most trials a run had in flight when it asked one (that one included)."""
+    most = flying = 0
+    for kind, _ in store.events():
+        flying += 1 if kind == "ask" else -1
+        most = max(most, flying)
+    return most
 
 
-@pytest.mark.parametrize("name, space", [
-    pytest.param(name, space, marks=pytest.mark.xfail(name in ASYNCHRONOUS, reason=ASYNCHRONOUS.get(name, ""),
-                                                      strict=True)) for name, space in CASES])
+def trials_asked(store) -> list[dict]:
+    return [t.to_dict() for t in store.trials()]
+
+
+@pytest.mark.parametrize("name, space", CASES)
 def test_one_worker_or_three_ask_the_same_trials(name, space):
+    """With three workers, several trials are in flight, and the asks are those of one worker: for a
+    strategy whose asks depend on what it was told so far, with a lag of 2 (three in flight)."""
+    lag = 2 if (name, space) in LAGGED else None
+    _, three = reference(name, space, lag)
+    one = MemoryStore()
+    run(make(name, space, lag), one, evaluator=InProcessEvaluator())
+    assert trials_asked(one) == trials_asked(three)
+    assert in_flight(one) == 1 < in_flight(three)
+    if lag is not None:
+        assert in_flight(three) == lag + 1
+
+
+@pytest.mark.parametrize("lag", [0, 1])
+@pytest.mark.parametrize("name, space", LAGGED)
+def test_a_lag_keeps_lag_plus_one_trials_in_flight_and_the_asks_of_one_worker(name, space, lag):
+    """Lag 0 asks one trial at a time, as the default on one worker; lag 1 keeps two in flight."""
+    lagged = {1: MemoryStore(), 3: MemoryStore()}
+    for workers, evaluator in ((1, InProcessEvaluator()), (3, Parallel())):
+        run(make(name, space, lag), lagged[workers], evaluator=evaluator)
+    assert trials_asked(lagged[1]) == trials_asked(lagged[3])
+    assert in_flight(lagged[3]) == lag + 1
+    if lag == 0:
+        alone = MemoryStore()
+        run(make(name, space), alone, evaluator=InProcessEvaluator())
+        assert trials_asked(lagged[3]) == trials_asked(alone)
+
+
+@pytest.mark.parametrize("name, space", LAGGED)
+def test_by_default_a_lagged_strategy_asks_from_what_was_told_so_far_so_workers_change_its_asks(name, space):
+    """As :class:`~archgraph.search.base.Lagged` documents ``lag=None``: evolution's parents and the
+    controller's shared weights come from the trials told when it asks, fewer with more in flight."""
+    assert make(name, space).lag is None
     _, three = reference(name, space)
     one = MemoryStore()
     run(make(name, space), one, evaluator=InProcessEvaluator())
-    assert [t.to_dict() for t in one.trials()] == [t.to_dict() for t in three.trials()]
+    assert in_flight(three) == 3
+    assert trials_asked(one) != trials_asked(three)

@@ -10,19 +10,24 @@ A strategy proposes trials without ids or seeds (:meth:`~archgraph.trial.Trial.p
 refers to earlier trials by the ids it was told them with; :class:`TrialNumbers` gives each
 proposal its id and training seed, in the runner, or where a strategy is driven by hand
 (:func:`asking`). Ids and seeds are the run's, not the strategy's: a strategy never counts.
+
+A strategy whose asks depend on the results told so far asks other trials when more trials are in
+flight (more workers) unless it waits for them: :class:`Lagged` gives it a ``lag`` that makes its
+asks the same whatever the number of workers.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import ArchGraphError
+from ..errors import ArchGraphError, SettingError
 from ..trial import Result, Trial
 
-__all__ = ["Strategy", "TrialNumbers", "asking", "trial_seed"]
+__all__ = ["Lagged", "Strategy", "TrialNumbers", "asking", "trial_seed"]
 
 
 @runtime_checkable
@@ -98,3 +103,75 @@ def asking(strategy: Strategy, seed: int = 0, trials: Iterable[Trial] = ()) -> C
     ``trials``, to drive a strategy by hand (telling it ``strategy.tell``)."""
     numbers = TrialNumbers(seed, trials)
     return lambda: numbers(strategy.ask())
+
+
+class Lagged:
+    """A strategy that sees results when its ``lag`` says, not when they come: a subclass proposes
+    with ``_propose()`` (a proposal, or ``None``: it needs more results) and learns with
+    ``_learn(trial, result)``; this class's ``ask`` and ``tell`` call them.
+
+    With ``lag=None`` every result is learnt when told and ``ask`` proposes at once: an ask sees
+    the results told so far, which depend on how many trials are in flight, so on the number of
+    workers. With a number, ask ``k`` (from 0) is proposed once the first ``k − lag`` results
+    (in the order told: the runner tells them in the order trials were asked) have been learnt,
+    and before any later one; where ``_propose`` needs more, it learns one more result at a time.
+    Until the results it needs are told, ``ask`` returns ``None`` and the runner waits for the
+    oldest trial in flight. The calls to ``_propose`` and ``_learn`` are then the same, so are the
+    asks, with one worker or many: ``lag=0`` trains one trial at a time, ``lag=w − 1`` keeps ``w``
+    workers busy. Results told after a run's last ask are learnt by the next ask (a resumed run's):
+    the strategy's own state may lack them, the run's results and front (its store's) do not.
+
+    Parameters
+    ----------
+    lag:
+        Ask k waits for the first k − lag results and sees no later one, so any number of workers
+        asks the same trials (w − 1 keeps w workers busy); None: it sees all told so far, which
+        depend on the number of workers.
+
+    Examples
+    --------
+    >>> class Last(Lagged):  # proposes paths as long as the last result it learnt
+    ...     def __init__(self, lag): super().__init__(lag); self.last = 1
+    ...     def _propose(self): return Trial.propose(ArchGraph([(i, i + 1) for i in range(self.last)]), 1)
+    ...     def _learn(self, trial, result): self.last = int(result.score)
+    >>> from archgraph import ArchGraph
+    >>> strategy = Last(lag=1)
+    >>> ask = asking(strategy)
+    >>> a, b = ask(), ask()  # the second ask needs no result yet
+    >>> ask() is None  # the third needs trial 0's
+    True
+    >>> strategy.tell(a, Result(a.id, {"val_accuracy": 3})); strategy.tell(b, Result(b.id, {"val_accuracy": 5}))
+    >>> ask().arch[0].num_nodes - 1, strategy.last  # trial 0's result only
+    (3, 3)
+    """
+
+    def __init__(self, lag: int | None = None):
+        if lag is not None and (isinstance(lag, bool) or not isinstance(lag, int) or lag < 0):
+            raise SettingError(f"lag is a whole number >= 0 (or None: asynchronous), got {lag!r}")
+        self.lag = lag
+        self._held: deque[tuple[Trial, Result]] = deque()  # told, not learnt yet
+        self._asked = self._learnt = self._needed = 0
+
+    def ask(self) -> Trial | None:
+        if self.lag is None:
+            return self._propose()
+        self._needed = max(self._needed, self._asked - self.lag)
+        while True:
+            while self._learnt < self._needed:
+                if not self._held:
+                    return None  # the result needed is in flight
+                self._learn(*self._held.popleft())
+                self._learnt += 1
+            proposal = self._propose()
+            if proposal is not None:
+                self._asked += 1
+                return proposal
+            if self._learnt == self._asked:
+                return None  # it knows every result and has nothing to propose: exhausted
+            self._needed = self._learnt + 1
+
+    def tell(self, trial: Trial, result: Result) -> None:
+        if self.lag is None:
+            self._learn(trial, result)
+        else:
+            self._held.append((trial, result))

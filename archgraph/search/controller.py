@@ -21,7 +21,9 @@ earlier trials (:mod:`archgraph.search.shared_weights`).
 
 Every random draw comes from one :class:`torch.Generator` seeded with ``seed``, and the
 controller learns only at round boundaries, from results ordered by trial id: a run replays
-exactly (on the same machine and torch thread count).
+exactly (on the same machine and torch thread count). A new MLP shares the weights of the trials
+learnt when it is asked: by default those told so far, which depend on the number of workers, with
+a ``lag`` the same whatever it is (:class:`~archgraph.search.base.Lagged`).
 
 A failed or pruned trial gives the controller no reward and the predictor no target (it has no
 final accuracy; a failure says more about the run than about the architecture), and lends no
@@ -41,6 +43,7 @@ from ..embody import mlp_graph, mlp_layers
 from ..errors import SettingError, SpaceError
 from ..spaces import Space
 from ..trial import Result, TrainArchitecture, Trial
+from .base import Lagged
 from .shared_weights import SharedWeights
 
 __all__ = ["ControllerSearch", "LSTMController"]
@@ -146,7 +149,7 @@ class LSTMController(nn.Module):
         return torch.sigmoid(self.predictor(state))[..., 0]
 
 
-class ControllerSearch:
+class ControllerSearch(Lagged):
     """Ask/tell controller NAS on an ``mlp`` space (see the module docstring).
 
     Parameters
@@ -203,7 +206,8 @@ class ControllerSearch:
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, hidden: int = 128, batch: int = 10,
                  lr: float = 0.01, lr_decay: float = 0.1, baseline: float | str = "mean", discount: float = 0.9,
                  controller_steps: int = 10, predictor: bool = True, skip_below: float | None = None,
-                 share_weights: bool = True, max_layers: int | None = None, max_resamples: int = 100):
+                 share_weights: bool = True, max_layers: int | None = None, max_resamples: int = 100,
+                 lag: int | None = None):
         if space.embodiment != "mlp" or not space.ops:
             raise SpaceError(f"the controller samples MLP layer tokens; space {space.name!r} has embodiment "
                              f"{space.embodiment!r} and ops {space.ops}; use an 'mlp' space such as the shipped 'mlp'")
@@ -216,6 +220,7 @@ class ControllerSearch:
                              f"got {batch}, {controller_steps}, {max_resamples}")
         if not (baseline == "mean" or isinstance(baseline, (int, float))):
             raise SettingError(f"baseline is an accuracy or 'mean', got {baseline!r}")
+        super().__init__(lag)
         self.space, self.epochs, self.seed = space, epochs, seed
         self.batch, self.baseline, self.discount = batch, baseline, discount
         self.controller_steps, self.use_predictor, self.skip_below = controller_steps, predictor, skip_below
@@ -232,9 +237,9 @@ class ControllerSearch:
         self.seen: set[tuple[int, ...]] = set()
         self._under: dict[tuple[int, ...], int] = {}  # prefix -> seen sequences that extend it
         self.round, self.updates = 0, 0
-        self._asked_in_round, self._pending = 0, 0  # asked in this round; asked, not told
+        self._asked_in_round, self._pending = 0, 0  # proposed in this round; proposed, not learnt
 
-    def ask(self) -> Trial | None:
+    def _propose(self) -> Trial | None:
         if self._asked_in_round == self.batch:
             if self._pending:
                 return None  # the controller epoch's results are awaited
@@ -252,7 +257,7 @@ class ControllerSearch:
         self._pending += 1
         return Trial.propose(mlp_graph(layers), self.epochs, info=info, task=TrainArchitecture(init_from=init))
 
-    def tell(self, trial: Trial, result: Result) -> None:
+    def _learn(self, trial: Trial, result: Result) -> None:
         self._pending -= 1
         layers = mlp_layers(trial.arch[0])
         if result.scored:

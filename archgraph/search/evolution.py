@@ -41,17 +41,20 @@ from ..errors import SettingError
 from ..pareto import SEARCH_OBJECTIVE, ParetoFront, crowded_order, objective_values, parse_objectives
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
+from .base import Lagged
 from .feature_search import search_domain
 
 __all__ = ["RegularizedEvolution"]
 
 
-class RegularizedEvolution:
+class RegularizedEvolution(Lagged):
     """Ask/tell regularised evolution on a topology-only chained space or an ``nb201`` or ``darts`` space.
 
-    Children are asked as soon as the initial population has been told; with several
-    workers, a child's parent is chosen among the members told so far. Random members are
-    asked while the population and the trials in flight are fewer than ``population_size``.
+    Children are asked as soon as the initial population has been told; a child's parent is
+    chosen among the members learnt so far: by default those told so far, which depend on the
+    number of workers, with a ``lag`` the same whatever it is (:class:`~archgraph.search.base.Lagged`).
+    Random members are asked while the population and the trials in flight are fewer than
+    ``population_size``.
 
     Parameters
     ----------
@@ -71,9 +74,10 @@ class RegularizedEvolution:
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, population_size: int = 10,
-                 sample_size: int = 3, objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
+                 sample_size: int = 3, lag: int | None = None, objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
         if not 1 <= sample_size <= population_size:
             raise SettingError(f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}")
+        super().__init__(lag)
         self.space = space
         self.epochs = epochs
         self.seed = seed
@@ -84,9 +88,9 @@ class RegularizedEvolution:
         self.domain = search_domain(space)
         self.rng = np.random.default_rng(seed)
         self.population: deque[tuple[Trial, tuple[float, ...]]] = deque()  # (trial, objective values)
-        self.outstanding = 0  # asked, not told
+        self.outstanding = 0  # proposed, not learnt
 
-    def ask(self) -> Trial | None:
+    def _propose(self) -> Trial | None:
         if len(self.population) + self.outstanding < self.population_size:  # the first ones, or a failure's place
             return self._trial(self.domain.random_architecture(self.rng), parent=None)
         if not self.population:
@@ -96,7 +100,7 @@ class RegularizedEvolution:
         parent = self._best(members)
         return self._trial(self.domain.mutate_architecture(parent.arch, self.rng), parent=parent.id)
 
-    def tell(self, trial: Trial, result: Result) -> None:
+    def _learn(self, trial: Trial, result: Result) -> None:
         self.outstanding -= 1
         values = None if result.state is TrialState.FAILED else objective_values(result.metrics, self.objectives)
         if values is None:

@@ -7,7 +7,7 @@ Examples
 --------
 >>> from archgraph.search.evolution import RegularizedEvolution
 >>> [(o.name, o.default) for o in strategy_options(RegularizedEvolution)]
-[('population_size', 10), ('sample_size', 3)]
+[('population_size', 10), ('sample_size', 3), ('lag', None)]
 >>> strategy_options(RegularizedEvolution)[1].doc
 "Members drawn to choose a parent, the best of them (Real et al.'s S)."
 """
@@ -76,7 +76,7 @@ def make_strategy(name: str, cls: type, space: Space, *, epochs: int, seed: int,
     Traceback (most recent call last):
     ...
     archgraph.errors.SettingError: strategy 'evolution' has no parameter 'population'; its parameters: \
-population_size=10, sample_size=3 (see `archgraph strategies evolution`)
+population_size=10, sample_size=3, lag=None (see `archgraph strategies evolution`)
     """
     options = strategy_options(cls)
     valid = ", ".join(f"{o.name}={o.default!r}" for o in options) or "none"

@@ -13,7 +13,10 @@ Results are told in the order trials were asked (the runner waits for the oldest
 flight), which keeps runs identical whichever evaluator runs them with as many workers. With
 another number of workers other trials are in flight when the strategy is asked, and a strategy
 whose asks depend on what it has been told by then (evolution's parents, the controller's shared
-weights) asks other trials (tests/test_strategy_conformance.py); the others ask the same.
+weights) asks other trials, unless it is given a ``lag`` (:class:`~archgraph.search.base.Lagged`):
+its ``ask`` then returns ``None`` until the results it may see are told, and the runner waits for
+the oldest trial in flight, as whenever a strategy asks nothing with trials in flight
+(tests/test_strategy_conformance.py). The other strategies ask the same trials with any number.
 
 A trial that fails does not stop the search: when the evaluator's future raises a
 :class:`~archgraph.evaluate.TrialError` (the objective raised, in this process, a pool worker or
