@@ -310,7 +310,8 @@ def test_a_run_folder_whose_config_holds_its_execution_resumes_where_it_ran(tmp_
     with SQLiteStore(old / STORE_FILE) as store, SQLiteStore(tmp_path / "whole" / STORE_FILE) as whole:
         assert store.config() == written  # kept as it was; its identity is what it always was
         assert [t.to_dict() for t in store.trials()] == [t.to_dict() for t in whole.trials()]
-        assert {i: r.metrics for i, r in store.results().items()} == {i: r.metrics for i, r in whole.results().items()}
+        assert {i: measured(r.metrics) for i, r in store.results().items()} == {
+            i: measured(r.metrics) for i, r in whole.results().items()}
 
 
 def test_an_execution_is_checked_when_it_is_made(tmp_path):
@@ -365,8 +366,8 @@ def test_a_search_with_failing_trials_completes_and_resumes_without_them_unless_
     train_counting(monkeypatch, calls)  # the cause is fixed
     resumed = resume(tmp_path / "run", trials=7, progress=False, retry_failed=True)
     assert calls == [1, 4] and all(r.state is TrialState.COMPLETE for r in resumed.results)
-    retried = {r.trial_id: r.metrics for r in resumed.results if r.trial_id in (1, 4)}
-    assert retried == {r.trial_id: r.metrics for r in clean.results if r.trial_id in (1, 4)}  # as if never failed
+    retried = {r.trial_id: measured(r.metrics) for r in resumed.results if r.trial_id in (1, 4)}
+    assert retried == {r.trial_id: measured(r.metrics) for r in clean.results if r.trial_id in (1, 4)}  # as if never failed
 
 
 def test_best_json_is_strict_json_with_null_for_a_nan_metric(tmp_path, monkeypatch):
@@ -441,7 +442,8 @@ def test_a_run_folder_stored_before_trial_states_resumes(tmp_path):
     shutil.copytree(tmp_path / "new" / "checkpoints", old / "checkpoints")
     resumed = resume(old, trials=5, progress=False)
     assert [t.to_dict() for t in resumed.trials] == [t.to_dict() for t in whole.trials]
-    assert [(r.state, r.metrics) for r in resumed.results] == [(r.state, r.metrics) for r in whole.results]
+    assert [(r.state, measured(r.metrics)) for r in resumed.results] == [(r.state, measured(r.metrics))
+                                                                          for r in whole.results]
     with SQLiteStore(old / STORE_FILE) as store:
         assert [k for k, _ in store.events()].count("tell") == 5 and store.config() == recorded
 
