@@ -13,6 +13,7 @@ from archgraph.search.runner import Budget, Runner
 from archgraph.search.session import SearchConfig, resume, search
 from archgraph.store import MemoryStore, load_checkpoint
 from archgraph.trial import Result, Trial, TrialState
+from untimed import measured, untimed
 
 MLP = spaces.load("mlp")
 
@@ -254,10 +255,6 @@ def test_same_seed_same_run_and_a_replayed_run_ends_as_an_uninterrupted_one():
     assert resumed.pyramid == uninterrupted.pyramid and resumed.epochs_trained == uninterrupted.epochs_trained
 
 
-def untimed(curve):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
-
-
 @pytest.mark.parametrize("space, params, arch", [
     ("mlp", {}, [mlp_graph([(32, "relu"), "dropout", (16, "tanh")])]),  # dropout: torch's RNG resumes too
     ("fade", {"channels": 2, "kernel_size": 3}, [ArchGraph([(0, 1), (0, 2), (1, 2)])] * 4),
@@ -284,7 +281,8 @@ def test_a_nosh_search_resumed_through_the_session_continues_as_an_uninterrupted
     search(SearchConfig(trials=6, **config), tmp_path / "paused", progress=False)
     resumed = resume(tmp_path / "paused", trials=12, progress=False)
     assert resumed.trials == whole.trials
-    assert [(r.metrics, untimed(r.curve)) for r in resumed.results] == [(r.metrics, untimed(r.curve)) for r in whole.results]
+    assert [(measured(r.metrics), untimed(r.curve)) for r in resumed.results] == [
+        (measured(r.metrics), untimed(r.curve)) for r in whole.results]
     # a candidate promoted twice (1 → 2 → 4 epochs) learnt as if trained 4 epochs straight
     top = next(t for t in whole.trials if t.info["level"] == 2)
     straight = TrialEvaluator("mlp", "wine", str(tmp_path / "straight"), split_seed=1, batch_size=32)(

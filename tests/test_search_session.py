@@ -22,6 +22,7 @@ from archgraph.search.session import Execution, SearchConfig, resume, search
 from archgraph.store import STORE_FILE, SQLiteStore
 from archgraph.trial import TrainArchitecture, TrialState
 from store_v1 import write_v1_store
+from untimed import measured, untimed
 
 TINY = dict(space_params={"channels": 2, "kernel_size": 3}, training={"batch_size": 256}, epochs=1)
 CLI_TINY = ["--param", "channels=2", "--param", "kernel_size=3", "--batch-size", "256", "--epochs", "1"]
@@ -121,15 +122,6 @@ def search_killed(args, run, *, after: int) -> dict:
     proc.wait()
     with SQLiteStore(run / STORE_FILE) as store:
         return {i: r.to_dict() for i, r in store.results().items()}
-
-
-def untimed(curve):
-    return [{k: v for k, v in row.items() if k != "seconds"} for row in curve]
-
-
-def measured(metrics):
-    """The metrics but the latency, a timing that differs between two runs of the same trial."""
-    return {k: v for k, v in metrics.items() if k != "latency"}
 
 
 def test_kill_and_resume_reaches_the_uninterrupted_state(tmp_path):
