@@ -12,10 +12,11 @@ is worse in none is dominated only if it is worse in another.
 prints them and ``archgraph report`` draws them. The objectives are written
 ``"val_accuracy:max"``, ``"parameters:min"`` (:func:`parse_objective`).
 
-A search with several objectives (:class:`~archgraph.search.RandomFeatureSearch`,
-:class:`~archgraph.search.RegularizedEvolution`) reads each result's values with
-:func:`objective_values` and orders points as NSGA-II does (:func:`crowded_order`): by front, then
-within a front by :func:`crowding_distance`, the less crowded first.
+Evolution with several objectives (:class:`~archgraph.search.RegularizedEvolution`) reads each
+result's values with :func:`objective_values` and orders points as NSGA-II does
+(:func:`crowded_order`): by front, then within a front by :func:`crowding_distance`, the less
+crowded first. A run of several objectives keeps the front of its completed trials
+(:attr:`archgraph.search.session.SearchOutcome.front`).
 
 No library is used: NSGA-II's own sort is the dozen lines below (O(m n²) for n points and m
 objectives), and a run holds hundreds of trials, not millions.
@@ -39,7 +40,7 @@ import numpy as np
 
 from .errors import ArchGraphError
 
-__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "ParetoFront", "crowded_order", "crowding_distance", "objective_values",
+__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "crowded_order", "crowding_distance", "objective_values",
            "parse_objective", "parse_objectives", "pareto_front", "pareto_ranks", "pareto_records"]
 
 #: The objectives a report draws: accuracy against size.
@@ -155,30 +156,6 @@ def crowded_order(points: Sequence[Sequence[float]], directions: Sequence[str]) 
         return []
     ranks, distance = pareto_ranks(points, directions), crowding_distance(points, directions)
     return np.lexsort((np.arange(len(ranks)), -distance, ranks)).tolist()
-
-
-class ParetoFront:
-    """The non-dominated points among those added, by key: a search's trials on the front of its
-    ``objectives`` (``(metric, "max" | "min")`` pairs).
-
-    >>> front = ParetoFront([("val_accuracy", "max"), ("parameters", "min")])
-    >>> for trial, point in enumerate([(0.9, 500), (0.7, 100), (0.6, 300)]):
-    ...     front.add(trial, point)
-    >>> front.keys()
-    [0, 1]
-    """
-
-    def __init__(self, objectives: Sequence[tuple[str, str]]):
-        self.directions = [direction for _, direction in objectives]
-        self.points: dict[Any, tuple[float, ...]] = {}
-
-    def add(self, key: Any, values: Sequence[float]) -> None:
-        self.points[key] = tuple(values)
-
-    def keys(self) -> list[Any]:
-        """The keys of the non-dominated points, in the order they were added."""
-        keys = list(self.points)
-        return [keys[i] for i in pareto_front([self.points[k] for k in keys], self.directions)]
 
 
 def pareto_records(records: Sequence[Mapping[str, Any]],

@@ -25,9 +25,9 @@ non-dominated front in the population first, then their crowding distance on it
 (:func:`archgraph.pareto.crowded_order`); the parent is the best of the ``sample_size`` members drawn
 (§III-C's tournament), and when a child makes the population too large, the worst member leaves
 (§III-C's survival, one at a time) instead of the oldest. A trial lacking one of the objectives'
-metrics (failed, or pruned: it has no size) is discarded. :attr:`RegularizedEvolution.front` holds
-the completed trials no other dominates. One objective keeps Real et al.'s aging and the best of
-the sample.
+metrics (failed, or pruned: it has no size) is discarded. The run keeps the completed trials no
+other dominates (:attr:`archgraph.search.session.SearchOutcome.front`, ``front.json``). One
+objective keeps Real et al.'s aging and the best of the sample.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import SettingError
-from ..pareto import SEARCH_OBJECTIVE, ParetoFront, crowded_order, objective_values, parse_objectives
+from ..pareto import SEARCH_OBJECTIVE, crowded_order, objective_values, parse_objectives
 from ..spaces import Space
 from ..trial import Result, Trial, TrialState
 from .base import Lagged
@@ -84,7 +84,6 @@ class RegularizedEvolution(Lagged):
         self.population_size = population_size
         self.sample_size = sample_size
         self.objectives = parse_objectives(objectives)
-        self.front = ParetoFront(self.objectives)
         self.domain = search_domain(space)
         self.rng = np.random.default_rng(seed)
         self.population: deque[tuple[Trial, tuple[float, ...]]] = deque()  # (trial, objective values)
@@ -106,8 +105,6 @@ class RegularizedEvolution(Lagged):
         if values is None:
             return  # discarded
         self.population.append((trial, values))
-        if result.state is TrialState.COMPLETE:
-            self.front.add(trial.id, values)
         if len(self.population) > self.population_size:
             self._leave()
 

@@ -35,7 +35,7 @@ import numpy as np
 from .. import mutate
 from ..errors import SettingError, SpaceError
 from ..generate import BucketGenerator, FeatureSpace
-from ..pareto import SEARCH_OBJECTIVE, ParetoFront, objective_values, parse_objectives
+from ..pareto import SEARCH_OBJECTIVE, parse_objectives
 from ..spaces import Architecture, Space
 from ..trial import Result, Trial, TrialState
 from .encoding import CategoricalEncoding, encoding_for
@@ -189,21 +189,15 @@ class RandomFeatureSearch(_PointSearch):
     Parameters
     ----------
     objectives:
-        The metrics pursued, ``"NAME:max"`` or ``"NAME:min"``: the points do not depend on them,
-        :attr:`front` holds the completed trials no other dominates in them.
+        The metrics pursued, ``"NAME:max"`` or ``"NAME:min"``: the points do not depend on them;
+        the run keeps the completed trials no other dominates in them
+        (:attr:`archgraph.search.session.SearchOutcome.front`, ``front.json``).
     """
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, draws: int | None = None,
                  objectives: Sequence[str] = (SEARCH_OBJECTIVE,)):
         super().__init__(space, epochs=epochs, seed=seed, draws=draws)
         self.objectives = parse_objectives(objectives)
-        self.front = ParetoFront(self.objectives)
-
-    def tell(self, trial: Trial, result: Result) -> None:
-        super().tell(trial, result)
-        values = objective_values(result.metrics, self.objectives)
-        if result.state is TrialState.COMPLETE and values is not None:
-            self.front.add(trial.id, values)
 
     def _propose(self):
         return self.domain.random_point(self.rng)
