@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import json
 import os
@@ -154,6 +155,16 @@ class TabularObjective:
     def __len__(self) -> int:
         return len(self.archs)
 
+    @functools.cached_property
+    def cell_features(self):
+        """The feature space of one cell of the table's space (:func:`~archgraph.search.feature_search.cell_feature_space`)."""
+        return cell_feature_space(spaces.load(self.space))
+
+    @functools.cached_property
+    def feature_points(self) -> np.ndarray:
+        """The table's architectures in FaDE's feature coordinates (:func:`feature_point`), row by row."""
+        return np.stack([feature_point(self.cell_features, a) for a in self.archs])
+
     def lookup(self, arch: Sequence[ArchGraph]) -> int:
         """The row of ``arch`` (up to isomorphism of each cell)."""
         try:
@@ -255,15 +266,14 @@ class OnTable:
 
     def __init__(self, strategy, table: TabularObjective):
         self.strategy, self.table = strategy, table
-        self.features = cell_feature_space(spaces.load(table.space))
-        self.points = np.stack([feature_point(self.features, a) for a in table.archs])
         self.unseen = np.ones(len(table), dtype=bool)
 
     def ask(self) -> Trial | None:
         if not self.unseen.any() or (proposal := self.strategy.ask()) is None:
             return None
         candidates = np.flatnonzero(self.unseen)
-        distance = ((self.points[candidates] - feature_point(self.features, proposal.arch)) ** 2).sum(axis=1)
+        proposed = feature_point(self.table.cell_features, proposal.arch)
+        distance = ((self.table.feature_points[candidates] - proposed) ** 2).sum(axis=1)
         row = int(candidates[np.argmin(distance)])
         self.unseen[row] = False
         return dataclasses.replace(proposal, arch=self.table.archs[row],
@@ -303,8 +313,7 @@ class PoolBO:
         if initial_points < 1:
             raise ArchGraphError(f"initial_points must be at least 1, got {initial_points}")
         self.table, self.epochs, self.seed, self.kappa, self.initial_points = table, epochs, seed, kappa, initial_points
-        features = cell_feature_space(spaces.load(table.space))
-        self.points = np.stack([feature_point(features, a) for a in table.archs])
+        self.points = table.feature_points
         self.unseen = np.ones(len(table), dtype=bool)
         self.rng = np.random.default_rng(seed)
         self.rows: list[int] = []       # the architectures told, in order

@@ -1,11 +1,12 @@
 import numpy as np
 import pytest
 
-from archgraph import ArchGraph
+from archgraph import ArchGraph, spaces
 from archgraph.bench import NotInTableError, OnTable, PoolBO, TabularObjective, bootstrap_interval, read_table, write_table
 from archgraph.errors import ArchGraphError, BudgetError
 from archgraph.evaluate import InProcessEvaluator
 from archgraph.search.base import asking
+from archgraph.search.feature_search import cell_feature_space
 from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import Trial
@@ -136,7 +137,7 @@ def test_on_table_moves_a_proposal_to_the_nearest_unproposed_architecture_in_fea
     bench = TabularObjective(table())
     outside = (ArchGraph([(0, 1), (1, 2), (2, 3)]), ONE, ONE, ONE)   # a 4-vertex path: in no row
     wrapped = OnTable(Fixed([ARCHS[1], outside, outside]), bench)
-    features = wrapped.features
+    features = cell_feature_space(spaces.load("fade"))
     assert wrapped.ask().arch == ARCHS[1]   # a table member not proposed before stays
     distance = [np.sum([(features.embed(a) - features.embed(b)) ** 2 for a, b in zip(arch, outside)])
                 for arch in ARCHS]
