@@ -615,10 +615,11 @@ def _default_device(device: str | None) -> str:
 
 
 def _print_results(outcome, top: int = 5) -> None:
+    from .pareto import SEARCH_OBJECTIVES
     from .trial import TrialState
 
     trials = {t.id: t for t in outcome.trials}
-    if outcome.objectives != (("val_accuracy", "max"),):
+    if outcome.objectives != SEARCH_OBJECTIVES:
         names = [name for name, _ in outcome.objectives]
         print(f"{len(outcome.results)} trials told; {len(outcome.front)} on the Pareto front of "
               + ", ".join(f"{n} ({d})" for n, d in outcome.objectives) + ":")

@@ -53,7 +53,7 @@ from ._html import Figures, number, plain, table
 from .errors import ArchGraphError
 from .graph import ArchGraph
 from .oneshot.hyper_trial import HYPER_FOLDER, TrainHyperArchitecture
-from .pareto import DEFAULT_OBJECTIVES, parse_objectives, pareto_records
+from .pareto import DEFAULT_OBJECTIVES, SEARCH_OBJECTIVE, parse_objectives, pareto_records
 from .results import FIELDS, JSON_COLUMNS, flat_rows, read_run
 from .runs import read_status
 from .store import STORE_FILE
@@ -84,7 +84,7 @@ class _Run:
     @property
     def objectives(self) -> tuple[tuple[str, str], ...]:
         """The run's objectives if it searched several (``--objective``), else accuracy against parameters."""
-        objectives = parse_objectives(self.config.get("objectives") or ["val_accuracy:max"])
+        objectives = parse_objectives(self.config.get("objectives") or [SEARCH_OBJECTIVE])
         return objectives if len(objectives) > 1 else DEFAULT_OBJECTIVES
 
 

@@ -40,7 +40,7 @@ import numpy as np
 
 from .errors import ArchGraphError
 
-__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "crowded_order", "crowding_distance", "objective_values",
+__all__ = ["DEFAULT_OBJECTIVES", "SEARCH_OBJECTIVE", "SEARCH_OBJECTIVES", "crowded_order", "crowding_distance", "objective_values",
            "parse_objective", "parse_objectives", "pareto_front", "pareto_ranks", "pareto_records"]
 
 #: The objectives a report draws: accuracy against size.
@@ -75,6 +75,10 @@ def parse_objectives(texts: Sequence[str]) -> tuple[tuple[str, str], ...]:
         raise ArchGraphError(f"give one objective or more, each metric once (e.g. val_accuracy:max parameters:min), "
                              f"got {list(texts)}")
     return objectives
+
+
+#: :data:`SEARCH_OBJECTIVE` parsed: a run whose objectives are other than these keeps a Pareto front.
+SEARCH_OBJECTIVES = parse_objectives([SEARCH_OBJECTIVE])
 
 
 def objective_values(metrics: Mapping[str, Any], objectives: Sequence[tuple[str, str]]) -> tuple[float, ...] | None:

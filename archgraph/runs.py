@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ArchGraphError
-from .pareto import SEARCH_OBJECTIVE, parse_objectives, pareto_records
+from .pareto import SEARCH_OBJECTIVE, SEARCH_OBJECTIVES, parse_objectives, pareto_records
 from .store import STORE_FILE, SQLiteStore, StoreError
 from .trial import OBJECTIVE
 
@@ -159,7 +159,7 @@ def summarise(run_dir: str | os.PathLike) -> RunSummary:
     budget = (status or {}).get("budget", {}).get("trials", config.get("trials"))
     running = sum(r["state"] == "running" for r in recs)
     objectives = parse_objectives(config.get("objectives", [SEARCH_OBJECTIVE]))
-    front = None if objectives == parse_objectives([SEARCH_OBJECTIVE]) else [
+    front = None if objectives == SEARCH_OBJECTIVES else [
         r["trial"] for r in pareto_records(recs, objectives)]
     return RunSummary(run_dir, str(config.get("strategy", "-")), str(config.get("space", "-")), len(recs) - running,
                       running, budget, None if best is None else (best[0], -best[1]), _state(status), front)

@@ -49,7 +49,7 @@ from .. import spaces
 from ..bundle import resolved_params
 from ..errors import ArchGraphError, DiskFullError, EvaluatorError, disk_full
 from ..evaluate import InProcessEvaluator, ProcessPoolEvaluator, RayEvaluator, TrialEvaluator
-from ..pareto import SEARCH_OBJECTIVE, objective_values, parse_objectives, pareto_front
+from ..pareto import SEARCH_OBJECTIVE, SEARCH_OBJECTIVES, objective_values, parse_objectives, pareto_front
 from ..plot import best_over_time
 from ..results import strict_json
 from ..runs import read_status, run_lock, run_status
@@ -152,7 +152,7 @@ class SearchConfig:
     @property
     def several_objectives(self) -> bool:
         """Whether the run pursues other objectives than the validation accuracy alone."""
-        return parse_objectives(self.objectives) != parse_objectives([SEARCH_OBJECTIVE])
+        return parse_objectives(self.objectives) != SEARCH_OBJECTIVES
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -178,7 +178,7 @@ class SearchOutcome:
     trials: list[Trial]
     results: list[Result]
     notes: tuple[str, ...] = ()
-    objectives: tuple[tuple[str, str], ...] = (("val_accuracy", "max"),)
+    objectives: tuple[tuple[str, str], ...] = SEARCH_OBJECTIVES
 
     @property
     def front(self) -> list[tuple[Trial, Result]]:
