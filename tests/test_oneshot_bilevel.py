@@ -553,7 +553,7 @@ def test_bad_settings_are_refused(digits):
         train_bilevel(two_rows(), weight, arch, epochs=3, start_epoch=-1)
     with pytest.raises(TypeError, match="cutout must be an archgraph.oneshot.regularize.Cutout"):
         train_bilevel(two_rows(), weight, arch, epochs=1, cutout=16)
-    with pytest.raises(ShapeError, match=r"Cutout masks squares of images.*got shape \(128, 64\)"):
+    with pytest.raises(ShapeError, match=r"Cutout\(dim=2\) masks a batch of shape .*height, width.*got shape \(128, 64\): train without cutout"):
         model = nn.Sequential(Choice([nn.Linear(64, 10), Zero()]))
         train_bilevel(model, flat_weight, flat(arch), epochs=1, cutout=Cutout(), progress=False)
 

@@ -140,7 +140,7 @@ def partial_channels(supernet: Supernet, k: int) -> None:
         if isinstance(mixed, PartialMixedOp):
             raise SettingError(f"the supernet's edges already run on partial channels (K = {mixed.k}); use "  # noqa: TRY004
                              "widen() to change K")
-        candidates = [_candidate(name, C // k, stride).to(mixed.alpha.device) for name in mixed.names]
+        candidates = [_candidate(name, C // k, stride, cell.dim).to(mixed.alpha.device) for name in mixed.names]
         cell.edge_ops[j] = PartialMixedOp(mixed, candidates, C=C, stride=stride, k=k)
 
 
@@ -162,7 +162,7 @@ def widen(supernet: Supernet, k: int, *, generator: torch.Generator | None = Non
                              f"for {k}: make the edges partial first with partial_channels(), and widen to a smaller K")
         candidates = []
         for name, old in zip(mixed.names, mixed.candidates):
-            new = _candidate(name, C // k, stride).to(_device_of(old, mixed.alpha))
+            new = _candidate(name, C // k, stride, cell.dim).to(_device_of(old, mixed.alpha))
             _copy_widened(old, new, generator)
             candidates.append(new)
         cell.edge_ops[j] = PartialMixedOp(mixed, candidates, C=C, stride=stride, k=k)

@@ -146,7 +146,7 @@ class SearchCell(PlannedCell):
                                  generator=generator, draws=draws, key=(cell_type, j)))
         super().__init__(mixed, edges)
         self.edges = edges  # (u, v) of edge_ops[j], by target then source
-        self.reduction = reduction
+        self.reduction, self.dim = reduction, dim
         self.nodes = self.multiplier = nodes
         if reduction_prev:
             self.preprocess0 = ops.FactorizedReduce(C_prev_prev, C, affine=False, dim=dim)
