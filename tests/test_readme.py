@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import torch
 
 from archgraph.cli import main
@@ -22,40 +23,30 @@ def tour() -> str:
     return blocks[0]
 
 
-def test_readme_tour_runs(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    exec(compile(tour(), "README.md", "exec"), {})
-    assert (tmp_path / "cell.png").stat().st_size > 0
-
-
-def test_readme_tour_prints_the_same_figures_on_every_run(tmp_path):
-    """Two fresh interpreters run the tour up to its last ``print``, with its budgets cut to one
-    epoch and two trials. Each starts torch's global generator from its own random seed and
-    Python's hashing from its own hash seed, so a figure drawn from either differs."""
-    lines = tour().splitlines()
-    last = max(i for i, line in enumerate(lines) if line.startswith("print("))
-    code, cuts = re.subn(r"\b(epochs|trials)=\d+", lambda m: f"{m[1]}={1 if m[1] == 'epochs' else 2}",
-                         "\n".join(lines[:last + 1]))
-    assert cuts >= 5, "the tour's budgets are no longer 'epochs=N' / 'trials=N': cut them again here"
+def test_readme_tour_runs_as_written_and_prints_the_same_figures_on_every_run(tmp_path):
+    """Two fresh interpreters run the tour as written. Each starts torch's global generator from
+    its own random seed and Python's hashing from its own hash seed, so a figure drawn from
+    either would differ."""
     outputs = []
     for run in ("first", "second"):
         folder = tmp_path / run
         folder.mkdir()
-        (folder / "tour.py").write_text(code)
+        (folder / "tour.py").write_text(tour())
         done = subprocess.run([sys.executable, "tour.py"], cwd=folder, capture_output=True, text=True, check=False,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
         assert done.returncode == 0, done.stderr
+        assert (folder / "cell.png").stat().st_size > 0
         outputs.append(done.stdout)
-    figures = outputs[0].splitlines()
-    assert len(figures) == sum(line.startswith("print(") for line in code.splitlines())
+    assert len(outputs[0].splitlines()) == tour().count("\nprint(")
     assert outputs[1] == outputs[0]
 
 
 # The README's shell lines. Each runs as written with small budgets appended (argparse keeps an
 # option's last value): a search keeps its own --epochs, so that a budget rule (NOSH's halvings)
-# is checked as written, and gets --trials 2; `archgraph darts`, whose DARTS-PT selection passes
-# over the validation split after every decision, also gets a smaller supernet and larger batches.
-# A search of the NAS-Bench-201 or DARTS space, whose cells take seconds an epoch, also gets --epochs 1.
+# is checked as written, and gets --trials 2 (and --epochs 1 where it names none, instead of its
+# task's default); `archgraph darts`, whose DARTS-PT selection passes over the validation split
+# after every decision, also gets a smaller supernet and larger batches. A search of the
+# NAS-Bench-201 or DARTS space, whose cells take seconds an epoch, also gets --epochs 1.
 # Commands that train nothing, and a resumed search, run as written.
 SMALL = {
     "search": ["--trials", "2"],
@@ -84,8 +75,9 @@ def small(line: str) -> list[str]:
     command = argv[1]
     resumed = "--resume" in argv
     fitted = command != "predict" or "--fit" in argv
-    conv_cells = command == "search" and any(a == "--space" and b in CONV_CELL_SPACES for a, b in zip(argv, argv[1:]))
-    return [*argv[1:], *([] if resumed or not fitted else SMALL.get(command, [])), *(["--epochs", "1"] * conv_cells)]
+    one_epoch = command == "search" and not resumed and (
+        "--epochs" not in argv or any(a == "--space" and b in CONV_CELL_SPACES for a, b in zip(argv, argv[1:])))
+    return [*argv[1:], *([] if resumed or not fitted else SMALL.get(command, [])), *(["--epochs", "1"] * one_epoch)]
 
 
 def test_the_two_commands_at_the_top_install_what_ci_installs():
@@ -95,7 +87,7 @@ def test_the_two_commands_at_the_top_install_what_ci_installs():
     command's search runs in the test below."""
     install, test = section_lines("Two commands")
     assert test == CI_RUN.read_text().strip().splitlines()[-1]
-    assert test.endswith(" && pytest -q") and install.split(" && ")[-1].startswith("archgraph search ")
+    assert test.endswith(" && pytest -q -n auto") and install.split(" && ")[-1].startswith("archgraph search ")
     extras = tomllib.loads((README.parent / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     for line in (install, test):
         for step in line.split(" && ")[:-1]:
@@ -106,15 +98,52 @@ def test_the_two_commands_at_the_top_install_what_ci_installs():
                 assert named and set(filter(None, (named[1] or "").split(","))) <= set(extras), step
 
 
-def test_every_command_line_of_the_readme_runs_with_a_small_budget(tmp_path, monkeypatch, capsys):
-    """The first command's search, then every line of "The command line" in order (later lines
-    read the run folders of earlier ones) and of "What the defaults reach", in a folder where
-    examples/ is the repository's."""
+def readme_lines() -> list[str]:
+    """The first command's search, then every line of "The command line", "What the defaults
+    reach" and "How to look at, compare and ship results", in order."""
+    return [section_lines("Two commands")[0].split(" && ")[-1], *section_lines("The command line"),
+            *section_lines("What the defaults reach"), *section_lines("How to look at, compare and ship results")]
+
+
+def run_paths(line: str) -> set[Path]:
+    """The paths under ``runs/`` a line writes or reads."""
+    return {Path(arg) for arg in shlex.split(line, comments=True) if arg.startswith("runs/")}
+
+
+def line_groups(lines: list[str]) -> list[list[str]]:
+    """``lines`` in groups that share no run, each in README order: a line joins every group
+    that holds one of its paths or a folder above one; one that names only the folder of all
+    runs (``runs``) joins the group of the line before it."""
+    def shared(ours: set[Path], theirs: set[Path]) -> bool:
+        return any(a.is_relative_to(b) or b.is_relative_to(a) for a in ours for b in theirs)
+
+    groups: list[tuple[set[Path], list[str]]] = []
+    for line in lines:
+        paths = run_paths(line)
+        joined = [g for g in groups if shared(g[0], paths)] or (
+            groups[-1:] if "runs" in shlex.split(line, comments=True) else [])
+        merged = (paths.union(*(g[0] for g in joined)), [x for g in joined for x in g[1]] + [line])
+        groups = [g for g in groups if g not in joined] + [merged]
+    return [sorted(g[1], key=lines.index) for g in groups]
+
+
+def test_line_groups_keep_a_run_with_its_readers_in_order():
+    lines = ["archgraph search --out runs/a", "archgraph show x.json", "archgraph search --out runs/b",
+             "archgraph report runs/a/trial-0.json runs/b", "archgraph runs list runs", "archgraph search --out runs/c",
+             "archgraph train --out runs/d/one", "archgraph train --out runs/d/two"]
+    assert line_groups(lines) == [["archgraph show x.json"], [lines[0], lines[2], lines[3], lines[4]], [lines[5]],
+                                  [lines[6]], [lines[7]]]
+
+
+GROUPS = line_groups(readme_lines())
+
+
+@pytest.mark.parametrize("lines", GROUPS, ids=[f"{i:02d}-{g[0].split()[1]}" for i, g in enumerate(GROUPS)])
+def test_every_command_line_of_the_readme_runs_with_a_small_budget(lines, tmp_path, monkeypatch, capsys):
+    """Each group of README lines (a run and the lines that read it) in a folder of its own where
+    examples/ is the repository's; the groups run apart, in parallel under pytest -n."""
     (tmp_path / "examples").symlink_to(README.parent / "examples", target_is_directory=True)
     monkeypatch.chdir(tmp_path)
-    lines = [section_lines("Two commands")[0].split(" && ")[-1], *section_lines("The command line"),
-             *section_lines("What the defaults reach")]
-    lines += section_lines("How to look at, compare and ship results")  # reads the runs of the lines before
     for line in lines:
         try:
             code = main(small(line))
