@@ -70,7 +70,7 @@ def test_log_probabilities_equal_the_lstm_written_out(space):
     for tokens, log_prob, _ in sampled:
         assert float(log_prob) == pytest.approx(manual_log_prob(controller, tokens), abs=1e-5)
         assert search.log_prob([search.tokens[i] for i in tokens]) == pytest.approx(float(log_prob), abs=1e-5)
-    batched, _ = controller.log_prob([tokens for tokens, _, _ in sampled], discount=0.7)
+    batched, _, _ = controller.log_prob([tokens for tokens, _, _ in sampled], discount=0.7)
     expected = [manual_log_prob(controller, tokens, discount=0.7) for tokens, _, _ in sampled]
     assert batched.tolist() == pytest.approx(expected, abs=1e-5)
 
@@ -206,11 +206,83 @@ def test_the_store_keys_weights_by_consecutive_weighted_layers():
         "head.weight": [0, "head.weight"], "head.bias": [0, "head.bias"]}
 
 
+FIVE = spaces.Space(name="five", embodiment="mlp", cells=("layers",), min_vertices=2, max_vertices=5,
+                    ops=("dense(8, relu)", "dense(16, tanh)", "dropout(0.2)"))
+
+
+@pytest.mark.parametrize(("space", "max_layers"), [(MLP, None), (MLP, 4), (FIVE, None)], ids=["mlp", "mlp-4", "five"])
+def test_a_fresh_controller_with_the_uniform_prior_samples_as_random_search(space, max_layers):
+    """π(sequence of d layers) = 1 / (#depths · tokens^d): a uniform depth, then uniform tokens."""
+    search = ControllerSearch(space, epochs=1, seed=4, hidden=16, uniform_prior=True, max_layers=max_layers)
+    low, high, n = space.min_vertices, max_layers or space.max_vertices, len(space.ops)
+    draw = torch.Generator().manual_seed(0)
+    for depth in range(low, high + 1):
+        for _ in range(3):
+            tokens = torch.randint(n, (depth,), generator=draw).tolist()
+            expected = -math.log(high - low + 1) - depth * math.log(n)
+            assert search.log_prob([space.ops[i] for i in tokens]) == pytest.approx(expected, abs=1e-5)
+
+
+def test_sampled_depths_follow_the_prior_and_without_it_most_are_the_deepest():
+    depths = {}
+    for prior, draws in ((True, 1000), (False, 100)):
+        controller = ControllerSearch(MLP, epochs=1, seed=1, hidden=16, uniform_prior=prior).controller
+        generator = torch.Generator().manual_seed(2)
+        depths[prior] = torch.bincount(torch.tensor([len(controller.sample(generator)[0]) for _ in range(draws)]),
+                                       minlength=11)[1:] / draws
+    assert depths[True].sub(0.1).abs().max() < 4 * math.sqrt(0.1 * 0.9 / 1000)  # uniform over 1..10
+    assert depths[False][-1] > 0.5  # the plain LSTM stops with probability ~1/30 per step
+
+
+def test_the_prior_leaves_the_controllers_generator_where_it_was():
+    states = [ControllerSearch(MLP, epochs=1, seed=7, hidden=16, uniform_prior=prior).generator.get_state()
+              for prior in (False, True)]
+    assert torch.equal(*states)
+
+
+def test_the_entropy_bonus_gradient_equals_the_hand_computation():
+    """At equal accuracies (no advantage) and without the predictor the loss is -β/M Σ_i Σ_t H_t;
+    with the prior the fresh π is known at each step, so ∂loss/∂(output bias) is, by hand,
+    -β/M Σ_i Σ_t ∂H_t/∂z with ∂H/∂z_j = -p_j (log p_j + H) over the allowed tokens."""
+    space, beta = FIVE, 0.3
+    sequences = [(2, 1), (1, 1, 0), (0, 2, 2, 1, 0)]  # steps 0, 1: the end is not allowed; step 5: it is forced
+    n, low, high = len(space.ops), space.min_vertices, space.max_vertices
+    expected_grad, expected_entropy = torch.zeros(n + 1, dtype=torch.float64), []
+    for tokens in sequences:
+        total = 0.0
+        for t in range(len(tokens) + 1):
+            p = torch.zeros(n + 1, dtype=torch.float64)
+            stop = 0.0 if t < low else 1 / (high - t + 1)
+            p[:n] = (1 - stop) / n if t < high else 0.0
+            p[n] = stop
+            allowed = p > 0
+            h = -float((p[allowed] * p[allowed].log()).sum())
+            dh = torch.zeros(n + 1, dtype=torch.float64)
+            dh[allowed] = -p[allowed] * (p[allowed].log() + h)
+            expected_grad -= beta / len(sequences) * dh
+            total += h
+        expected_entropy.append(total)
+    accuracy = torch.full((len(sequences),), 0.8)
+    grads = {}
+    for weight in (beta, 0.0):
+        search = ControllerSearch(space, epochs=1, seed=0, hidden=16, uniform_prior=True, predictor=False,
+                                  entropy_weight=weight)
+        _, entropy, _ = search.controller.log_prob(sequences)
+        assert entropy.tolist() == pytest.approx(expected_entropy, abs=1e-5)
+        search.loss(sequences, accuracy).backward()
+        grads[weight] = search.controller.out.bias.grad
+    assert grads[beta].tolist() == pytest.approx(expected_grad.tolist(), abs=1e-6)
+    assert not grads[0.0].any()  # the bonus alone moves it
+    assert grads[beta][n] > 0  # these stop more often than 1/(n+1): the bonus lowers the end token's logit
+
+
 def test_the_controller_needs_an_mlp_space_and_sane_settings():
     with pytest.raises(SpaceError, match="MLP layer tokens"):
         ControllerSearch(spaces.load("fade"), epochs=1)
     with pytest.raises(ValueError, match="max_layers must lie in 1..10"):
         ControllerSearch(MLP, epochs=1, max_layers=11)
+    with pytest.raises(ValueError, match="entropy_weight >= 0"):
+        ControllerSearch(MLP, epochs=1, entropy_weight=-0.1)
     with pytest.raises(ValueError, match="baseline"):
         ControllerSearch(MLP, epochs=1, baseline="median")
     assert repr(ControllerSearch(MLP, epochs=1)) == "ControllerSearch('mlp', epochs=1, seed=0, batch=10, max_layers=10)"

@@ -8,10 +8,16 @@ controller is trained on *all* architectures seen so far (§4): ``controller_ste
 steps (lr 0.01, Keras-style decay ``lr / (1 + 0.1·t)``) on the REINFORCE loss with a
 baseline and discounting (appendix),
 
-    L = -1/N Σ_i Σ_t γ^(T_i - t) (acc_i - b) log π(a_it | a_i,<t),
+    L = -1/N Σ_i [Σ_t γ^(T_i - t) (acc_i - b) log π(a_it | a_i,<t) + β Σ_t H(π(· | a_i,<t))],
 
 where the reward ``acc_i - b`` (validation accuracy less the baseline) arrives at the end
-token, step ``T_i``, and reaches earlier tokens discounted by ``γ``. With ``predictor`` an
+token, step ``T_i``, and reaches earlier tokens discounted by ``γ``; ``β`` (``entropy_weight``,
+0 by default) weighs an entropy bonus on the policy at each step of the observed sequences,
+which keeps it from collapsing onto its first good samples (ENAS, Pham et al. 2018, adds the
+sampled sequence's entropy to the reward with weight 1e-4, its code's ``controller_entropy_weight``;
+this is the same term in expectation, computed exactly at each step). With ``uniform_prior`` a fresh controller samples as random search
+does (:class:`LSTMController`); without it, it stops with probability about 1/(tokens + 1)
+per step, so most of its first samples have ``max_layers`` layers. With ``predictor`` an
 accuracy predictor, a dense layer with a sigmoid on the LSTM state after the last token
 (§4.2), is trained jointly on the observed accuracies (mean squared error); with
 ``skip_below`` a sample it predicts below that accuracy is not trained. The controller never
@@ -58,6 +64,13 @@ class LSTMController(nn.Module):
     softmax over the allowed tokens. ``predictor`` is the accuracy head on the state after
     the last layer (the state that chose the end token).
 
+    With ``uniform_prior`` the policy starts as random search: the output layer starts at
+    zero (every allowed token equally likely) and the end token's logit at step ``t`` carries
+    a fixed offset ``log(num_tokens / (max_layers - t))``, so the fresh controller stops there
+    with probability ``1 / (max_layers - t + 1)`` (one over the depths left): its depth is
+    uniform over ``min_layers .. max_layers`` and its layers uniform over the tokens. The
+    offset stays as training moves the logits.
+
     Parameters are drawn from ``generator`` (PyTorch's default distributions), the global
     RNG is left alone.
 
@@ -70,7 +83,7 @@ class LSTMController(nn.Module):
     """
 
     def __init__(self, num_tokens: int, *, min_layers: int, max_layers: int, hidden: int = 128,
-                 generator: torch.Generator):
+                 generator: torch.Generator, uniform_prior: bool = False):
         super().__init__()
         if not 1 <= min_layers <= max_layers:
             raise SettingError(f"need 1 <= min_layers <= max_layers, got {min_layers} and {max_layers}")
@@ -87,6 +100,12 @@ class LSTMController(nn.Module):
                 fan_in = module.weight.shape[1] if module is not self.cell else module.hidden_size
                 for p in module.parameters():
                     p.uniform_(-fan_in ** -0.5, fan_in ** -0.5, generator=generator)
+            if uniform_prior:  # drawn all the same, so the generator goes on as without the prior
+                for p in self.out.parameters():
+                    p.zero_()
+        self.end_offset = torch.zeros(max_layers + 1)  # per step t; at max_layers the end token is forced
+        if uniform_prior:
+            self.end_offset[:max_layers] = torch.log(num_tokens / (max_layers - torch.arange(max_layers)))
 
     @property
     def end(self) -> int:
@@ -101,7 +120,9 @@ class LSTMController(nn.Module):
     def step(self, previous: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None, t: int):
         """Logits of the next token (masked to the allowed ones) and the new state."""
         h, c = self.cell(self.embed(previous), state)
-        return self.out(h).masked_fill(~self.allowed(t), -math.inf), (h, c)
+        logits = self.out(h)
+        logits = torch.cat([logits[..., :self.end], logits[..., self.end:] + self.end_offset[t]], -1)
+        return logits.masked_fill(~self.allowed(t), -math.inf), (h, c)
 
     @torch.no_grad()
     def sample(self, generator: torch.Generator, novel=None):
@@ -126,23 +147,28 @@ class LSTMController(nn.Module):
 
     def log_prob(self, sequences: Sequence[Sequence[int]], discount: float = 1.0):
         """Per sequence: ``Σ_t discount^(T - t) log π(a_t)`` over its tokens and end token
-        (step ``T``), and the hidden state after its last layer; teacher-forced, batched."""
+        (step ``T``), ``Σ_t H(π(· | a_<t))`` over the same steps, and the hidden state after
+        its last layer; teacher-forced, batched."""
         lengths = torch.tensor([len(s) for s in sequences])
         steps = int(lengths.max()) + 1
         chosen = torch.full((len(sequences), steps), self.end)
         for i, s in enumerate(sequences):
             chosen[i, :len(s)] = torch.tensor(s, dtype=torch.long)
         previous, state = torch.full((len(sequences),), self.end), None
-        total, final = torch.zeros(len(sequences)), torch.zeros(len(sequences), self.cell.hidden_size)
+        total, entropy = torch.zeros(len(sequences)), torch.zeros(len(sequences))
+        final = torch.zeros(len(sequences), self.cell.hidden_size)
         for t in range(steps):
             logits, state = self.step(previous, state, t)
-            log_pi = logits.log_softmax(-1).gather(1, chosen[:, t:t + 1])[:, 0]
+            log_all = logits.log_softmax(-1)
+            log_pi = log_all.gather(1, chosen[:, t:t + 1])[:, 0]
             active = t <= lengths
             weight = discount ** (lengths - t).clamp(min=0).to(total.dtype)
             total = total + weight * torch.where(active, log_pi, torch.zeros(()))  # padding may be -inf
+            h = -(log_all.exp() * log_all.masked_fill(~self.allowed(t), 0)).sum(-1)  # 0·(-inf) kept out
+            entropy = entropy + torch.where(active, h, torch.zeros(()))
             final = torch.where((t == lengths)[:, None], state[0], final)
             previous = chosen[:, t]
-        return total, final
+        return total, entropy, final
 
     def predict(self, state: torch.Tensor) -> torch.Tensor:
         """Predicted validation accuracy of the architecture whose final state is ``state``."""
@@ -175,6 +201,11 @@ class ControllerSearch(Lagged):
         γ, the discount of the reward towards earlier tokens (appendix).
     controller_steps:
         Optimiser steps per controller epoch, each over all architectures seen so far.
+    uniform_prior:
+        Start as random search: a fresh controller draws the depth uniformly over the allowed
+        ones and each layer uniformly (off by default: the seed's plain LSTM, so earlier runs replay).
+    entropy_weight:
+        β of the entropy bonus in the loss (0: none, as before; ENAS uses 1e-4).
     predictor, skip_below:
         Train the accuracy predictor (§4.2); skip (never train) samples it predicts below
         ``skip_below`` once it has been trained (``None``: never skip).
@@ -205,9 +236,9 @@ class ControllerSearch(Lagged):
 
     def __init__(self, space: Space, *, epochs: int, seed: int = 0, hidden: int = 128, batch: int = 10,
                  lr: float = 0.01, lr_decay: float = 0.1, baseline: float | str = "mean", discount: float = 0.9,
-                 controller_steps: int = 10, predictor: bool = True, skip_below: float | None = None,
-                 share_weights: bool = True, max_layers: int | None = None, max_resamples: int = 100,
-                 lag: int | None = None):
+                 controller_steps: int = 10, uniform_prior: bool = False, entropy_weight: float = 0.0,
+                 predictor: bool = True, skip_below: float | None = None, share_weights: bool = True,
+                 max_layers: int | None = None, max_resamples: int = 100, lag: int | None = None):
         if space.embodiment != "mlp" or not space.ops:
             raise SpaceError(f"the controller samples MLP layer tokens; space {space.name!r} has embodiment "
                              f"{space.embodiment!r} and ops {space.ops}; use an 'mlp' space such as the shipped 'mlp'")
@@ -215,20 +246,20 @@ class ControllerSearch(Lagged):
         max_layers = limit if max_layers is None else max_layers
         if not space.min_vertices <= max_layers <= limit:
             raise SettingError(f"max_layers must lie in {space.min_vertices}..{limit} (the space's), got {max_layers}")
-        if batch < 1 or controller_steps < 0 or max_resamples < 0:
-            raise SettingError(f"need batch >= 1, controller_steps >= 0, max_resamples >= 0, "
-                             f"got {batch}, {controller_steps}, {max_resamples}")
+        if batch < 1 or controller_steps < 0 or max_resamples < 0 or not entropy_weight >= 0:
+            raise SettingError(f"need batch >= 1, controller_steps >= 0, max_resamples >= 0, entropy_weight >= 0, "
+                               f"got {batch}, {controller_steps}, {max_resamples}, {entropy_weight}")
         if not (baseline == "mean" or isinstance(baseline, (int, float))):
             raise SettingError(f"baseline is an accuracy or 'mean', got {baseline!r}")
         super().__init__(lag)
         self.space, self.epochs, self.seed = space, epochs, seed
-        self.batch, self.baseline, self.discount = batch, baseline, discount
+        self.batch, self.baseline, self.discount, self.entropy_weight = batch, baseline, discount, entropy_weight
         self.controller_steps, self.use_predictor, self.skip_below = controller_steps, predictor, skip_below
         self.max_resamples = max_resamples
         self.tokens = tuple(space.ops)
         self.generator = torch.Generator().manual_seed(seed)
         self.controller = LSTMController(len(self.tokens), min_layers=space.min_vertices, max_layers=max_layers,
-                                         hidden=hidden, generator=self.generator)
+                                         hidden=hidden, generator=self.generator, uniform_prior=uniform_prior)
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr)
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + lr_decay * t))
         self.shared = SharedWeights() if share_weights else None
@@ -322,17 +353,22 @@ class ControllerSearch(Lagged):
             return
         sequences = [tokens for tokens, _ in data]
         accuracy = torch.tensor([acc for _, acc in data])
-        baseline = accuracy.mean() if self.baseline == "mean" else torch.tensor(float(self.baseline))
         for _ in range(self.controller_steps):
-            discounted, state = self.controller.log_prob(sequences, self.discount)
-            loss = -((accuracy - baseline) * discounted).mean()
-            if self.use_predictor:
-                loss = loss + ((self.controller.predict(state) - accuracy) ** 2).mean()
             self.optimizer.zero_grad()
-            loss.backward()
+            self.loss(sequences, accuracy).backward()
             self.optimizer.step()
             self.schedule.step()
         self.updates += 1
+
+    def loss(self, sequences: Sequence[Sequence[int]], accuracy: torch.Tensor) -> torch.Tensor:
+        """The controller's loss on token sequences and their validation accuracies: REINFORCE
+        with the baseline and discount, less the entropy bonus, plus the predictor's squared error."""
+        baseline = accuracy.mean() if self.baseline == "mean" else torch.tensor(float(self.baseline))
+        discounted, entropy, state = self.controller.log_prob(sequences, self.discount)
+        loss = -((accuracy - baseline) * discounted + self.entropy_weight * entropy).mean()
+        if self.use_predictor:
+            loss = loss + ((self.controller.predict(state) - accuracy) ** 2).mean()
+        return loss
 
     def __repr__(self) -> str:
         return (f"ControllerSearch({self.space.name!r}, epochs={self.epochs}, seed={self.seed}, batch={self.batch}, "
