@@ -5,7 +5,8 @@ The comparison of the controller-NAS seed (Minutoli & Ciranni, NAS overview §5)
 
 * ``controller``: :class:`~archgraph.search.controller.ControllerSearch` on the ``mlp`` space
   (LSTM 128, REINFORCE, accuracy predictor, bigram weight sharing), ``--rounds`` controller
-  epochs of ``--batch`` architectures, each trained ``--epochs`` epochs (Adam 1e-3, batch 128);
+  epochs of ``--batch`` architectures, each trained ``--epochs`` epochs (Adam 1e-3, batch 128),
+  with its ``uniform_prior`` (``--no-uniform-prior``: without) and ``--entropy-weight``;
 * ``random``: random search on the same space at the same budget (as many architectures,
   as many epochs each, the same trainer): a depth uniform in 1..10, then uniform layer
   tokens, no duplicates, no weight sharing;
@@ -20,11 +21,15 @@ MLPClassifier and 0.72–0.86 for the controller's best (10 controller epochs ×
 architectures × 10 epochs with early stopping).
 
 Prints, per task and method, mean ± std over seeds of the best validation accuracy and of
-the test accuracy, and the wall-clock seconds per run; then the total time. Trials train in
+the test accuracy, and the wall-clock seconds per run; then the total time. Writes
+``--results`` (JSON: the command, versions, seeds, and per run the best validation and test
+accuracy and, per controller epoch, the mean reward (validation accuracy) and mean depth of
+its architectures; random search's in batches of the same size) and a PNG beside it: the
+mean reward per controller epoch, mean ± sd over seeds, one panel per task. Trials train in
 ``--workers`` processes (one torch thread each); runs are kept in ``OUT/<task>/<method>-seed<seed>``.
 
     python benchmarks/controller_vs_sklearn.py [--datasets digits wine breast_cancer]
-        [--seeds 0 1 2] [--rounds 4] [--batch 4] [--epochs 10] [--workers 2] [--out runs/controller/<time>]
+        [--seeds 0 1 2 3 4] [--rounds 10] [--batch 10] [--epochs 10] [--workers 1]
 """
 
 from __future__ import annotations
@@ -35,18 +40,23 @@ import time
 import warnings
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
 from archgraph import spaces
-from archgraph.embody import mlp_graph
+from archgraph.embody import mlp_graph, mlp_layers
 from archgraph.data import load, train_val_split
 from archgraph.evaluate import InProcessEvaluator, ProcessPoolEvaluator, TrialEvaluator
 from archgraph.search.controller import ControllerSearch
 from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import Result, Trial
+from provenance import write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
 
 METHODS = ("controller", "random", "sklearn")
 
@@ -72,23 +82,32 @@ class RandomChains:
         pass
 
 
-def run_search(method: str, dataset: str, seed: int, args, evaluator) -> tuple[float, float, float]:
-    """(best validation accuracy, its test accuracy, seconds) of one search run."""
+def run_search(method: str, dataset: str, seed: int, args, evaluator) -> dict:
+    """One search run: best validation accuracy, its test accuracy, seconds, and per batch of
+    ``args.batch`` trials in id order (the controller's epochs) the mean reward and depth."""
     space = spaces.load("mlp")
     run_dir = args.out / dataset / f"{method}-seed{seed}"
     objective = TrialEvaluator("mlp", dataset, str(run_dir), split_seed=seed)
-    strategy = (ControllerSearch(space, epochs=args.epochs, seed=seed, batch=args.batch) if method == "controller"
-                else RandomChains(space, epochs=args.epochs, seed=seed))
+    strategy = (ControllerSearch(space, epochs=args.epochs, seed=seed, batch=args.batch,
+                                 uniform_prior=args.uniform_prior, entropy_weight=args.entropy_weight)
+                if method == "controller" else RandomChains(space, epochs=args.epochs, seed=seed))
+    store = MemoryStore()
     start = time.perf_counter()
-    results = Runner(strategy, objective, store=MemoryStore(), evaluator=evaluator,
+    results = Runner(strategy, objective, store=store, evaluator=evaluator,
                      budget=Budget(trials=args.rounds * args.batch), seed=seed, progress=False).run()
     seconds = time.perf_counter() - start
-    best = max(results, key=lambda r: (r.score, -r.trial_id))
-    return best.score, best.metrics["test_accuracy"], seconds
+    scored = [r for r in results if r.scored]
+    best = max(scored, key=lambda r: (r.score, -r.trial_id))
+    depth = {t.id: len(mlp_layers(t.arch[0])) for t in store.trials()}
+    rounds = [[r for r in scored if r.trial_id // args.batch == k] for k in range(args.rounds)]
+    return {"val": best.score, "test": best.metrics["test_accuracy"], "seconds": seconds,
+            "best_layers": mlp_layers(next(t for t in store.trials() if t.id == best.trial_id).arch[0]),
+            "reward_per_round": [statistics.mean(r.score for r in rs) for rs in rounds],
+            "depth_per_round": [statistics.mean(depth[r.trial_id] for r in rs) for rs in rounds]}
 
 
-def run_sklearn(dataset: str, seed: int) -> tuple[float, float, float]:
-    """(validation accuracy, test accuracy, seconds) of MLPClassifier() on the searches' training part."""
+def run_sklearn(dataset: str, seed: int) -> dict:
+    """Validation and test accuracy and seconds of MLPClassifier() on the searches' training part."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -100,7 +119,7 @@ def run_sklearn(dataset: str, seed: int) -> tuple[float, float, float]:
         warnings.simplefilter("ignore", ConvergenceWarning)  # the defaults' 200 iterations, as they are
         model = MLPClassifier(random_state=seed).fit(*arrays[0])
         val, test = (model.score(*part) for part in arrays[1:])
-    return val, test, time.perf_counter() - start
+    return {"val": val, "test": test, "seconds": time.perf_counter() - start}
 
 
 def _numpy(dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -113,36 +132,73 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {std:.4f}"
 
 
+def plot(runs: dict, path: Path) -> None:
+    """Mean reward per controller epoch, mean ± sd over seeds, controller and random, one panel per task."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.4), squeeze=False)
+    for ax, (dataset, methods) in zip(axes[0], runs.items()):
+        for method, colour in (("controller", "C0"), ("random", "C1")):
+            if method not in methods:
+                continue
+            curves = np.array([run["reward_per_round"] for run in methods[method]])
+            mean, sd = curves.mean(0), curves.std(0, ddof=1) if len(curves) > 1 else np.zeros(curves.shape[1])
+            rounds = np.arange(1, len(mean) + 1)
+            ax.plot(rounds, mean, color=colour, marker="o", ms=3, label=f"{method} ({len(curves)} seeds)")
+            ax.fill_between(rounds, mean - sd, mean + sd, color=colour, alpha=0.2)
+        ax.set_title(dataset)
+        ax.set_xlabel("controller epoch (batch of trials)")
+        ax.set_ylabel("mean validation accuracy of the batch")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["digits", "wine", "breast_cancer"])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--rounds", type=int, default=4, help="controller epochs (the seed: 10)")
-    parser.add_argument("--batch", type=int, default=4, help="architectures per controller epoch (the seed: 10)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--rounds", type=int, default=10, help="controller epochs (the seed: 10)")
+    parser.add_argument("--batch", type=int, default=10, help="architectures per controller epoch (the seed: 10)")
     parser.add_argument("--epochs", type=int, default=10, help="training epochs per architecture (the seed: 10)")
-    parser.add_argument("--workers", type=int, default=2, help="training processes (1: in this process)")
+    parser.add_argument("--uniform-prior", action=argparse.BooleanOptionalAction, default=True,
+                        help="the controller starts as random search (ControllerSearch's uniform_prior)")
+    parser.add_argument("--entropy-weight", type=float, default=1e-4, help="the controller's entropy bonus (ENAS: 1e-4)")
+    parser.add_argument("--workers", type=int, default=1, help="training processes (1: in this process)")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--out", type=Path, default=Path("runs/controller") / time.strftime("%Y%m%d-%H%M%S"))
+    parser.add_argument("--results", type=Path,
+                        default=Path(__file__).resolve().parent / "results" / "controller_vs_sklearn.json")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     print(f"mlp space; searches: {args.rounds} rounds × {args.batch} architectures × {args.epochs} epochs per run; "
+          f"controller uniform_prior={args.uniform_prior}, entropy_weight={args.entropy_weight}; "
           f"seeds {' '.join(map(str, args.seeds))}; {args.workers} worker(s), 1 torch thread each; runs in {args.out}\n")
     start = time.perf_counter()
     evaluator = ProcessPoolEvaluator(args.workers) if args.workers > 1 else InProcessEvaluator()
-    rows = []
+    runs = {dataset: {method: [] for method in args.methods} for dataset in args.datasets}
     with evaluator:
         for dataset in args.datasets:
-            for method in args.methods:
-                runs = [run_sklearn(dataset, seed) if method == "sklearn" else
-                        run_search(method, dataset, seed, args, evaluator) for seed in args.seeds]
-                rows.append((dataset, method, *zip(*runs)))
-                print(f"  {dataset} {method}: done ({time.perf_counter() - start:.0f} s)", flush=True)
+            for seed in args.seeds:  # seed-major: a change of the machine's load falls on every method alike
+                for method in args.methods:
+                    run = (run_sklearn(dataset, seed) if method == "sklearn" else
+                           run_search(method, dataset, seed, args, evaluator))
+                    runs[dataset][method].append({"seed": seed, **run})
+                    print(f"  {dataset} {method} seed {seed}: val {run['val']:.4f} test {run['test']:.4f} "
+                          f"({time.perf_counter() - start:.0f} s)", flush=True)
     print(f"\n{'task':<14}  {'method':<10}  {'best val':<15}  {'test (of best)':<15}  s/run")
-    for dataset, method, val, test, seconds in rows:
-        print(f"{dataset:<14}  {method:<10}  {mean_std(list(val)):<15}  {mean_std(list(test)):<15}  "
-              f"{statistics.mean(seconds):.1f}")
-    print(f"\ntotal {time.perf_counter() - start:.1f} s")
+    for dataset, methods in runs.items():
+        for method, rs in methods.items():
+            print(f"{dataset:<14}  {method:<10}  {mean_std([r['val'] for r in rs]):<15}  "
+                  f"{mean_std([r['test'] for r in rs]):<15}  {statistics.mean(r['seconds'] for r in rs):.1f}")
+    searches = [m for m in ("controller", "random") if m in args.methods]
+    if searches:
+        plot({d: {m: methods[m] for m in searches} for d, methods in runs.items()}, args.results.with_suffix(".png"))
+    write_results(args.results, seeds=args.seeds,
+                  settings={k: getattr(args, k) for k in ("rounds", "batch", "epochs", "uniform_prior",
+                                                          "entropy_weight", "workers")},
+                  runs=runs, seconds=time.perf_counter() - start)
+    print(f"\ntotal {time.perf_counter() - start:.1f} s; {args.results} and its .png")
 
 
 if __name__ == "__main__":
