@@ -164,7 +164,7 @@ class LSTMController(nn.Module):
             active = t <= lengths
             weight = discount ** (lengths - t).clamp(min=0).to(total.dtype)
             total = total + weight * torch.where(active, log_pi, torch.zeros(()))  # padding may be -inf
-            h = -(log_all.exp() * log_all.masked_fill(~self.allowed(t), 0)).sum(-1)  # 0·(-inf) kept out
+            h = torch.distributions.Categorical(logits=logits).entropy()  # masked tokens: 0 · log 0 = 0
             entropy = entropy + torch.where(active, h, torch.zeros(()))
             final = torch.where((t == lengths)[:, None], state[0], final)
             previous = chosen[:, t]
