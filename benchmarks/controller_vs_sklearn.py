@@ -25,8 +25,8 @@ the test accuracy, and the wall-clock seconds per run; then the total time. Writ
 ``--results`` (JSON: the command, versions, seeds, and per run the best validation and test
 accuracy and, per controller epoch, the mean reward (validation accuracy) and mean depth of
 its architectures; random search's in batches of the same size) and a PNG beside it: the
-mean reward per controller epoch, mean ± sd over seeds, one panel per task. Trials train in
-``--workers`` processes (one torch thread each); runs are kept in ``OUT/<task>/<method>-seed<seed>``.
+mean reward per controller epoch, the mean over seeds and its range (min to max), one panel per
+task. Trials train in ``--workers`` processes (one torch thread each); runs are kept in ``OUT/<task>/<method>-seed<seed>``.
 
     python benchmarks/controller_vs_sklearn.py [--datasets digits wine breast_cancer]
         [--seeds 0 1 2 3 4] [--rounds 10] [--batch 10] [--epochs 10] [--workers 1]
@@ -133,17 +133,18 @@ def mean_std(values: list[float]) -> str:
 
 
 def plot(runs: dict, path: Path) -> None:
-    """Mean reward per controller epoch, mean ± sd over seeds, controller and random, one panel per task."""
+    """Mean reward per controller epoch, the mean over seeds and their range (min to max: an sd band
+    would pass accuracy 1), controller and random, one panel per task."""
     fig, axes = plt.subplots(1, len(runs), figsize=(4 * len(runs), 3.4), squeeze=False)
     for ax, (dataset, methods) in zip(axes[0], runs.items()):
         for method, colour in (("controller", "C0"), ("random", "C1")):
             if method not in methods:
                 continue
             curves = np.array([run["reward_per_round"] for run in methods[method]])
-            mean, sd = curves.mean(0), curves.std(0, ddof=1) if len(curves) > 1 else np.zeros(curves.shape[1])
+            mean = curves.mean(0)
             rounds = np.arange(1, len(mean) + 1)
             ax.plot(rounds, mean, color=colour, marker="o", ms=3, label=f"{method} ({len(curves)} seeds)")
-            ax.fill_between(rounds, mean - sd, mean + sd, color=colour, alpha=0.2)
+            ax.fill_between(rounds, curves.min(0), curves.max(0), color=colour, alpha=0.2)
         ax.set_title(dataset)
         ax.set_xlabel("controller epoch (batch of trials)")
         ax.set_ylabel("mean validation accuracy of the batch")
