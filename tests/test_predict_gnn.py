@@ -197,6 +197,39 @@ def test_deterministic_for_a_seed(fitted):
     assert predictor.score([]).shape == (0,)
 
 
+def test_early_stopping_keeps_the_best_held_out_epoch():
+    """validation_fraction: the kept weights are the held-out pairs' best epoch, and they are what
+    training on the other observations alone for that many epochs gives."""
+    rng = np.random.default_rng(3)
+    archs = [fade_arch(rng) for _ in range(30)]
+    noisy = [num_edges(a) + rng.normal(0, 3) for a in archs]
+    obs = [(a, 10, y) for a, y in zip(archs, noisy)]
+    predictor = RankingPredictor(FADE, hidden=16, epochs=60, validation_fraction=0.4, seed=1).fit(obs)
+    held = predictor.held_out
+    assert len(held) == 12 and len(predictor.validation_scores) == 60 == len(predictor.losses)
+    assert predictor.best_epoch == int(np.argmax(predictor.validation_scores))  # the earliest best
+    assert 0 < predictor.best_epoch < 50 and predictor.validation_scores[-1] < max(predictor.validation_scores)
+    scores = predictor.score([archs[i] for i in held])
+    ordered = [scores[i] > scores[j] for i, j in pairs([obs[k] for k in held])]
+    assert np.mean(ordered) == max(predictor.validation_scores)
+
+    rest = [o for k, o in enumerate(obs) if k not in held]
+    plain = RankingPredictor(FADE, hidden=16, epochs=predictor.best_epoch, seed=1).fit(rest)
+    centred = [p.score(archs) - p.score(archs).mean() for p in (plain, predictor)]
+    assert np.allclose(*centred, atol=1e-6)  # the output bias, whose gradient is 0 up to rounding, aside
+    assert np.allclose(plain.losses, predictor.losses[:predictor.best_epoch])
+    assert repr(predictor).endswith("epochs=60, validation_fraction=0.4)")
+
+
+def test_early_stopping_needs_held_out_pairs(fitted):
+    _, archs = fitted
+    obs = [(a, 10, num_edges(a)) for a in archs[:4]]
+    tiny = RankingPredictor(FADE, **SMALL, validation_fraction=0.2).fit(obs)  # one held out: no pair
+    plain = RankingPredictor(FADE, **SMALL).fit(obs)
+    assert tiny.held_out == () and tiny.validation_scores == [] and tiny.best_epoch == SMALL["epochs"]
+    assert np.array_equal(tiny.score(archs), plain.score(archs))
+
+
 def test_save_load_round_trip(tmp_path, fitted):
     predictor, archs = fitted
     loaded = RankingPredictor.load(predictor.save(tmp_path / "p.pt"), FADE)
@@ -246,3 +279,6 @@ def test_errors(tmp_path, fitted):
         RankingPredictor(FADE, loss="mse")
     with pytest.raises(ValueError, match="layers must be a positive integer"):
         RankingPredictor(FADE, layers=0)
+    for fraction in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"validation_fraction must be in \[0, 1\)"):
+            RankingPredictor(FADE, validation_fraction=fraction)
