@@ -26,15 +26,19 @@ the test accuracy, and the wall-clock seconds per run; then the total time. Writ
 accuracy and, per controller epoch, the mean reward (validation accuracy) and mean depth of
 its architectures; random search's in batches of the same size) and a PNG beside it: the
 mean reward per controller epoch, the mean over seeds and its range (min to max), one panel per
-task. Trials train in ``--workers`` processes (one torch thread each); runs are kept in ``OUT/<task>/<method>-seed<seed>``.
+task. Trials train in ``--workers`` processes (one torch thread each); runs are kept in
+``OUT/<task>/<method>-seed<seed>``. Every finished run is appended to ``--runs`` (JSON lines,
+keyed by task, method, seed and the search settings; default beside ``--results``), so a killed
+benchmark goes on where it stopped.
 
     python benchmarks/controller_vs_sklearn.py [--datasets digits wine breast_cancer]
-        [--seeds 0 1 2 3 4] [--rounds 10] [--batch 10] [--epochs 10] [--workers 1]
+        [--seeds 0 1 2 3 4] [--rounds 10] [--batch 10] [--epochs 10] [--workers 1] [--runs FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 import warnings
@@ -56,9 +60,11 @@ from archgraph.search.controller import ControllerSearch
 from archgraph.search.runner import Budget, Runner
 from archgraph.store import MemoryStore
 from archgraph.trial import Result, Trial
-from provenance import write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
+from provenance import finished_runs, log_run, write_results  # noqa: E402  (benchmarks/provenance.py, next to this script)
 
 METHODS = ("controller", "random", "sklearn")
+#: the settings that shape a search run
+SETTINGS = ("rounds", "batch", "epochs", "uniform_prior", "entropy_weight")
 
 
 class RandomChains:
@@ -154,6 +160,12 @@ def plot(runs: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def run_key(dataset: str, method: str, seed: int, args: argparse.Namespace) -> str:
+    """What identifies a finished run in ``--runs``: the task, method, seed and every search setting."""
+    settings = {} if method == "sklearn" else {k: getattr(args, k) for k in SETTINGS}
+    return json.dumps({"dataset": dataset, "method": method, "seed": seed, **settings}, sort_keys=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["digits", "wine", "breast_cancer"])
@@ -169,7 +181,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/controller") / time.strftime("%Y%m%d-%H%M%S"))
     parser.add_argument("--results", type=Path,
                         default=Path(__file__).resolve().parent / "results" / "controller_vs_sklearn.json")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="finished runs, one JSON line each, not made again (default: --results' name, .runs.jsonl)")
     args = parser.parse_args()
+    args.runs = args.runs or args.results.with_suffix(".runs.jsonl")
     torch.set_num_threads(1)
 
     print(f"mlp space; searches: {args.rounds} rounds × {args.batch} architectures × {args.epochs} epochs per run; "
@@ -178,12 +193,17 @@ def main() -> None:
     start = time.perf_counter()
     evaluator = ProcessPoolEvaluator(args.workers) if args.workers > 1 else InProcessEvaluator()
     runs = {dataset: {method: [] for method in args.methods} for dataset in args.datasets}
+    done = finished_runs(args.runs)
     with evaluator:
         for dataset in args.datasets:
             for seed in args.seeds:  # seed-major: a change of the machine's load falls on every method alike
                 for method in args.methods:
-                    run = (run_sklearn(dataset, seed) if method == "sklearn" else
-                           run_search(method, dataset, seed, args, evaluator))
+                    key = run_key(dataset, method, seed, args)
+                    if key not in done:
+                        done[key] = (run_sklearn(dataset, seed) if method == "sklearn" else
+                                     run_search(method, dataset, seed, args, evaluator))
+                        log_run(args.runs, key, done[key])
+                    run = done[key]
                     runs[dataset][method].append({"seed": seed, **run})
                     print(f"  {dataset} {method} seed {seed}: val {run['val']:.4f} test {run['test']:.4f} "
                           f"({time.perf_counter() - start:.0f} s)", flush=True)
@@ -196,8 +216,7 @@ def main() -> None:
     if searches:
         plot({d: {m: methods[m] for m in searches} for d, methods in runs.items()}, args.results.with_suffix(".png"))
     write_results(args.results, seeds=args.seeds,
-                  settings={k: getattr(args, k) for k in ("rounds", "batch", "epochs", "uniform_prior",
-                                                          "entropy_weight", "workers")},
+                  settings={k: getattr(args, k) for k in (*SETTINGS, "workers")},
                   runs=runs, seconds=time.perf_counter() - start)
     print(f"\ntotal {time.perf_counter() - start:.1f} s; {args.results} and its .png")
 

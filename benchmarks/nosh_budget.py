@@ -78,7 +78,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from provenance import write_results  # benchmarks/provenance.py, next to this script
+from provenance import finished_runs, log_run, write_results  # benchmarks/provenance.py, next to this script
 from scipy.stats import spearmanr
 
 from archgraph import spaces
@@ -276,22 +276,14 @@ def main() -> None:
         f"{e * 2 ** i}: {spearmanr([c[e * 2 ** i - 1] for c in curves], final).statistic:.2f}"
         for i in range(args.levels - 1)))
 
-    done = {}
-    if args.runs.is_file():
-        for line in args.runs.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["key"]] = record["run"]
+    done = finished_runs(args.runs)
     jobs = [(m, s, args) for m in args.methods for s in args.seeds if run_key(m, s, args) not in done]
     print(f"{len(args.methods) * len(args.seeds) - len(jobs)} runs already in {args.runs}, {len(jobs)} to make",
           flush=True)
-    args.runs.parent.mkdir(parents=True, exist_ok=True)
-    with args.runs.open("a") as log, multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else \
-            contextlib.nullcontext() as pool:
+    with multiprocessing.get_context("spawn").Pool(args.jobs) if args.jobs > 1 else contextlib.nullcontext() as pool:
         for result in (pool.imap_unordered(run, jobs) if pool else map(run, jobs)):
             done[run_key(result["method"], result["seed"], args)] = result
-            log.write(json.dumps({"key": run_key(result["method"], result["seed"], args), "run": result}) + "\n")
-            log.flush()
+            log_run(args.runs, run_key(result["method"], result["seed"], args), result)
     results = [done[run_key(m, s, args)] for m in args.methods for s in args.seeds]
 
     summary, values = {}, {}
