@@ -6,8 +6,9 @@ also keeps one of isomorphic duplicates). Per seed, the architectures are shuffl
 ``max(--sizes)`` form the training pool (a training set of size n is its first n) and all the
 others are held out. Predictors train on the final validation accuracy (what a search sees), the
 mean over the table's seeds, and are judged on the held-out architectures ranked by their **test
-accuracy**, the mean over the table's seeds (with 2 seeds its split-half ceiling is ≈ 0.5: no
-predictor can rank much better than one seed ranks the other). It measures:
+accuracy**, the mean over the table's seeds (the default table's 4: split-half ceiling 0.66, the
+means of two trainings against those of the other two; the 4-training mean is steadier, but a
+predictor's Spearman against it cannot be far above about 0.8). It measures:
 
 - ``gnn``: ``archgraph.predict.RankingPredictor`` (GIN, pairwise hinge loss) fitted on
   ``(arch, epochs, final validation accuracy)`` of the training set, at its defaults and at each of
