@@ -251,6 +251,7 @@ class RankingPredictor:
         extra = self._standardise(extra)
         order, held_order = self._split_pairs(order, len(archs))  # sets self.held_out
         better, worse = torch.tensor(order, device=self.device).t()
+        held_better, held_worse = torch.tensor(held_order, dtype=torch.long, device=self.device).reshape(-1, 2).t()
 
         s = self.settings
         with torch.random.fork_rng(devices=[]):
@@ -265,8 +266,7 @@ class RankingPredictor:
         for epoch in range(s["epochs"]):
             scores = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs, extra)
             if held_order:  # the share of held-out pairs the weights of `epoch` steps order correctly
-                held = torch.tensor(held_order, device=self.device).t()
-                self.validation_scores.append((scores[held[0]] > scores[held[1]]).double().mean().item())
+                self.validation_scores.append((scores[held_better] > scores[held_worse]).double().mean().item())
                 if self.validation_scores[-1] > max(self.validation_scores[:-1], default=-1.0):
                     self.best_epoch, best_state = epoch, {k: v.clone() for k, v in model.state_dict().items()}
             gap = scores[better] - scores[worse]
