@@ -279,6 +279,6 @@ def test_errors(tmp_path, fitted):
         RankingPredictor(FADE, loss="mse")
     with pytest.raises(ValueError, match="layers must be a positive integer"):
         RankingPredictor(FADE, layers=0)
-    for fraction in (-0.1, 1.0):
+    for fraction in (-0.1, 1.0, "0.2"):
         with pytest.raises(ValueError, match=r"validation_fraction must be in \[0, 1\)"):
             RankingPredictor(FADE, validation_fraction=fraction)

@@ -197,7 +197,7 @@ class RankingPredictor:
                 raise SettingError(f"{name} must be a positive integer, got {value!r}")
         if not (isinstance(extra_features, int) and extra_features >= 0):
             raise SettingError(f"extra_features must be an integer >= 0, got {extra_features!r}")
-        if not 0 <= validation_fraction < 1:
+        if not (isinstance(validation_fraction, (int, float)) and 0 <= validation_fraction < 1):
             raise SettingError(f"validation_fraction must be in [0, 1), got {validation_fraction!r}")
         if margin < 0 or lr <= 0:
             raise SettingError(f"need margin >= 0 and lr > 0, got margin={margin!r}, lr={lr!r}")
@@ -249,7 +249,7 @@ class RankingPredictor:
         self._extra_std = torch.where(std > 0, std, 1.0)  # a constant input is centred, not scaled
         batch = self._batch(archs)
         extra = self._standardise(extra)
-        order, held_order = self._split_pairs(order, len(archs))  # sets self.held_out
+        order, held_order, self.held_out = self._split_pairs(order, len(archs))
         better, worse = torch.tensor(order, device=self.device).t()
         held_better, held_worse = torch.tensor(held_order, dtype=torch.long, device=self.device).reshape(-1, 2).t()
 
@@ -266,9 +266,10 @@ class RankingPredictor:
         for epoch in range(s["epochs"]):
             scores = model(batch.x, batch.edge_index, batch.batch, batch.num_graphs, extra)
             if held_order:  # the share of held-out pairs the weights of `epoch` steps order correctly
-                self.validation_scores.append((scores[held_better] > scores[held_worse]).double().mean().item())
-                if self.validation_scores[-1] > max(self.validation_scores[:-1], default=-1.0):
+                ordered = (scores[held_better] > scores[held_worse]).double().mean().item()
+                if ordered > max(self.validation_scores, default=-1.0):
                     self.best_epoch, best_state = epoch, {k: v.clone() for k, v in model.state_dict().items()}
+                self.validation_scores.append(ordered)
             gap = scores[better] - scores[worse]
             loss = (F.relu(s["margin"] - gap) if s["loss"] == "hinge" else F.softplus(-gap)).mean()
             optimiser.zero_grad()
@@ -280,20 +281,15 @@ class RankingPredictor:
         self._model = model.eval()
         return self
 
-    def _split_pairs(self, order: list[tuple[int, int]], n: int) -> tuple[list, list]:
-        """The training pairs and the held-out pairs of ``validation_fraction`` of the ``n``
-        observations (a seeded draw, kept in :attr:`held_out`); pairs across the two parts are
-        dropped. Without a held-out share, or when either part would have no pair, all pairs
-        train and none is held out."""
+    def _split_pairs(self, order: list[tuple[int, int]], n: int) -> tuple[list, list, tuple[int, ...]]:
+        """The training pairs, the held-out pairs and the held-out observations: a seeded draw of
+        ``validation_fraction`` of the ``n``; pairs across the two parts are dropped. Without a
+        held-out share, or when either part would have no pair, all pairs train and none is held out."""
         count = round(self.settings["validation_fraction"] * n)
         held = set(np.random.default_rng(self.settings["seed"]).permutation(n)[:count].tolist())
         train = [(i, j) for i, j in order if i not in held and j not in held]
         valid = [(i, j) for i, j in order if i in held and j in held]
-        if not (train and valid):
-            self.held_out = ()
-            return order, []
-        self.held_out = tuple(sorted(held))
-        return train, valid
+        return (train, valid, tuple(sorted(held))) if train and valid else (order, [], ())
 
     def score(self, archs: Iterable[ArchGraph | Sequence[ArchGraph]], extra=None) -> np.ndarray:
         """One score per architecture, higher = predicted better (comparable only within one
